@@ -1,0 +1,196 @@
+# Ether build. `make` builds the release flavour into build/release/;
+# `make asan` builds everything with AddressSanitizer + UBSan into build/asan/;
+# `make test` builds both and runs every registered check (tests/checks.txt).
+#
+# Layout conventions, so that adding a file needs no Makefile edit:
+#   <module>/*.c            -> build/<flavour>/lib/lib<module>.a
+#                              (files ending in _main.c are programs, not library code)
+#   tests/unit/test_<m>*.c  -> build/<flavour>/tests/unit/test_<m>*, a cmocka program
+#                              linked with module <m> and what it depends on
+#   tests/integration/<m>_*.c -> build/<flavour>/tests/integration/<m>_*, same linking
+#   tests/bench/<m>_*.c     -> build/<flavour>/bench/<m>-*
+#   tests/sim/*.c           -> build/<flavour>/raftsim
+
+FLAVOUR ?= release
+B := build/$(FLAVOUR)
+
+# --- dependencies: install Debian packages when a header or tool is missing ---------------
+DEP_FILES := /usr/include/uv.h /usr/include/lz4.h /usr/include/cmocka.h \
+             /usr/include/protobuf-c/protobuf-c.h /usr/include/openssl/ssl.h \
+             /usr/bin/protoc-c /usr/bin/clang-format
+ifneq ($(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES)),)
+$(info make: missing $(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES)); running scripts/install-deps)
+DEPS_STATUS := $(shell scripts/install-deps >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error scripts/install-deps failed; install the packages it names and retry)
+endif
+endif
+
+# --- flags -------------------------------------------------------------------------------
+CC ?= cc
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wundef -Wpointer-arith -Wcast-qual -Werror
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -I. -I$(B)/gen $(WARNINGS) -MMD -MP
+# The modules whose arithmetic must be explicit about narrowing.
+STRICT_MODULES := common raft storage
+STRICT_FLAGS := -Wconversion
+
+ifeq ($(FLAVOUR),release)
+OPT_FLAGS := -O2
+LINK_FLAGS :=
+else ifeq ($(FLAVOUR),asan)
+OPT_FLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LINK_FLAGS := -fsanitize=address,undefined
+else ifeq ($(FLAVOUR),debug)
+OPT_FLAGS := -O0
+LINK_FLAGS :=
+else
+$(error unknown FLAVOUR '$(FLAVOUR)': use release, asan or debug)
+endif
+
+CFLAGS ?=
+LDFLAGS ?=
+EXTERNAL_LIBS := -lcmocka -luv -llz4 -lprotobuf-c -lssl -lcrypto -lpthread -lm
+
+# --- modules and what each links with (dependencies last) -------------------------------
+MODULES := common storage raft proto broker client
+LIBS_common := common
+LIBS_storage := storage common
+LIBS_raft := raft common
+LIBS_proto := proto common
+LIBS_broker := broker proto raft storage common
+LIBS_client := client proto common
+LIBS_sim := raft common
+
+module_sources = $(filter-out %_main.c,$(wildcard $(1)/*.c))
+module_objects = $(patsubst %.c,$(B)/obj/%.o,$(call module_sources,$(1)))
+lib_path = $(B)/lib/lib$(1).a
+# "test_storage_crash" -> "storage"; "storage_crash" -> "storage"
+module_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(1))))
+libs_for = $(foreach m,$(LIBS_$(call module_of,$(1))),$(call lib_path,$(m)))
+
+ALL_LIBS := $(foreach m,$(MODULES),$(if $(call module_sources,$(m)),$(call lib_path,$(m))))
+
+UNIT_SOURCES := $(wildcard tests/unit/test_*.c)
+UNIT_PROGRAMS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SOURCES))
+INTEGRATION_SOURCES := $(wildcard tests/integration/*.c)
+INTEGRATION_PROGRAMS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEGRATION_SOURCES))
+BENCH_SOURCES := $(wildcard tests/bench/*.c)
+BENCH_PROGRAMS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SOURCES))
+SIM_SOURCES := $(wildcard tests/sim/*.c)
+SIM_PROGRAM := $(if $(SIM_SOURCES),$(B)/raftsim)
+SERVER_PROGRAMS := $(if $(wildcard broker/etherd_main.c),$(B)/etherd)
+CLI_PROGRAMS := $(if $(wildcard client/ether_main.c),$(B)/ether)
+
+PROGRAMS := $(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGRAMS) $(SIM_PROGRAM) \
+            $(SERVER_PROGRAMS) $(CLI_PROGRAMS)
+
+.PHONY: all asan debug test check unit format format-check run bench bench-storage sim-long \
+        clean help
+.DEFAULT_GOAL := all
+
+all: $(ALL_LIBS) $(PROGRAMS)
+
+asan:
+	@$(MAKE) --no-print-directory FLAVOUR=asan all
+
+debug:
+	@$(MAKE) --no-print-directory FLAVOUR=debug all
+
+# --- compile and link (V=1 shows the full commands) ----------------------------------------
+V ?= 0
+ifeq ($(V),0)
+Q := @
+SAY = @printf '  %-6s %s\n'
+else
+Q :=
+SAY = @true
+endif
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(SAY) CC $<
+	$(Q)$(CC) $(CFLAGS_COMMON) $(OPT_FLAGS) \
+	    $(if $(filter $(STRICT_MODULES),$(firstword $(subst /, ,$<))),$(STRICT_FLAGS)) \
+	    $(CFLAGS) -c $< -o $@
+
+define module_lib_rule
+$(call lib_path,$(1)): $(call module_objects,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(SAY) AR $$@
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call module_lib_rule,$(m))))
+
+define program_rule
+$(2): $(B)/obj/$(1).o $(call libs_for,$(3))
+	@mkdir -p $$(dir $$@)
+	$$(SAY) LINK $$@
+	$$(Q)$$(CC) $$(OPT_FLAGS) $$(LINK_FLAGS) $$(LDFLAGS) -o $$@ $$< $(call libs_for,$(3)) $$(EXTERNAL_LIBS)
+endef
+$(foreach s,$(UNIT_SOURCES) $(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))))))
+$(foreach s,$(BENCH_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/bench/$(subst _,-,$(notdir $(basename $(s)))),$(notdir $(basename $(s))))))
+
+$(B)/raftsim: $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(call libs_for,sim)
+	@mkdir -p $(dir $@)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_for,sim) $(EXTERNAL_LIBS)
+
+$(B)/etherd: $(B)/obj/broker/etherd_main.o $(call libs_for,broker)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $< $(call libs_for,broker) $(EXTERNAL_LIBS)
+
+$(B)/ether: $(B)/obj/client/ether_main.o $(call libs_for,client)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $< $(call libs_for,client) $(EXTERNAL_LIBS)
+
+-include $(shell find build/$(FLAVOUR)/obj -name '*.d' 2>/dev/null)
+
+# --- tests -------------------------------------------------------------------------------
+# Every check in tests/checks.txt runs against both flavours where it says so;
+# tests/run-checks prints one line per check and the totals line "N passed, N failed".
+test check:
+	@$(MAKE) --no-print-directory FLAVOUR=release all
+	@$(MAKE) --no-print-directory FLAVOUR=asan all
+	@tests/run-checks
+
+unit: all
+	@tests/run-checks --only-unit --flavour $(FLAVOUR)
+
+format:
+	@find common storage raft proto broker client tests -name '*.[ch]' \
+	    -not -path '*/gen/*' | xargs -r clang-format -i
+
+format-check:
+	@find common storage raft proto broker client tests -name '*.[ch]' \
+	    -not -path '*/gen/*' | xargs -r clang-format --dry-run -Werror
+
+# --- long runs and benchmarks (not part of `make test`) ----------------------------------
+bench: bench-storage
+
+bench-storage: all
+	@if [ -x $(B)/bench/storage-bench ]; then $(B)/bench/storage-bench; \
+	 else echo "make: storage-bench is not built (tests/bench/storage_bench.c missing)"; exit 2; fi
+
+sim-long: all
+	@if [ -x $(B)/raftsim ]; then $(B)/raftsim --seeds 1-100000; \
+	 else echo "make: raftsim is not built yet (tests/sim/ is empty)"; exit 2; fi
+
+# --- running a local cluster -------------------------------------------------------------
+run: all
+	@if [ -x $(B)/etherd ]; then scripts/run-local-cluster $(B); \
+	 else echo "make run: etherd, the broker, is not built yet (broker/ has no etherd_main.c)."; \
+	      echo "make run: the storage engine and Raft core are built and tested by 'make test'."; \
+	      exit 2; fi
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make            build everything (release flavour, build/release/)"
+	@echo "make run        start a local three-broker cluster"
+	@echo "make test       build release and asan flavours and run every check"
+	@echo "make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make format     apply clang-format to all C sources"
+	@echo "make bench      run the benchmarks (prints figures, asserts nothing)"
+	@echo "make sim-long   sweep 100,000 Raft simulator seeds"
