@@ -85,7 +85,7 @@ CLI_PROGRAMS := $(if $(wildcard client/ether_main.c),$(B)/ether)
 PROGRAMS := $(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGRAMS) $(SIM_PROGRAM) \
             $(SERVER_PROGRAMS) $(CLI_PROGRAMS)
 
-.PHONY: all asan debug test check unit format format-check run bench bench-storage sim-long \
+.PHONY: all asan debug test check unit check-% programs-% format format-check run bench bench-storage sim-long \
         clean help
 .DEFAULT_GOAL := all
 
@@ -156,6 +156,19 @@ test check:
 
 unit: all
 	@tests/run-checks --only-unit --flavour $(FLAVOUR)
+
+# `make check-storage`: build and run only one module's unit tests and checks (both flavours),
+# so work on one module is not blocked by another module that does not compile yet.
+programs_of = $(foreach p,$(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGRAMS),\
+                $(if $(filter $(1),$(call module_of,$(notdir $(p)))),$(p)))
+programs-%:
+	@true $(call programs_of,$*)
+$(foreach m,$(MODULES) sim,$(eval programs-$(m): $(call programs_of,$(m))))
+
+check-%:
+	@$(MAKE) --no-print-directory FLAVOUR=release programs-$*
+	@$(MAKE) --no-print-directory FLAVOUR=asan programs-$*
+	@tests/run-checks --module $*
 
 format:
 	@find common storage raft proto broker client tests -name '*.[ch]' \
