@@ -30,7 +30,7 @@ endif
 CC ?= cc
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wundef -Wpointer-arith -Wcast-qual -Werror
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -I. -I$(B)/gen $(WARNINGS) -MMD -MP
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -I. -isystem $(B)/gen $(WARNINGS) -MMD -MP
 # The modules whose arithmetic must be explicit about narrowing.
 STRICT_MODULES := common raft storage
 STRICT_FLAGS := -Wconversion
@@ -63,7 +63,12 @@ LIBS_client := client proto common
 LIBS_sim := raft common
 
 module_sources = $(filter-out %_main.c,$(wildcard $(1)/*.c))
-module_objects = $(patsubst %.c,$(B)/obj/%.o,$(call module_sources,$(1)))
+# proto/*.proto -> build/<flavour>/gen/proto/*.pb-c.{c,h}, compiled into libproto.a
+PROTO_FILES := $(wildcard proto/*.proto)
+PROTO_GEN_C := $(patsubst %.proto,$(B)/gen/%.pb-c.c,$(PROTO_FILES))
+PROTO_GEN_H := $(PROTO_GEN_C:.c=.h)
+generated_objects = $(if $(filter proto,$(1)),$(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C)))
+module_objects = $(patsubst %.c,$(B)/obj/%.o,$(call module_sources,$(1))) $(call generated_objects,$(1))
 lib_path = $(B)/lib/lib$(1).a
 # "test_storage_crash" -> "storage"; "storage_crash" -> "storage"
 module_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(1))))
@@ -107,7 +112,21 @@ Q :=
 SAY = @true
 endif
 
-$(B)/obj/%.o: %.c
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: %.proto
+	@mkdir -p $(B)/gen
+	$(SAY) PROTOC $<
+	$(Q)protoc-c --proto_path=. --c_out=$(B)/gen $<
+
+.SECONDARY: $(PROTO_GEN_C) $(PROTO_GEN_H)
+
+# Generated code gets the warnings protoc-c's output is clean of, not the project's full set.
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(SAY) CC $<
+	$(Q)$(CC) -std=c11 -g -I$(B)/gen -Wall -Werror $(OPT_FLAGS) $(CFLAGS) -c $< -o $@
+
+# Every object waits for the generated headers: any file may include proto/proto.h.
+$(B)/obj/%.o: %.c | $(PROTO_GEN_H)
 	@mkdir -p $(dir $@)
 	$(SAY) CC $<
 	$(Q)$(CC) $(CFLAGS_COMMON) $(OPT_FLAGS) \

@@ -1,0 +1,25 @@
+#include "proto/proto.h"
+
+const char *proto_api_name(uint16_t api_key)
+{
+    switch (api_key) {
+#define PROTO_API_NAME(name, key, request, response) \
+    case key:                                        \
+        return #name;
+        PROTO_API_MAP(PROTO_API_NAME)
+#undef PROTO_API_NAME
+    }
+    return NULL;
+}
+
+const ProtobufCMessageDescriptor *proto_api_descriptor(uint16_t api_key, bool is_response)
+{
+    switch (api_key) {
+#define PROTO_API_DESCRIPTOR(name, key, request, response) \
+    case key:                                              \
+        return is_response ? &response : &request;
+        PROTO_API_MAP(PROTO_API_DESCRIPTOR)
+#undef PROTO_API_DESCRIPTOR
+    }
+    return NULL;
+}

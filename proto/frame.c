@@ -1,0 +1,100 @@
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+#include "proto/proto.h"
+
+static void *allocator_alloc(void *allocator_data, size_t size_bytes)
+{
+    (void)allocator_data;
+    return ether_malloc(size_bytes);
+}
+
+static void allocator_free(void *allocator_data, void *pointer)
+{
+    (void)allocator_data;
+    ether_free(pointer);
+}
+
+/* protobuf-c allocates through the project's allocation policy (mem.h). */
+static ProtobufCAllocator allocator = {allocator_alloc, allocator_free, NULL};
+
+int proto_frame_encode(struct ether_buf *out, uint16_t api_key, bool is_response,
+                       uint32_t correlation_id, const ProtobufCMessage *body,
+                       size_t frame_bytes_max)
+{
+    const ProtobufCMessageDescriptor *descriptor = proto_api_descriptor(api_key, is_response);
+    if (descriptor == NULL || body == NULL || body->descriptor != descriptor) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    size_t body_bytes = protobuf_c_message_get_packed_size(body);
+    size_t frame_bytes = PROTO_FRAME_HEADER_BYTES + body_bytes;
+    if (frame_bytes > frame_bytes_max || frame_bytes - 4 > UINT32_MAX) {
+        return ETHER_ERR_FRAME_TOO_LARGE;
+    }
+    uint8_t *frame = ether_buf_extend(out, frame_bytes);
+    ether_put_u32le(frame, (uint32_t)(frame_bytes - 4));
+    frame[4] = PROTO_FRAME_VERSION;
+    frame[5] = is_response ? PROTO_FRAME_FLAG_RESPONSE : 0;
+    ether_put_u16le(frame + 6, api_key);
+    ether_put_u32le(frame + 8, correlation_id);
+    size_t packed = protobuf_c_message_pack(body, frame + PROTO_FRAME_HEADER_BYTES);
+    ETHER_ASSERT(packed == body_bytes);
+    return ETHER_OK;
+}
+
+int proto_frame_parse(const uint8_t *data, size_t size_bytes, size_t frame_bytes_max,
+                      struct proto_frame_header *header, const uint8_t **body, size_t *frame_bytes)
+{
+    ETHER_ASSERT(frame_bytes_max >= PROTO_FRAME_HEADER_BYTES);
+    if (size_bytes < 4) {
+        return ETHER_ERR_TRUNCATED;
+    }
+    uint32_t following_bytes = ether_get_u32le(data);
+    if ((uint64_t)following_bytes + 4 > frame_bytes_max) {
+        return ETHER_ERR_FRAME_TOO_LARGE;
+    }
+    if (following_bytes < PROTO_FRAME_HEADER_BYTES - 4) {
+        return ETHER_ERR_CORRUPT;
+    }
+    size_t total_bytes = (size_t)following_bytes + 4;
+    if (size_bytes < total_bytes) {
+        return ETHER_ERR_TRUNCATED;
+    }
+    if (data[4] != PROTO_FRAME_VERSION || (data[5] & ~PROTO_FRAME_FLAG_RESPONSE) != 0) {
+        return ETHER_ERR_CORRUPT;
+    }
+    header->is_response = (data[5] & PROTO_FRAME_FLAG_RESPONSE) != 0;
+    header->api_key = ether_get_u16le(data + 6);
+    header->correlation_id = ether_get_u32le(data + 8);
+    header->body_bytes = (uint32_t)(total_bytes - PROTO_FRAME_HEADER_BYTES);
+    *body = data + PROTO_FRAME_HEADER_BYTES;
+    *frame_bytes = total_bytes;
+    if (proto_api_name(header->api_key) == NULL) {
+        return ETHER_ERR_UNSUPPORTED;
+    }
+    return ETHER_OK;
+}
+
+int proto_body_unpack(const struct proto_frame_header *header, const uint8_t *body,
+                      ProtobufCMessage **message)
+{
+    const ProtobufCMessageDescriptor *descriptor =
+        proto_api_descriptor(header->api_key, header->is_response);
+    if (descriptor == NULL) {
+        return ETHER_ERR_UNSUPPORTED;
+    }
+    ProtobufCMessage *unpacked =
+        protobuf_c_message_unpack(descriptor, &allocator, header->body_bytes, body);
+    if (unpacked == NULL) {
+        return ETHER_ERR_CORRUPT;
+    }
+    *message = unpacked;
+    return ETHER_OK;
+}
+
+void proto_message_free(ProtobufCMessage *message)
+{
+    if (message != NULL) {
+        protobuf_c_message_free_unpacked(message, &allocator);
+    }
+}
