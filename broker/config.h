@@ -1,0 +1,95 @@
+/*
+ * config.h: etherd's configuration: one table of options, three sources.
+ *
+ * Every option has one name used everywhere: `--data-dir` on the command
+ * line, `data-dir = ...` in the optional config file, ETHER_DATA_DIR in the
+ * environment. Later sources override earlier ones:
+ *   built-in defaults < config file (--config) < environment < command line.
+ * The defaults run broker 1 of a local three-broker cluster.
+ *
+ * Owns: struct broker_config and its strings (freed by broker_config_free).
+ * Invariant: a config that broker_config_load returned 0 for has passed
+ * broker_config_validate: ports in range, ids non-zero, sizes within limits.
+ */
+#ifndef ETHER_BROKER_CONFIG_H
+#define ETHER_BROKER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { BROKER_SEEDS_MAX = 16, BROKER_HOST_BYTES_MAX = 256 };
+
+struct broker_seed {
+    uint32_t broker_id;
+    char host[BROKER_HOST_BYTES_MAX];
+    uint16_t port;
+};
+
+/*
+ * XX(field, type, "option-name", default, "help")
+ * type is one of: u32, u64, port, string, seeds, level.
+ */
+#define BROKER_CONFIG_MAP(XX)                                                                    \
+    XX(broker_id, u32, "broker-id", "1", "this broker's id, unique in the cluster (1..)")        \
+    XX(data_dir, string, "data-dir", "data/broker-1", "directory for partition logs and state")  \
+    XX(listen_host, string, "listen-host", "127.0.0.1", "address to listen on")                  \
+    XX(advertised_host, string, "advertised-host", "127.0.0.1",                                  \
+       "address other brokers and clients use to reach this broker")                             \
+    XX(client_port, port, "client-port", "9092", "port for clients and other brokers")           \
+    XX(http_port, port, "http-port", "9644", "port for GET /metrics and GET /health")            \
+    XX(seeds, seeds, "seeds", "1@127.0.0.1:9092,2@127.0.0.1:9093,3@127.0.0.1:9094",              \
+       "the cluster's founding brokers as id@host:port, comma separated")                        \
+    XX(rack, string, "rack", "", "rack or zone of this broker, for follower fetching")           \
+    XX(log_level, level, "log-level", "info", "debug, info, warn or error")                      \
+    XX(segment_bytes, u64, "segment-bytes", "134217728", "roll a log segment at this size")      \
+    XX(frame_bytes_max, u32, "frame-bytes-max", "8388608", "largest request or response frame")  \
+    XX(tick_ms, u32, "tick-ms", "50", "Raft tick interval")                                      \
+    XX(election_ticks, u32, "election-ticks", "20", "ticks without a leader before an election") \
+    XX(heartbeat_ticks, u32, "heartbeat-ticks", "2", "ticks between leader heartbeats")
+
+struct broker_config {
+    uint32_t broker_id;
+    char *data_dir;
+    char *listen_host;
+    char *advertised_host;
+    uint16_t client_port;
+    uint16_t http_port;
+    struct broker_seed seeds[BROKER_SEEDS_MAX];
+    size_t seeds_count;
+    char *rack;
+    int log_level;
+    uint64_t segment_bytes;
+    uint32_t frame_bytes_max;
+    uint32_t tick_ms;
+    uint32_t election_ticks;
+    uint32_t heartbeat_ticks;
+};
+
+/*
+ * Fills `config` from defaults, the config file named by --config (or
+ * ETHER_CONFIG), the environment `environ` (NULL-terminated "NAME=value"
+ * strings) and argv. Returns 0; or ETHER_ERR_INVALID_ARGUMENT with a sentence
+ * naming the option and the bad value in errbuf; or ETHER_ERR_NOT_FOUND when
+ * the config file can't be read. On error `config` holds nothing to free.
+ * Callers check broker_config_wants_help first: --help is not an option here.
+ */
+int broker_config_load(struct broker_config *config, int argc, char *const argv[],
+                       char *const environment[], char *errbuf, size_t errbuf_size);
+
+/* 1 when argv asks for --help or -h. */
+int broker_config_wants_help(int argc, char *const argv[]);
+
+/* Prints every option with its default, environment name and help. */
+void broker_config_print_help(FILE *stream, const char *program_name);
+
+/* Checks relations between options (e.g. heartbeat shorter than election). */
+int broker_config_validate(const struct broker_config *config, char *errbuf, size_t errbuf_size);
+
+void broker_config_free(struct broker_config *config);
+
+/* Parses "1@host:9092,2@host:9093" into seeds; returns 0 or ETHER_ERR_INVALID_ARGUMENT. */
+int broker_config_parse_seeds(const char *text, struct broker_seed *seeds, size_t seeds_max,
+                              size_t *seeds_count);
+
+#endif
