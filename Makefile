@@ -87,8 +87,16 @@ SIM_PROGRAM := $(if $(SIM_SOURCES),$(B)/raftsim)
 SERVER_PROGRAMS := $(if $(wildcard broker/etherd_main.c),$(B)/etherd)
 CLI_PROGRAMS := $(if $(wildcard client/ether_main.c),$(B)/ether)
 
+# The simulator must be shown to bite: raft/*.c is built again with each injected bug
+# (-DRAFT_BUG_...) into build/<flavour>/bug-<name>/libraft.a and linked as raftsim-<name>;
+# tests/sim/check-bites asserts that a seed sweep of each of these finds a violation.
+SIM_BUGS := commit-previous-term vote-for-shorter-log
+SIM_BUG_MACRO_commit-previous-term := RAFT_BUG_COMMIT_PREVIOUS_TERM
+SIM_BUG_MACRO_vote-for-shorter-log := RAFT_BUG_VOTE_FOR_SHORTER_LOG
+SIM_BUG_PROGRAMS := $(if $(SIM_PROGRAM),$(foreach b,$(SIM_BUGS),$(B)/raftsim-$(b)))
+
 PROGRAMS := $(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGRAMS) $(SIM_PROGRAM) \
-            $(SERVER_PROGRAMS) $(CLI_PROGRAMS)
+            $(SIM_BUG_PROGRAMS) $(SERVER_PROGRAMS) $(CLI_PROGRAMS)
 
 .PHONY: all asan debug test check unit check-% programs-% format format-check run bench bench-storage sim-long \
         clean help
@@ -155,6 +163,26 @@ $(B)/raftsim: $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(call libs_for,sim)
 	$(SAY) LINK $@
 	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_for,sim) $(EXTERNAL_LIBS)
 
+define sim_bug_rule
+$(B)/bug-$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(SAY) CC "$$< [-D$(SIM_BUG_MACRO_$(1))]"
+	$$(Q)$$(CC) $$(CFLAGS_COMMON) $$(OPT_FLAGS) $$(STRICT_FLAGS) -D$(SIM_BUG_MACRO_$(1)) \
+	    $$(CFLAGS) -c $$< -o $$@
+
+$(B)/bug-$(1)/libraft.a: $(patsubst %.c,$(B)/bug-$(1)/obj/%.o,$(call module_sources,raft))
+	@mkdir -p $$(dir $$@)
+	$$(SAY) AR $$@
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(B)/raftsim-$(1): $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(B)/bug-$(1)/libraft.a \
+                   $(call lib_path,common)
+	$$(SAY) LINK $$@
+	$$(Q)$$(CC) $$(OPT_FLAGS) $$(LINK_FLAGS) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) \
+	    $(B)/bug-$(1)/libraft.a $(call lib_path,common) $$(EXTERNAL_LIBS)
+endef
+$(foreach b,$(SIM_BUGS),$(eval $(call sim_bug_rule,$(b))))
+
 $(B)/etherd: $(B)/obj/broker/etherd_main.o $(call libs_for,broker)
 	$(SAY) LINK $@
 	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $< $(call libs_for,broker) $(EXTERNAL_LIBS)
@@ -163,7 +191,7 @@ $(B)/ether: $(B)/obj/client/ether_main.o $(call libs_for,client)
 	$(SAY) LINK $@
 	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $< $(call libs_for,client) $(EXTERNAL_LIBS)
 
--include $(shell find build/$(FLAVOUR)/obj -name '*.d' 2>/dev/null)
+-include $(shell find build/$(FLAVOUR)/obj build/$(FLAVOUR)/bug-* -name '*.d' 2>/dev/null)
 
 # --- tests -------------------------------------------------------------------------------
 # Every check in tests/checks.txt runs against both flavours where it says so;
@@ -183,6 +211,7 @@ programs_of = $(foreach p,$(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGR
 programs-%:
 	@true $(call programs_of,$*)
 $(foreach m,$(MODULES) sim,$(eval programs-$(m): $(call programs_of,$(m))))
+programs-sim: $(SIM_PROGRAM) $(SIM_BUG_PROGRAMS)
 
 check-%:
 	@$(MAKE) --no-print-directory FLAVOUR=release programs-$*
