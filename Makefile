@@ -83,7 +83,7 @@ INTEGRATION_PROGRAMS := $(patsubst tests/integration/%.c,$(B)/tests/integration/
 BENCH_SOURCES := $(wildcard tests/bench/*.c)
 BENCH_PROGRAMS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SOURCES))
 SIM_SOURCES := $(wildcard tests/sim/*.c)
-SIM_PROGRAM := $(if $(SIM_SOURCES),$(B)/raftsim)
+SIM_PROGRAM := $(if $(and $(SIM_SOURCES),$(call module_sources,raft)),$(B)/raftsim)
 SERVER_PROGRAMS := $(if $(wildcard broker/etherd_main.c),$(B)/etherd)
 CLI_PROGRAMS := $(if $(wildcard client/ether_main.c),$(B)/ether)
 
