@@ -1,0 +1,391 @@
+/*
+ * server.c: happy path: accept -> read into the connection's input buffer ->
+ * parse whole frames -> unpack -> handler; handler -> respond -> encode ->
+ * uv_write -> free on completion.
+ *
+ * Failure modes: a bad frame closes its connection; a write error closes its
+ * connection; accept beyond connections_max closes the new socket at once;
+ * stop closes everything and frees the server after the last close callback.
+ */
+#include "broker/server.h"
+
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+enum { READ_CHUNK_BYTES = 64 * 1024, PEER_NAME_BYTES = 64 };
+
+struct connection {
+    uv_tcp_t tcp; /* first: the handle's address is the connection's */
+    struct broker_server *server;
+    uint64_t id;
+    struct ether_buf input;
+    uint64_t output_pending_bytes;
+    bool reading;
+    bool closing;
+    struct connection *previous;
+    struct connection *next;
+    char peer_name[PEER_NAME_BYTES];
+};
+
+struct write_request {
+    uv_write_t request;
+    struct connection *connection;
+    uint8_t *frame;
+    size_t frame_bytes;
+};
+
+struct broker_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    struct broker_server_options options;
+    char *host;
+    uint16_t port;
+    uint64_t next_connection_id;
+    uint32_t connections_count;
+    struct connection *connections;
+    uint32_t handles_open;
+    bool stopping;
+    void (*on_stopped)(void *context);
+    void *on_stopped_context;
+};
+
+void broker_server_options_init(struct broker_server_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->host = "127.0.0.1";
+    options->frame_bytes_max = PROTO_FRAME_BYTES_MAX_DEFAULT;
+    options->connections_max = 4096;
+    options->output_bytes_max = 64u * 1024 * 1024;
+}
+
+static void handle_closed(struct broker_server *server)
+{
+    ETHER_ASSERT(server->handles_open > 0);
+    server->handles_open--;
+    if (server->stopping && server->handles_open == 0) {
+        void (*on_stopped)(void *) = server->on_stopped;
+        void *context = server->on_stopped_context;
+        ether_free(server->host);
+        ether_free(server);
+        if (on_stopped != NULL) {
+            on_stopped(context);
+        }
+    }
+}
+
+static void on_connection_closed(uv_handle_t *handle)
+{
+    struct connection *connection = (struct connection *)handle;
+    struct broker_server *server = connection->server;
+    ether_buf_free(&connection->input);
+    ether_free(connection);
+    handle_closed(server);
+}
+
+static void connection_close(struct connection *connection, const char *reason)
+{
+    if (connection->closing) {
+        return;
+    }
+    struct broker_server *server = connection->server;
+    if (reason != NULL) {
+        ether_log_warn(server->options.logger, "closing connection %llu from %s: %s",
+                       (unsigned long long)connection->id, connection->peer_name, reason);
+    }
+    connection->closing = true;
+    if (connection->previous != NULL) {
+        connection->previous->next = connection->next;
+    } else {
+        server->connections = connection->next;
+    }
+    if (connection->next != NULL) {
+        connection->next->previous = connection->previous;
+    }
+    ETHER_ASSERT(server->connections_count > 0);
+    server->connections_count--;
+    uv_close((uv_handle_t *)&connection->tcp, on_connection_closed);
+}
+
+static struct connection *find_connection(struct broker_server *server, uint64_t connection_id)
+{
+    for (struct connection *c = server->connections; c != NULL; c = c->next) {
+        if (c->id == connection_id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
+{
+    (void)suggested_bytes;
+    struct connection *connection = (struct connection *)handle;
+    ether_buf_reserve(&connection->input, READ_CHUNK_BYTES);
+    buf->base = (char *)connection->input.data + connection->input.length;
+    buf->len = connection->input.capacity - connection->input.length;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void update_reading(struct connection *connection)
+{
+    bool want = connection->output_pending_bytes <= connection->server->options.output_bytes_max;
+    if (want && !connection->reading) {
+        int rc = uv_read_start((uv_stream_t *)&connection->tcp, on_alloc, on_read);
+        if (rc != 0) {
+            connection_close(connection, uv_strerror(rc));
+            return;
+        }
+        connection->reading = true;
+    } else if (!want && connection->reading) {
+        uv_read_stop((uv_stream_t *)&connection->tcp);
+        connection->reading = false;
+    }
+}
+
+/* Parses and dispatches every whole frame in the input buffer. */
+static void dispatch_frames(struct connection *connection)
+{
+    struct broker_server *server = connection->server;
+    uint64_t connection_id = connection->id;
+    size_t consumed = 0;
+    while (!connection->closing) {
+        struct proto_frame_header header;
+        const uint8_t *body = NULL;
+        size_t frame_bytes = 0;
+        int rc = proto_frame_parse(connection->input.data + consumed,
+                                   connection->input.length - consumed,
+                                   server->options.frame_bytes_max, &header, &body, &frame_bytes);
+        if (rc == ETHER_ERR_TRUNCATED) {
+            break;
+        }
+        if (rc == ETHER_OK && header.is_response) {
+            rc = ETHER_ERR_CORRUPT;
+        }
+        ProtobufCMessage *request = NULL;
+        if (rc == ETHER_OK) {
+            rc = proto_body_unpack(&header, body, &request);
+        }
+        if (rc != ETHER_OK) {
+            connection_close(connection, ether_strerror(rc));
+            return;
+        }
+        consumed += frame_bytes;
+        server->options.on_request(server->options.handler_context, server, connection_id, &header,
+                                   request);
+        /* The handler may have closed this connection; `connection` is still allocated
+         * until its close callback, which cannot run inside this call. */
+    }
+    if (consumed > 0 && !connection->closing) {
+        size_t left = connection->input.length - consumed;
+        memmove(connection->input.data, connection->input.data + consumed, left);
+        connection->input.length = left;
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct connection *connection = (struct connection *)stream;
+    if (nread < 0) {
+        connection_close(connection, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+        return;
+    }
+    connection->input.length += (size_t)nread;
+    ETHER_ASSERT(connection->input.length <= connection->input.capacity);
+    dispatch_frames(connection);
+}
+
+static void describe_peer(struct connection *connection)
+{
+    struct sockaddr_storage address;
+    int length = sizeof address;
+    snprintf(connection->peer_name, sizeof connection->peer_name, "unknown peer");
+    if (uv_tcp_getpeername(&connection->tcp, (struct sockaddr *)&address, &length) != 0) {
+        return;
+    }
+    char host[48] = "?";
+    int port = 0;
+    if (address.ss_family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&address;
+        uv_ip4_name(v4, host, sizeof host);
+        port = ntohs(v4->sin_port);
+    } else if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&address;
+        uv_ip6_name(v6, host, sizeof host);
+        port = ntohs(v6->sin6_port);
+    }
+    snprintf(connection->peer_name, sizeof connection->peer_name, "%s:%d", host, port);
+}
+
+static void on_refused_closed(uv_handle_t *handle)
+{
+    struct connection *connection = (struct connection *)handle;
+    struct broker_server *server = connection->server;
+    ether_free(connection);
+    handle_closed(server);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct broker_server *server = listener->data;
+    if (status != 0) {
+        ether_log_warn(server->options.logger, "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct connection *connection = ether_calloc(1, sizeof *connection);
+    connection->server = server;
+    ether_buf_init(&connection->input);
+    int rc = uv_tcp_init(server->loop, &connection->tcp);
+    ETHER_ASSERT(rc == 0);
+    server->handles_open++;
+    rc = uv_accept(listener, (uv_stream_t *)&connection->tcp);
+    if (rc != 0 || server->connections_count >= server->options.connections_max) {
+        ether_log_warn(server->options.logger, "refusing connection: %s",
+                       rc != 0 ? uv_strerror(rc) : "connections-max reached");
+        uv_close((uv_handle_t *)&connection->tcp, on_refused_closed);
+        return;
+    }
+    uv_tcp_nodelay(&connection->tcp, 1);
+    connection->id = server->next_connection_id++;
+    describe_peer(connection);
+    connection->next = server->connections;
+    if (server->connections != NULL) {
+        server->connections->previous = connection;
+    }
+    server->connections = connection;
+    server->connections_count++;
+    update_reading(connection);
+}
+
+int broker_server_start(uv_loop_t *loop, const struct broker_server_options *options,
+                        struct broker_server **server_out, char *errbuf, size_t errbuf_size)
+{
+    ETHER_ASSERT(options->on_request != NULL);
+    ETHER_ASSERT(options->frame_bytes_max >= PROTO_FRAME_HEADER_BYTES);
+    struct sockaddr_storage address;
+    int rc = uv_ip4_addr(options->host, options->port, (struct sockaddr_in *)&address);
+    if (rc != 0) {
+        rc = uv_ip6_addr(options->host, options->port, (struct sockaddr_in6 *)&address);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_size, "listen address '%s' is not an IPv4 or IPv6 address",
+                 options->host);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    struct broker_server *server = ether_calloc(1, sizeof *server);
+    server->loop = loop;
+    server->options = *options;
+    server->host = ether_strdup(options->host);
+    server->options.host = server->host;
+    server->next_connection_id = 1;
+    rc = uv_tcp_init(loop, &server->listener);
+    ETHER_ASSERT(rc == 0);
+    server->listener.data = server;
+    server->handles_open = 1;
+    rc = uv_tcp_bind(&server->listener, (const struct sockaddr *)&address, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&server->listener, 511, on_connection);
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errbuf_size, "cannot listen on %s:%u: %s", options->host, options->port,
+                 uv_strerror(rc));
+        broker_server_stop(server, NULL, NULL);
+        return rc == UV_EADDRINUSE ? ETHER_ERR_BUSY : ETHER_ERR_IO;
+    }
+    struct sockaddr_storage bound;
+    int bound_length = sizeof bound;
+    rc = uv_tcp_getsockname(&server->listener, (struct sockaddr *)&bound, &bound_length);
+    ETHER_ASSERT(rc == 0);
+    server->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                     : ((struct sockaddr_in *)&bound)->sin_port);
+    *server_out = server;
+    return ETHER_OK;
+}
+
+uint16_t broker_server_port(const struct broker_server *server)
+{
+    return server->port;
+}
+
+uint32_t broker_server_connections_count(const struct broker_server *server)
+{
+    return server->connections_count;
+}
+
+static void on_write_done(uv_write_t *request, int status)
+{
+    struct write_request *write = (struct write_request *)request;
+    struct connection *connection = write->connection;
+    ETHER_ASSERT(connection->output_pending_bytes >= write->frame_bytes);
+    connection->output_pending_bytes -= write->frame_bytes;
+    ether_free(write->frame);
+    ether_free(write);
+    if (status != 0) {
+        connection_close(connection, status == UV_ECANCELED ? NULL : uv_strerror(status));
+        return;
+    }
+    if (!connection->closing) {
+        update_reading(connection);
+    }
+}
+
+int broker_server_respond(struct broker_server *server, uint64_t connection_id, uint16_t api_key,
+                          uint32_t correlation_id, const ProtobufCMessage *response)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection == NULL || connection->closing) {
+        return ETHER_ERR_CLOSED;
+    }
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc = proto_frame_encode(&frame, api_key, true, correlation_id, response,
+                                server->options.frame_bytes_max);
+    if (rc != ETHER_OK) {
+        ether_buf_free(&frame);
+        return rc;
+    }
+    struct write_request *write = ether_calloc(1, sizeof *write);
+    write->connection = connection;
+    write->frame = ether_buf_take(&frame, &write->frame_bytes);
+    uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
+    rc = uv_write(&write->request, (uv_stream_t *)&connection->tcp, &buf, 1, on_write_done);
+    if (rc != 0) {
+        ether_free(write->frame);
+        ether_free(write);
+        connection_close(connection, uv_strerror(rc));
+        return ETHER_ERR_CLOSED;
+    }
+    connection->output_pending_bytes += write->frame_bytes;
+    update_reading(connection);
+    return ETHER_OK;
+}
+
+void broker_server_close_connection(struct broker_server *server, uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection != NULL) {
+        connection_close(connection, NULL);
+    }
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    handle_closed(handle->data);
+}
+
+void broker_server_stop(struct broker_server *server, void (*on_stopped)(void *context),
+                        void *context)
+{
+    ETHER_ASSERT(!server->stopping);
+    server->stopping = true;
+    server->on_stopped = on_stopped;
+    server->on_stopped_context = context;
+    while (server->connections != NULL) {
+        connection_close(server->connections, NULL);
+    }
+    uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+}
