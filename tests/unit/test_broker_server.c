@@ -232,6 +232,13 @@ static void test_response_to_a_closed_connection_is_dropped_by_name(void **state
     send_all(fd, out.data, out.length);
     uint32_t controller_id;
     assert_int_equal(receive_response(fd, &controller_id), -1);
+    /* The socket closes inside the handler, before it records its answer: wait for that. */
+    for (int waited_ms = 0; waited_ms < 5000; waited_ms++) {
+        if (atomic_load(&fixture->respond_after_close_result) != ETHER_OK) {
+            break;
+        }
+        usleep(1000);
+    }
     assert_int_equal(atomic_load(&fixture->respond_after_close_result), ETHER_ERR_CLOSED);
     ether_buf_free(&out);
     close(fd);
