@@ -196,9 +196,11 @@ $(B)/ether: $(B)/obj/client/ether_main.o $(call libs_for,client)
 # --- tests -------------------------------------------------------------------------------
 # Every check in tests/checks.txt runs against both flavours where it says so;
 # tests/run-checks prints one line per check and the totals line "N passed, N failed".
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test check:
-	@$(MAKE) --no-print-directory FLAVOUR=release all
-	@$(MAKE) --no-print-directory FLAVOUR=asan all
+	@$(MAKE) --no-print-directory -j$(JOBS) FLAVOUR=release all
+	@$(MAKE) --no-print-directory -j$(JOBS) FLAVOUR=asan all
 	@tests/run-checks
 
 unit: all
