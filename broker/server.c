@@ -25,6 +25,7 @@ struct connection {
     struct ether_buf input;
     uint64_t output_pending_bytes;
     bool reading;
+    bool draining; /* an error answer is being flushed before the connection closes */
     bool closing;
     struct connection *previous;
     struct connection *next;
@@ -147,13 +148,62 @@ static void update_reading(struct connection *connection)
     }
 }
 
+static void on_shutdown(uv_shutdown_t *request, int status)
+{
+    (void)status;
+    struct connection *connection = request->data;
+    ether_free(request);
+    connection_close(connection, NULL);
+}
+
+static int queue_frame(struct connection *connection, struct ether_buf *frame);
+
+/*
+ * Answers a request that cannot be served with an ErrorResponse and, for a
+ * protocol violation, closes the connection once that answer is written.
+ */
+static void refuse_request(struct connection *connection, const struct proto_frame_header *request,
+                           int error, bool close_after)
+{
+    struct broker_server *server = connection->server;
+    const char *api_name = proto_api_name(request->api_key);
+    ether_log_warn(server->options.logger,
+                   "refusing %s request (api %u version %u, correlation %u) from %s: %s%s",
+                   api_name != NULL ? api_name : "unknown", request->api_key, request->api_version,
+                   request->correlation_id, connection->peer_name, ether_strerror(error),
+                   close_after ? "; closing the connection" : "");
+    struct ether_buf frame = ETHER_BUF_INIT;
+    struct proto_frame_header answered = *request;
+    if (api_name == NULL) {
+        /* An unknown api cannot name an error body of its own; answer as METADATA would. */
+        answered.api_key = PROTO_API_METADATA;
+    }
+    int rc =
+        proto_frame_encode_error(&frame, &answered, error, NULL, server->options.frame_bytes_max);
+    ETHER_ASSERT(rc == ETHER_OK);
+    if (queue_frame(connection, &frame) != ETHER_OK || !close_after) {
+        return;
+    }
+    if (connection->reading) {
+        uv_read_stop((uv_stream_t *)&connection->tcp);
+        connection->reading = false;
+    }
+    connection->draining = true;
+    uv_shutdown_t *shutdown = ether_calloc(1, sizeof *shutdown);
+    shutdown->data = connection;
+    if (uv_shutdown(shutdown, (uv_stream_t *)&connection->tcp, on_shutdown) != 0) {
+        ether_free(shutdown);
+        connection_close(connection, NULL);
+    }
+}
+
 /* Parses and dispatches every whole frame in the input buffer. */
 static void dispatch_frames(struct connection *connection)
 {
     struct broker_server *server = connection->server;
     uint64_t connection_id = connection->id;
     size_t consumed = 0;
-    while (!connection->closing) {
+    while (!connection->closing && !connection->draining) {
         struct proto_frame_header header;
         const uint8_t *body = NULL;
         size_t frame_bytes = 0;
@@ -163,24 +213,34 @@ static void dispatch_frames(struct connection *connection)
         if (rc == ETHER_ERR_TRUNCATED) {
             break;
         }
-        if (rc == ETHER_OK && header.is_response) {
-            rc = ETHER_ERR_CORRUPT;
-        }
-        ProtobufCMessage *request = NULL;
-        if (rc == ETHER_OK) {
-            rc = proto_body_unpack(&header, body, &request);
-        }
-        if (rc != ETHER_OK) {
+        if (rc == ETHER_ERR_FRAME_TOO_LARGE || rc == ETHER_ERR_CORRUPT) {
+            /* No trustworthy header: nothing to answer, and the stream cannot be resynchronised. */
             connection_close(connection, ether_strerror(rc));
             return;
         }
         consumed += frame_bytes;
+        if (rc == ETHER_ERR_UNSUPPORTED || header.is_response) {
+            refuse_request(connection, &header, rc != ETHER_OK ? rc : ETHER_ERR_INVALID_ARGUMENT,
+                           true);
+            return;
+        }
+        if (header.api_version > proto_api_version_max(header.api_key)) {
+            /* A newer client: not a violation; it may retry with an older version. */
+            refuse_request(connection, &header, ETHER_ERR_UNSUPPORTED, false);
+            continue;
+        }
+        ProtobufCMessage *request = NULL;
+        rc = proto_body_unpack(&header, body, &request);
+        if (rc != ETHER_OK) {
+            refuse_request(connection, &header, rc, true);
+            return;
+        }
         server->options.on_request(server->options.handler_context, server, connection_id, &header,
                                    request);
         /* The handler may have closed this connection; `connection` is still allocated
          * until its close callback, which cannot run inside this call. */
     }
-    if (consumed > 0 && !connection->closing) {
+    if (consumed > 0 && !connection->closing && !connection->draining) {
         size_t left = connection->input.length - consumed;
         memmove(connection->input.data, connection->input.data + consumed, left);
         connection->input.length = left;
@@ -329,30 +389,19 @@ static void on_write_done(uv_write_t *request, int status)
         connection_close(connection, status == UV_ECANCELED ? NULL : uv_strerror(status));
         return;
     }
-    if (!connection->closing) {
+    if (!connection->closing && !connection->draining) {
         update_reading(connection);
     }
 }
 
-int broker_server_respond(struct broker_server *server, uint64_t connection_id, uint16_t api_key,
-                          uint32_t correlation_id, const ProtobufCMessage *response)
+/* Writes `frame` (taken over and emptied) to the connection. */
+static int queue_frame(struct connection *connection, struct ether_buf *frame)
 {
-    struct connection *connection = find_connection(server, connection_id);
-    if (connection == NULL || connection->closing) {
-        return ETHER_ERR_CLOSED;
-    }
-    struct ether_buf frame = ETHER_BUF_INIT;
-    int rc = proto_frame_encode(&frame, api_key, true, correlation_id, response,
-                                server->options.frame_bytes_max);
-    if (rc != ETHER_OK) {
-        ether_buf_free(&frame);
-        return rc;
-    }
     struct write_request *write = ether_calloc(1, sizeof *write);
     write->connection = connection;
-    write->frame = ether_buf_take(&frame, &write->frame_bytes);
+    write->frame = ether_buf_take(frame, &write->frame_bytes);
     uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
-    rc = uv_write(&write->request, (uv_stream_t *)&connection->tcp, &buf, 1, on_write_done);
+    int rc = uv_write(&write->request, (uv_stream_t *)&connection->tcp, &buf, 1, on_write_done);
     if (rc != 0) {
         ether_free(write->frame);
         ether_free(write);
@@ -360,8 +409,32 @@ int broker_server_respond(struct broker_server *server, uint64_t connection_id, 
         return ETHER_ERR_CLOSED;
     }
     connection->output_pending_bytes += write->frame_bytes;
-    update_reading(connection);
+    if (!connection->draining) {
+        update_reading(connection);
+    }
     return ETHER_OK;
+}
+
+int broker_server_respond(struct broker_server *server, uint64_t connection_id, uint16_t api_key,
+                          uint32_t correlation_id, const ProtobufCMessage *response)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection == NULL || connection->closing || connection->draining) {
+        return ETHER_ERR_CLOSED;
+    }
+    struct ether_buf frame = ETHER_BUF_INIT;
+    struct proto_frame_header header = {
+        .api_key = api_key,
+        .api_version = proto_api_version_max(api_key),
+        .is_response = true,
+        .correlation_id = correlation_id,
+    };
+    int rc = proto_frame_encode(&frame, &header, response, server->options.frame_bytes_max);
+    if (rc != ETHER_OK) {
+        ether_buf_free(&frame);
+        return rc;
+    }
+    return queue_frame(connection, &frame);
 }
 
 void broker_server_close_connection(struct broker_server *server, uint64_t connection_id)

@@ -18,11 +18,26 @@ static void allocator_free(void *allocator_data, void *pointer)
 /* protobuf-c allocates through the project's allocation policy (mem.h). */
 static ProtobufCAllocator allocator = {allocator_alloc, allocator_free, NULL};
 
-int proto_frame_encode(struct ether_buf *out, uint16_t api_key, bool is_response,
-                       uint32_t correlation_id, const ProtobufCMessage *body,
-                       size_t frame_bytes_max)
+static const ProtobufCMessageDescriptor *body_descriptor(uint16_t api_key, bool is_response,
+                                                         bool is_error)
 {
-    const ProtobufCMessageDescriptor *descriptor = proto_api_descriptor(api_key, is_response);
+    if (proto_api_name(api_key) == NULL) {
+        return NULL;
+    }
+    if (is_error) {
+        return &ether__error_response__descriptor;
+    }
+    return proto_api_descriptor(api_key, is_response);
+}
+
+int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *header,
+                       const ProtobufCMessage *body, size_t frame_bytes_max)
+{
+    if (header->is_error && !header->is_response) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    const ProtobufCMessageDescriptor *descriptor =
+        body_descriptor(header->api_key, header->is_response, header->is_error);
     if (descriptor == NULL || body == NULL || body->descriptor != descriptor) {
         return ETHER_ERR_INVALID_ARGUMENT;
     }
@@ -34,12 +49,29 @@ int proto_frame_encode(struct ether_buf *out, uint16_t api_key, bool is_response
     uint8_t *frame = ether_buf_extend(out, frame_bytes);
     ether_put_u32le(frame, (uint32_t)(frame_bytes - 4));
     frame[4] = PROTO_FRAME_VERSION;
-    frame[5] = is_response ? PROTO_FRAME_FLAG_RESPONSE : 0;
-    ether_put_u16le(frame + 6, api_key);
-    ether_put_u32le(frame + 8, correlation_id);
+    frame[5] = (uint8_t)((header->is_response ? PROTO_FRAME_FLAG_RESPONSE : 0) |
+                         (header->is_error ? PROTO_FRAME_FLAG_ERROR : 0));
+    ether_put_u16le(frame + 6, header->api_key);
+    ether_put_u16le(frame + 8, header->api_version);
+    ether_put_u16le(frame + 10, 0);
+    ether_put_u32le(frame + 12, header->correlation_id);
     size_t packed = protobuf_c_message_pack(body, frame + PROTO_FRAME_HEADER_BYTES);
     ETHER_ASSERT(packed == body_bytes);
     return ETHER_OK;
+}
+
+int proto_frame_encode_error(struct ether_buf *out, const struct proto_frame_header *request,
+                             int error, const char *message, size_t frame_bytes_max)
+{
+    ETHER_ASSERT(error != ETHER_OK);
+    struct proto_frame_header header = *request;
+    header.is_response = true;
+    header.is_error = true;
+    Ether__ErrorResponse body = ETHER__ERROR_RESPONSE__INIT;
+    body.error = (uint32_t)error;
+    /* protobuf-c's string fields are not const; pack only reads them. */
+    body.error_message = (char *)(uintptr_t)(message != NULL ? message : ether_strerror(error));
+    return proto_frame_encode(out, &header, &body.base, frame_bytes_max);
 }
 
 int proto_frame_parse(const uint8_t *data, size_t size_bytes, size_t frame_bytes_max,
@@ -60,12 +92,19 @@ int proto_frame_parse(const uint8_t *data, size_t size_bytes, size_t frame_bytes
     if (size_bytes < total_bytes) {
         return ETHER_ERR_TRUNCATED;
     }
-    if (data[4] != PROTO_FRAME_VERSION || (data[5] & ~PROTO_FRAME_FLAG_RESPONSE) != 0) {
+    uint8_t flags = data[5];
+    bool is_response = (flags & PROTO_FRAME_FLAG_RESPONSE) != 0;
+    bool is_error = (flags & PROTO_FRAME_FLAG_ERROR) != 0;
+    if (data[4] != PROTO_FRAME_VERSION ||
+        (flags & ~(PROTO_FRAME_FLAG_RESPONSE | PROTO_FRAME_FLAG_ERROR)) != 0 ||
+        (is_error && !is_response) || ether_get_u16le(data + 10) != 0) {
         return ETHER_ERR_CORRUPT;
     }
-    header->is_response = (data[5] & PROTO_FRAME_FLAG_RESPONSE) != 0;
+    header->is_response = is_response;
+    header->is_error = is_error;
     header->api_key = ether_get_u16le(data + 6);
-    header->correlation_id = ether_get_u32le(data + 8);
+    header->api_version = ether_get_u16le(data + 8);
+    header->correlation_id = ether_get_u32le(data + 12);
     header->body_bytes = (uint32_t)(total_bytes - PROTO_FRAME_HEADER_BYTES);
     *body = data + PROTO_FRAME_HEADER_BYTES;
     *frame_bytes = total_bytes;
@@ -79,7 +118,7 @@ int proto_body_unpack(const struct proto_frame_header *header, const uint8_t *bo
                       ProtobufCMessage **message)
 {
     const ProtobufCMessageDescriptor *descriptor =
-        proto_api_descriptor(header->api_key, header->is_response);
+        body_descriptor(header->api_key, header->is_response, header->is_error);
     if (descriptor == NULL) {
         return ETHER_ERR_UNSUPPORTED;
     }

@@ -16,12 +16,17 @@
  *
  * Frame layout:
  *   OFFSET SIZE DESCRIPTION
- *        0    4 frame_bytes: bytes that follow this field (8 + body bytes)
- *        4    1 version: PROTO_FRAME_VERSION
- *        5    1 flags: bit 0 set on responses; other bits zero
+ *        0    4 frame_bytes: bytes that follow this field (12 + body bytes)
+ *        4    1 version: PROTO_FRAME_VERSION (the layout of this header)
+ *        5    1 flags: PROTO_FRAME_FLAG_RESPONSE on responses; PROTO_FRAME_FLAG_ERROR
+ *               (with RESPONSE) when the body is an ErrorResponse instead of the
+ *               api's response; other bits zero
  *        6    2 api_key: enum proto_api
- *        8    4 correlation_id: chosen by the requester, echoed in the response
- *       12    - body: the protobuf message the api_key names
+ *        8    2 api_version: the version of the api's messages the sender speaks;
+ *               a response carries the version it was answered in
+ *       10    2 reserved, zero
+ *       12    4 correlation_id: chosen by the requester, echoed in the response
+ *       16    - body: the protobuf message the api_key names
  *
  * Record batch layout (the unit of produce, storage and fetch):
  *   OFFSET SIZE DESCRIPTION
@@ -59,28 +64,36 @@
 
 /* ---- APIs --------------------------------------------------------------------------- */
 
-/* XX(NAME, api_key, request message descriptor, response message descriptor) */
-#define PROTO_API_MAP(XX)                                                                      \
-    XX(METADATA, 1, ether__metadata_request__descriptor, ether__metadata_response__descriptor) \
-    XX(CREATE_TOPIC, 2, ether__create_topic_request__descriptor,                               \
-       ether__create_topic_response__descriptor)                                               \
-    XX(DELETE_TOPIC, 3, ether__delete_topic_request__descriptor,                               \
-       ether__delete_topic_response__descriptor)                                               \
-    XX(ALTER_TOPIC_CONFIG, 4, ether__alter_topic_config_request__descriptor,                   \
-       ether__alter_topic_config_response__descriptor)                                         \
-    XX(PRODUCE, 5, ether__produce_request__descriptor, ether__produce_response__descriptor)    \
-    XX(FETCH, 6, ether__fetch_request__descriptor, ether__fetch_response__descriptor)          \
-    XX(LIST_OFFSETS, 7, ether__list_offsets_request__descriptor,                               \
+/*
+ * XX(NAME, api_key, newest api_version, request descriptor, response descriptor)
+ * A peer that receives a version newer than it knows answers with an
+ * ErrorResponse carrying ETHER_ERR_UNSUPPORTED; fields are only ever added to
+ * messages, so every older version stays readable.
+ */
+#define PROTO_API_MAP(XX)                                                                         \
+    XX(METADATA, 1, 1, ether__metadata_request__descriptor, ether__metadata_response__descriptor) \
+    XX(CREATE_TOPIC, 2, 1, ether__create_topic_request__descriptor,                               \
+       ether__create_topic_response__descriptor)                                                  \
+    XX(DELETE_TOPIC, 3, 1, ether__delete_topic_request__descriptor,                               \
+       ether__delete_topic_response__descriptor)                                                  \
+    XX(ALTER_TOPIC_CONFIG, 4, 1, ether__alter_topic_config_request__descriptor,                   \
+       ether__alter_topic_config_response__descriptor)                                            \
+    XX(PRODUCE, 5, 1, ether__produce_request__descriptor, ether__produce_response__descriptor)    \
+    XX(FETCH, 6, 1, ether__fetch_request__descriptor, ether__fetch_response__descriptor)          \
+    XX(LIST_OFFSETS, 7, 1, ether__list_offsets_request__descriptor,                               \
        ether__list_offsets_response__descriptor)
 
 enum proto_api {
-#define PROTO_API_ENUM(name, key, request, response) PROTO_API_##name = key,
+#define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
     PROTO_API_MAP(PROTO_API_ENUM)
 #undef PROTO_API_ENUM
 };
 
 /* "METADATA", or NULL for an unknown key. */
 const char *proto_api_name(uint16_t api_key);
+
+/* The newest api_version this build speaks for `api_key`; 0 for an unknown key. */
+uint16_t proto_api_version_max(uint16_t api_key);
 
 /* The body message of a request (is_response false) or response; NULL for an unknown key. */
 const ProtobufCMessageDescriptor *proto_api_descriptor(uint16_t api_key, bool is_response);
@@ -89,27 +102,34 @@ const ProtobufCMessageDescriptor *proto_api_descriptor(uint16_t api_key, bool is
 
 enum {
     PROTO_FRAME_VERSION = 1,
-    PROTO_FRAME_HEADER_BYTES = 12,
+    PROTO_FRAME_HEADER_BYTES = 16,
     PROTO_FRAME_FLAG_RESPONSE = 0x01,
+    PROTO_FRAME_FLAG_ERROR = 0x02,
     PROTO_FRAME_BYTES_MAX_DEFAULT = 8 * 1024 * 1024,
 };
 
 struct proto_frame_header {
     uint16_t api_key;
+    uint16_t api_version;
     bool is_response;
+    bool is_error; /* a response whose body is an Ether__ErrorResponse */
     uint32_t correlation_id;
-    uint32_t body_bytes;
+    uint32_t body_bytes; /* set by proto_frame_parse; ignored by proto_frame_encode */
 };
 
 /*
  * Appends one frame (header and packed body) to `out`. Returns
  * ETHER_ERR_FRAME_TOO_LARGE, leaving `out` unchanged, when the frame would be
  * larger than frame_bytes_max; ETHER_ERR_INVALID_ARGUMENT when `body` is not
- * the message `api_key` carries.
+ * the message the header names (an ErrorResponse when is_error).
  */
-int proto_frame_encode(struct ether_buf *out, uint16_t api_key, bool is_response,
-                       uint32_t correlation_id, const ProtobufCMessage *body,
-                       size_t frame_bytes_max);
+int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *header,
+                       const ProtobufCMessage *body, size_t frame_bytes_max);
+
+/* Appends an error response frame answering `request` with `error` and a sentence
+ * (NULL: ether_strerror's). */
+int proto_frame_encode_error(struct ether_buf *out, const struct proto_frame_header *request,
+                             int error, const char *message, size_t frame_bytes_max);
 
 /*
  * Looks for one whole frame at the start of data[0, size_bytes). On success
@@ -124,7 +144,8 @@ int proto_frame_parse(const uint8_t *data, size_t size_bytes, size_t frame_bytes
                       struct proto_frame_header *header, const uint8_t **body, size_t *frame_bytes);
 
 /*
- * Decodes a frame's body into the message its header names. On success the
+ * Decodes a frame's body into the message its header names (an
+ * Ether__ErrorResponse when header->is_error). On success the
  * caller owns *message and frees it with proto_message_free. Returns
  * ETHER_ERR_UNSUPPORTED for an unknown api_key, ETHER_ERR_CORRUPT when the
  * bytes are not a valid message of that type.

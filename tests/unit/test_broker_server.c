@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -119,8 +120,9 @@ static int connect_to(uint16_t port)
 static void append_metadata_request(struct ether_buf *out, uint32_t correlation_id)
 {
     Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
-    assert_int_equal(proto_frame_encode(out, PROTO_API_METADATA, false, correlation_id,
-                                        &request.base, TEST_FRAME_BYTES_MAX),
+    struct proto_frame_header header = {
+        .api_key = PROTO_API_METADATA, .api_version = 1, .correlation_id = correlation_id};
+    assert_int_equal(proto_frame_encode(out, &header, &request.base, TEST_FRAME_BYTES_MAX),
                      ETHER_OK);
 }
 
@@ -134,8 +136,14 @@ static void send_all(int fd, const uint8_t *data, size_t size_bytes)
     }
 }
 
+struct response {
+    bool is_error;
+    uint32_t error;         /* with is_error */
+    uint32_t controller_id; /* without */
+};
+
 /* Reads one response frame; returns its correlation id, or -1 on EOF. */
-static int64_t receive_response(int fd, uint32_t *controller_id)
+static int64_t receive_frame(int fd, struct response *response)
 {
     uint8_t buffer[TEST_FRAME_BYTES_MAX];
     size_t have = 0;
@@ -148,7 +156,12 @@ static int64_t receive_response(int fd, uint32_t *controller_id)
             assert_true(header.is_response);
             ProtobufCMessage *message = NULL;
             assert_int_equal(proto_body_unpack(&header, body, &message), ETHER_OK);
-            *controller_id = ((Ether__MetadataResponse *)message)->controller_id;
+            response->is_error = header.is_error;
+            if (header.is_error) {
+                response->error = ((Ether__ErrorResponse *)message)->error;
+            } else {
+                response->controller_id = ((Ether__MetadataResponse *)message)->controller_id;
+            }
             proto_message_free(message);
             return header.correlation_id;
         }
@@ -160,6 +173,36 @@ static int64_t receive_response(int fd, uint32_t *controller_id)
         }
         have += (size_t)received;
     }
+}
+
+static int64_t receive_response(int fd, uint32_t *controller_id)
+{
+    struct response response = {0};
+    int64_t correlation_id = receive_frame(fd, &response);
+    if (correlation_id >= 0) {
+        assert_false(response.is_error);
+        *controller_id = response.controller_id;
+    }
+    return correlation_id;
+}
+
+/* A frame with the given header fields and body bytes. */
+static void send_raw_frame(int fd, uint16_t api_key, uint16_t api_version, uint8_t flags,
+                           uint32_t correlation_id, const uint8_t *body, size_t body_bytes)
+{
+    uint8_t frame[PROTO_FRAME_HEADER_BYTES + 64];
+    assert_true(body_bytes <= 64);
+    ether_put_u32le(frame, (uint32_t)(PROTO_FRAME_HEADER_BYTES - 4 + body_bytes));
+    frame[4] = PROTO_FRAME_VERSION;
+    frame[5] = flags;
+    ether_put_u16le(frame + 6, api_key);
+    ether_put_u16le(frame + 8, api_version);
+    ether_put_u16le(frame + 10, 0);
+    ether_put_u32le(frame + 12, correlation_id);
+    if (body_bytes > 0) {
+        memcpy(frame + PROTO_FRAME_HEADER_BYTES, body, body_bytes);
+    }
+    send_all(fd, frame, PROTO_FRAME_HEADER_BYTES + body_bytes);
 }
 
 static void test_each_request_gets_its_response_in_order(void **state)
@@ -206,20 +249,64 @@ static void test_frame_over_the_limit_closes_the_connection(void **state)
     close(fd);
 }
 
-static void test_garbage_body_closes_the_connection(void **state)
+static void test_undecodable_body_gets_an_error_answer_then_the_connection_closes(void **state)
 {
     struct fixture *fixture = *state;
     int fd = connect_to(fixture->port);
-    uint8_t frame[PROTO_FRAME_HEADER_BYTES + 4];
-    ether_put_u32le(frame, sizeof frame - 4);
-    frame[4] = PROTO_FRAME_VERSION;
-    frame[5] = 0;
-    ether_put_u16le(frame + 6, PROTO_API_METADATA);
-    ether_put_u32le(frame + 8, 1);
-    memset(frame + PROTO_FRAME_HEADER_BYTES, 0xff, 4);
-    send_all(fd, frame, sizeof frame);
-    uint32_t controller_id;
-    assert_int_equal(receive_response(fd, &controller_id), -1);
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff};
+    send_raw_frame(fd, PROTO_API_METADATA, 1, 0, 41, garbage, sizeof garbage);
+    struct response response = {0};
+    assert_int_equal(receive_frame(fd, &response), 41);
+    assert_true(response.is_error);
+    assert_int_equal(response.error, ETHER_ERR_CORRUPT);
+    assert_int_equal(receive_frame(fd, &response), -1);
+    assert_int_equal(atomic_load(&fixture->requests_seen), 0);
+    close(fd);
+}
+
+static void test_unknown_api_gets_an_error_answer_then_the_connection_closes(void **state)
+{
+    struct fixture *fixture = *state;
+    int fd = connect_to(fixture->port);
+    send_raw_frame(fd, 999, 1, 0, 42, NULL, 0);
+    struct response response = {0};
+    assert_int_equal(receive_frame(fd, &response), 42);
+    assert_true(response.is_error);
+    assert_int_equal(response.error, ETHER_ERR_UNSUPPORTED);
+    assert_int_equal(receive_frame(fd, &response), -1);
+    close(fd);
+}
+
+static void test_response_frame_from_a_client_is_refused(void **state)
+{
+    struct fixture *fixture = *state;
+    int fd = connect_to(fixture->port);
+    send_raw_frame(fd, PROTO_API_METADATA, 1, PROTO_FRAME_FLAG_RESPONSE, 43, NULL, 0);
+    struct response response = {0};
+    assert_int_equal(receive_frame(fd, &response), 43);
+    assert_true(response.is_error);
+    assert_int_equal(response.error, ETHER_ERR_INVALID_ARGUMENT);
+    assert_int_equal(receive_frame(fd, &response), -1);
+    close(fd);
+}
+
+static void test_newer_api_version_is_refused_but_the_connection_stays_usable(void **state)
+{
+    struct fixture *fixture = *state;
+    int fd = connect_to(fixture->port);
+    send_raw_frame(fd, PROTO_API_METADATA, 2000, 0, 44, NULL, 0);
+    struct response response = {0};
+    assert_int_equal(receive_frame(fd, &response), 44);
+    assert_true(response.is_error);
+    assert_int_equal(response.error, ETHER_ERR_UNSUPPORTED);
+
+    struct ether_buf out = ETHER_BUF_INIT;
+    append_metadata_request(&out, 45);
+    send_all(fd, out.data, out.length);
+    uint32_t controller_id = 0;
+    assert_int_equal(receive_response(fd, &controller_id), 45);
+    assert_int_equal(controller_id, 45);
+    ether_buf_free(&out);
     close(fd);
 }
 
@@ -251,7 +338,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_frame_over_the_limit_closes_the_connection, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_garbage_body_closes_the_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_undecodable_body_gets_an_error_answer_then_the_connection_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unknown_api_gets_an_error_answer_then_the_connection_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_frame_from_a_client_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_newer_api_version_is_refused_but_the_connection_stays_usable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_to_a_closed_connection_is_dropped_by_name,
                                         setup, teardown),
     };

@@ -19,8 +19,9 @@ static void encode_metadata_request(struct ether_buf *out, uint32_t correlation_
     char *topics[] = {"orders", "payments"};
     request.n_topics = 2;
     request.topics = topics;
-    assert_int_equal(proto_frame_encode(out, PROTO_API_METADATA, false, correlation_id,
-                                        &request.base, PROTO_FRAME_BYTES_MAX_DEFAULT),
+    struct proto_frame_header header = {
+        .api_key = PROTO_API_METADATA, .api_version = 1, .correlation_id = correlation_id};
+    assert_int_equal(proto_frame_encode(out, &header, &request.base, PROTO_FRAME_BYTES_MAX_DEFAULT),
                      ETHER_OK);
 }
 
@@ -40,6 +41,8 @@ static void test_frame_round_trips_header_and_body(void **state)
     assert_int_equal(header.api_key, PROTO_API_METADATA);
     assert_false(header.is_response);
     assert_int_equal(header.correlation_id, 77);
+    assert_int_equal(header.api_version, 1);
+    assert_false(header.is_error);
 
     ProtobufCMessage *message = NULL;
     assert_int_equal(proto_body_unpack(&header, body, &message), ETHER_OK);
@@ -92,7 +95,8 @@ static void test_frame_larger_than_limit_is_refused_before_it_arrives(void **sta
 
     struct ether_buf out = ETHER_BUF_INIT;
     Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
-    assert_int_equal(proto_frame_encode(&out, PROTO_API_METADATA, false, 1, &request.base, 8),
+    struct proto_frame_header metadata = {.api_key = PROTO_API_METADATA, .correlation_id = 1};
+    assert_int_equal(proto_frame_encode(&out, &metadata, &request.base, 8),
                      ETHER_ERR_FRAME_TOO_LARGE);
     assert_int_equal(out.length, 0);
     ether_buf_free(&out);
@@ -116,6 +120,10 @@ static void test_frame_with_bad_version_flags_or_api_is_rejected_by_name(void **
     assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &header,
                                        &body, &frame_bytes),
                      ETHER_ERR_CORRUPT);
+    out.data[5] = PROTO_FRAME_FLAG_ERROR; /* an error that is not a response */
+    assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &header,
+                                       &body, &frame_bytes),
+                     ETHER_ERR_CORRUPT);
     out.data[5] = 0;
     ether_put_u16le(out.data + 6, 999);
     assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &header,
@@ -127,6 +135,36 @@ static void test_frame_with_bad_version_flags_or_api_is_rejected_by_name(void **
     assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &header,
                                        &body, &frame_bytes),
                      ETHER_ERR_CORRUPT);
+    ether_buf_free(&out);
+}
+
+static void test_error_response_carries_code_and_sentence_for_the_request(void **state)
+{
+    (void)state;
+    struct proto_frame_header request = {
+        .api_key = PROTO_API_PRODUCE, .api_version = 9, .correlation_id = 31};
+    struct ether_buf out = ETHER_BUF_INIT;
+    assert_int_equal(proto_frame_encode_error(&out, &request, ETHER_ERR_UNSUPPORTED, NULL,
+                                              PROTO_FRAME_BYTES_MAX_DEFAULT),
+                     ETHER_OK);
+    struct proto_frame_header header;
+    const uint8_t *body;
+    size_t frame_bytes;
+    assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &header,
+                                       &body, &frame_bytes),
+                     ETHER_OK);
+    assert_true(header.is_response);
+    assert_true(header.is_error);
+    assert_int_equal(header.correlation_id, 31);
+    assert_int_equal(header.api_key, PROTO_API_PRODUCE);
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(proto_body_unpack(&header, body, &message), ETHER_OK);
+    Ether__ErrorResponse *error = (Ether__ErrorResponse *)message;
+    assert_int_equal(error->error, ETHER_ERR_UNSUPPORTED);
+    assert_string_equal(error->error_message, ether_strerror(ETHER_ERR_UNSUPPORTED));
+    proto_message_free(message);
+    assert_int_equal(proto_api_version_max(PROTO_API_PRODUCE), 1);
+    assert_int_equal(proto_api_version_max(0), 0);
     ether_buf_free(&out);
 }
 
@@ -146,9 +184,16 @@ static void test_encode_refuses_a_body_of_the_wrong_type(void **state)
     (void)state;
     struct ether_buf out = ETHER_BUF_INIT;
     Ether__FetchRequest fetch = ETHER__FETCH_REQUEST__INIT;
-    assert_int_equal(proto_frame_encode(&out, PROTO_API_METADATA, false, 1, &fetch.base,
-                                        PROTO_FRAME_BYTES_MAX_DEFAULT),
-                     ETHER_ERR_INVALID_ARGUMENT);
+    struct proto_frame_header metadata = {.api_key = PROTO_API_METADATA, .correlation_id = 1};
+    assert_int_equal(
+        proto_frame_encode(&out, &metadata, &fetch.base, PROTO_FRAME_BYTES_MAX_DEFAULT),
+        ETHER_ERR_INVALID_ARGUMENT);
+    struct proto_frame_header error_request = {
+        .api_key = PROTO_API_METADATA, .is_error = true, .correlation_id = 1};
+    Ether__ErrorResponse error = ETHER__ERROR_RESPONSE__INIT;
+    assert_int_equal(
+        proto_frame_encode(&out, &error_request, &error.base, PROTO_FRAME_BYTES_MAX_DEFAULT),
+        ETHER_ERR_INVALID_ARGUMENT);
     assert_string_equal(proto_api_name(PROTO_API_FETCH), "FETCH");
     assert_null(proto_api_name(0));
     ether_buf_free(&out);
@@ -275,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_frame_parse_asks_for_more_bytes_on_every_prefix),
         cmocka_unit_test(test_frame_larger_than_limit_is_refused_before_it_arrives),
         cmocka_unit_test(test_frame_with_bad_version_flags_or_api_is_rejected_by_name),
+        cmocka_unit_test(test_error_response_carries_code_and_sentence_for_the_request),
         cmocka_unit_test(test_body_that_is_not_protobuf_is_corrupt),
         cmocka_unit_test(test_encode_refuses_a_body_of_the_wrong_type),
         cmocka_unit_test(test_batch_round_trips_every_record_field),
