@@ -81,7 +81,9 @@
     XX(PRODUCE, 5, 1, ether__produce_request__descriptor, ether__produce_response__descriptor)    \
     XX(FETCH, 6, 1, ether__fetch_request__descriptor, ether__fetch_response__descriptor)          \
     XX(LIST_OFFSETS, 7, 1, ether__list_offsets_request__descriptor,                               \
-       ether__list_offsets_response__descriptor)
+       ether__list_offsets_response__descriptor)                                                  \
+    XX(RAFT_MESSAGES, 100, 1, ether__raft_messages_request__descriptor,                           \
+       ether__raft_messages_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
