@@ -30,22 +30,11 @@ static const ProtobufCMessageDescriptor *body_descriptor(uint16_t api_key, bool 
     return proto_api_descriptor(api_key, is_response);
 }
 
-int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *header,
-                       const ProtobufCMessage *body, size_t frame_bytes_max)
+/* Writes the 16-byte header for a body of body_bytes; returns where the body goes. */
+static uint8_t *append_header(struct ether_buf *out, const struct proto_frame_header *header,
+                              size_t body_bytes)
 {
-    if (header->is_error && !header->is_response) {
-        return ETHER_ERR_INVALID_ARGUMENT;
-    }
-    const ProtobufCMessageDescriptor *descriptor =
-        body_descriptor(header->api_key, header->is_response, header->is_error);
-    if (descriptor == NULL || body == NULL || body->descriptor != descriptor) {
-        return ETHER_ERR_INVALID_ARGUMENT;
-    }
-    size_t body_bytes = protobuf_c_message_get_packed_size(body);
     size_t frame_bytes = PROTO_FRAME_HEADER_BYTES + body_bytes;
-    if (frame_bytes > frame_bytes_max || frame_bytes - 4 > UINT32_MAX) {
-        return ETHER_ERR_FRAME_TOO_LARGE;
-    }
     uint8_t *frame = ether_buf_extend(out, frame_bytes);
     ether_put_u32le(frame, (uint32_t)(frame_bytes - 4));
     frame[4] = PROTO_FRAME_VERSION;
@@ -55,7 +44,51 @@ int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *h
     ether_put_u16le(frame + 8, header->api_version);
     ether_put_u16le(frame + 10, 0);
     ether_put_u32le(frame + 12, header->correlation_id);
-    size_t packed = protobuf_c_message_pack(body, frame + PROTO_FRAME_HEADER_BYTES);
+    return frame + PROTO_FRAME_HEADER_BYTES;
+}
+
+static int check_frame_size(const struct proto_frame_header *header, size_t body_bytes,
+                            size_t frame_bytes_max)
+{
+    if (header->is_error && !header->is_response) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    if (body_bytes > frame_bytes_max || PROTO_FRAME_HEADER_BYTES + body_bytes > frame_bytes_max ||
+        PROTO_FRAME_HEADER_BYTES + body_bytes - 4 > UINT32_MAX) {
+        return ETHER_ERR_FRAME_TOO_LARGE;
+    }
+    return ETHER_OK;
+}
+
+int proto_frame_encode_raw(struct ether_buf *out, const struct proto_frame_header *header,
+                           const uint8_t *body, size_t body_bytes, size_t frame_bytes_max)
+{
+    int rc = check_frame_size(header, body_bytes, frame_bytes_max);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    uint8_t *destination = append_header(out, header, body_bytes);
+    if (body_bytes > 0) {
+        memcpy(destination, body, body_bytes);
+    }
+    return ETHER_OK;
+}
+
+int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *header,
+                       const ProtobufCMessage *body, size_t frame_bytes_max)
+{
+    const ProtobufCMessageDescriptor *descriptor =
+        body_descriptor(header->api_key, header->is_response, header->is_error);
+    if (descriptor == NULL || body == NULL || body->descriptor != descriptor) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    size_t body_bytes = protobuf_c_message_get_packed_size(body);
+    int rc = check_frame_size(header, body_bytes, frame_bytes_max);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    uint8_t *destination = append_header(out, header, body_bytes);
+    size_t packed = protobuf_c_message_pack(body, destination);
     ETHER_ASSERT(packed == body_bytes);
     return ETHER_OK;
 }

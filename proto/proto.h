@@ -128,6 +128,14 @@ struct proto_frame_header {
 int proto_frame_encode(struct ether_buf *out, const struct proto_frame_header *header,
                        const ProtobufCMessage *body, size_t frame_bytes_max);
 
+/*
+ * Appends one frame whose body is already encoded (body_bytes of protobuf in
+ * `body`, for callers that build a message incrementally). Same errors as
+ * proto_frame_encode, but the body is not checked against the api.
+ */
+int proto_frame_encode_raw(struct ether_buf *out, const struct proto_frame_header *header,
+                           const uint8_t *body, size_t body_bytes, size_t frame_bytes_max);
+
 /* Appends an error response frame answering `request` with `error` and a sentence
  * (NULL: ether_strerror's). */
 int proto_frame_encode_error(struct ether_buf *out, const struct proto_frame_header *request,

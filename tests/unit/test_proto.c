@@ -168,6 +168,36 @@ static void test_error_response_carries_code_and_sentence_for_the_request(void *
     ether_buf_free(&out);
 }
 
+static void test_raw_frame_carries_a_body_encoded_elsewhere(void **state)
+{
+    (void)state;
+    Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
+    char *topics[] = {"orders"};
+    request.n_topics = 1;
+    request.topics = topics;
+    uint8_t body[64];
+    size_t body_bytes = protobuf_c_message_pack(&request.base, body);
+    struct proto_frame_header header = {.api_key = PROTO_API_METADATA, .correlation_id = 8};
+    struct ether_buf out = ETHER_BUF_INIT;
+    assert_int_equal(proto_frame_encode_raw(&out, &header, body, body_bytes, 20),
+                     ETHER_ERR_FRAME_TOO_LARGE);
+    assert_int_equal(out.length, 0);
+    assert_int_equal(
+        proto_frame_encode_raw(&out, &header, body, body_bytes, PROTO_FRAME_BYTES_MAX_DEFAULT),
+        ETHER_OK);
+    struct proto_frame_header parsed;
+    const uint8_t *parsed_body;
+    size_t frame_bytes;
+    assert_int_equal(proto_frame_parse(out.data, out.length, PROTO_FRAME_BYTES_MAX_DEFAULT, &parsed,
+                                       &parsed_body, &frame_bytes),
+                     ETHER_OK);
+    ProtobufCMessage *message = NULL;
+    assert_int_equal(proto_body_unpack(&parsed, parsed_body, &message), ETHER_OK);
+    assert_string_equal(((Ether__MetadataRequest *)message)->topics[0], "orders");
+    proto_message_free(message);
+    ether_buf_free(&out);
+}
+
 static void test_body_that_is_not_protobuf_is_corrupt(void **state)
 {
     (void)state;
@@ -321,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_frame_larger_than_limit_is_refused_before_it_arrives),
         cmocka_unit_test(test_frame_with_bad_version_flags_or_api_is_rejected_by_name),
         cmocka_unit_test(test_error_response_carries_code_and_sentence_for_the_request),
+        cmocka_unit_test(test_raw_frame_carries_a_body_encoded_elsewhere),
         cmocka_unit_test(test_body_that_is_not_protobuf_is_corrupt),
         cmocka_unit_test(test_encode_refuses_a_body_of_the_wrong_type),
         cmocka_unit_test(test_batch_round_trips_every_record_field),
