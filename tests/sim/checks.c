@@ -136,7 +136,9 @@ bool sim_check_log_entry(struct sim_checker *checker, uint32_t node, uint64_t in
                                     ") differs between node %" PRIu32 " and node %" PRIu32,
                                     index, term, facts[i].first_node, node);
         }
-        if (facts[i].previous_term != previous_term) {
+        if (facts[i].previous_term == SIM_TERM_UNKNOWN) {
+            facts[i].previous_term = previous_term;
+        } else if (previous_term != SIM_TERM_UNKNOWN && facts[i].previous_term != previous_term) {
             return sim_checker_fail(
                 checker, node,
                 "log matching: before (index %" PRIu64 ", term %" PRIu64 ") node %" PRIu32

@@ -68,6 +68,9 @@ bool sim_checker_fail(struct sim_checker *checker, uint32_t node, const char *fo
 /* Node `node` is leader in `term`. */
 bool sim_check_leader(struct sim_checker *checker, uint64_t term, uint32_t node);
 
+/* A previous term the caller cannot know (the entry before is compacted away). */
+#define SIM_TERM_UNKNOWN UINT64_MAX
+
 /* Node `node` holds (index, term) with this hash, preceded by an entry of `previous_term`. */
 bool sim_check_log_entry(struct sim_checker *checker, uint32_t node, uint64_t index, uint64_t term,
                          uint64_t hash, uint64_t previous_term);

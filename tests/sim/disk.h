@@ -1,76 +1,66 @@
 /*
- * disk.h: the durable state of one simulated node, as storage/ would keep it.
+ * disk.h: the disk of one simulated node and the ways it fails.
  *
- * Holds what survives a crash: the hard state (term, vote: a small file that
- * is replaced atomically), the latest snapshot, and the log entries after it.
- * Every entry carries a CRC32C of its term and bytes; a crash in the middle of
- * an append may leave the last entry torn (half its bytes, checksum wrong),
- * and sim_disk_recover() drops it and everything after it, as storage/'s
- * recovery does. Writes that the node issued but the disk has not completed
- * are not here: the node keeps them pending until their completion tick.
+ * The durable medium is a raft_memory_log (raft/memory_log.h): what it holds
+ * is exactly what survives a crash. A ready is written to it only when the
+ * simulated write completes (a slow disk completes it some ticks after the
+ * ready was taken); until then the node holds the ready. Failure modes:
+ *   - crash before completion: the write is lost, or torn: the hard state,
+ *     the snapshot and a prefix of the entries reached the medium, the last
+ *     of them only half (sim_disk_recover() drops it at restart, as
+ *     storage/'s CRC check does);
+ *   - fsync error: nothing of the write is trusted; the node must restart
+ *     from what was durable before it;
+ *   - disk full: appends fail with ETHER_ERR_NO_SPACE leaving the log as it
+ *     was, while the hard state and snapshots still fit.
  *
- * Invariants: entries[i] has index first_index + i; first_index ==
- * snapshot_index + 1; an entry's checksum matches its bytes except possibly
- * the last one, and only between a torn write and the next recovery.
+ * Invariant: torn_index != 0 only between a torn write and the next recovery,
+ * and then it is the last index of the medium.
  */
 #ifndef ETHER_SIM_DISK_H
 #define ETHER_SIM_DISK_H
 
+#include "raft/memory_log.h"
+#include "tests/sim/prng.h"
+
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
-struct sim_disk_entry {
-    uint64_t term;
-    uint32_t kind; /* the raft entry type, opaque here */
-    uint32_t checksum;
-    uint8_t *data; /* owned */
-    size_t length;
+enum sim_write_outcome {
+    SIM_WRITE_OK = 0,
+    SIM_WRITE_NO_SPACE = 1,
+    SIM_WRITE_IO_ERROR = 2,
 };
 
 struct sim_disk {
-    uint64_t term;
-    uint64_t vote;
-    uint64_t snapshot_index; /* 0: no snapshot */
-    uint64_t snapshot_term;
-    uint8_t *snapshot_data; /* owned; the host's encoding of state machine + config */
-    size_t snapshot_length;
-    uint64_t first_index;
-    struct sim_disk_entry *entries;
-    size_t entries_count;
-    size_t entries_capacity;
+    struct raft_memory_log *medium; /* survives crashes */
+    bool full;
+    bool fail_next_sync; /* the next write completes with an fsync error */
+    uint64_t torn_index; /* last entry on the medium is torn; 0 when none */
     uint64_t writes_count;
     uint64_t torn_count;
+    uint64_t sync_errors_count;
+    uint64_t no_space_count;
 };
 
 void sim_disk_init(struct sim_disk *disk);
 void sim_disk_free(struct sim_disk *disk);
 
-uint64_t sim_disk_last_index(const struct sim_disk *disk);
-
-/* The entry at `index`, or NULL when it is compacted or past the end. */
-const struct sim_disk_entry *sim_disk_entry_at(const struct sim_disk *disk, uint64_t index);
-
-void sim_disk_save_hard_state(struct sim_disk *disk, uint64_t term, uint64_t vote);
+/* Completes the write of `ready` (steps 1-4 of raft.h's loop). */
+enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_ready *ready);
 
 /*
- * Writes entries starting at `first_index`, replacing whatever was there and
- * after it. Copies the bytes. `first_index` must be in (snapshot_index,
- * last_index + 1]. When `torn` is set, the last entry of the batch is written
- * only half (its checksum will not match).
+ * The node crashes while `ready` is being written: hard state and snapshot
+ * land, and of the entries a random non-empty prefix, its last entry torn.
+ * Returns false (nothing written) when the ready has no entries or the disk is full.
  */
-void sim_disk_append(struct sim_disk *disk, uint64_t first_index, uint64_t term_of_each[],
-                     uint32_t kind_of_each[], const uint8_t *data_of_each[],
-                     const size_t length_of_each[], size_t count, bool torn);
+bool sim_disk_write_torn(struct sim_disk *disk, const struct raft_ready *ready,
+                         struct sim_prng *prng);
 
-/*
- * Stores a snapshot covering [1, index]. Entries up to `index` are dropped;
- * later entries are kept only when `keep_suffix` (the log agrees at `index`).
- */
-void sim_disk_save_snapshot(struct sim_disk *disk, uint64_t index, uint64_t term,
-                            const uint8_t *data, size_t length, bool keep_suffix);
+/* Opening the disk after a crash: drops a torn last entry. Returns entries dropped. */
+uint64_t sim_disk_recover(struct sim_disk *disk);
 
-/* What storage does at open: drops a torn tail. Returns the entries dropped. */
-size_t sim_disk_recover(struct sim_disk *disk);
+/* Fills the disk: entry appends fail until sim_disk_set_full(disk, false). */
+void sim_disk_set_full(struct sim_disk *disk, bool full);
 
 #endif
