@@ -1058,8 +1058,9 @@ int storage_term_at(struct storage_log *log, uint64_t index, uint64_t *term)
     }
     struct frame_cursor cursor;
     struct frame_header header;
+    const uint8_t *payload = NULL;
     cursor_init(&cursor, log, segment, position, segment->size_bytes);
-    result = cursor_next(&cursor, &header, NULL);
+    result = cursor_next(&cursor, &header, &payload);
     if (result == ETHER_ERR_IO) {
         return result;
     }
@@ -1111,7 +1112,8 @@ int storage_find_offset(struct storage_log *log, uint64_t offset, uint64_t *inde
     uint64_t expected = point != NULL ? point->index : segment->base_index;
     for (; expected <= segment->last_index; expected++) {
         struct frame_header header;
-        result = cursor_next(&cursor, &header, NULL);
+        const uint8_t *payload = NULL;
+        result = cursor_next(&cursor, &header, &payload);
         if (result == ETHER_ERR_IO) {
             return result;
         }
@@ -1154,7 +1156,8 @@ int storage_find_timestamp(struct storage_log *log, int64_t timestamp_ms, uint64
         uint64_t expected = point != NULL ? point->index : segment->base_index;
         for (; expected <= segment->last_index; expected++) {
             struct frame_header header;
-            result = cursor_next(&cursor, &header, NULL);
+            const uint8_t *payload = NULL;
+            result = cursor_next(&cursor, &header, &payload);
             if (result == ETHER_ERR_IO) {
                 return result;
             }

@@ -417,7 +417,8 @@ int segment_ensure_tail(struct storage_log *log, struct storage_segment *segment
     cursor_init(&cursor, log, segment, start != NULL ? start->position : 0, segment->size_bytes);
     while (index <= segment->last_index) {
         struct frame_header header;
-        result = cursor_next(&cursor, &header, NULL);
+        const uint8_t *payload = NULL;
+        result = cursor_next(&cursor, &header, &payload);
         if (result == ETHER_ERR_IO) {
             return result;
         }

@@ -1,0 +1,323 @@
+/*
+ * Unit tests for storage/ recovery and corruption: torn and corrupt tails are
+ * cut exactly at the first bad frame when the log is opened; damage inside
+ * older data is reported as ETHER_ERR_CORRUPT when read, never returned.
+ */
+#include "test_storage_fixture.h"
+
+/* Position of entry `index` in segment 1 when entries 1.. were appended with append_range. */
+static uint64_t position_of_entry(uint64_t index)
+{
+    uint64_t position = 0;
+    for (uint64_t i = 1; i < index; i++) {
+        position += STORAGE_FRAME_HEADER_BYTES + payload_size_for(i);
+    }
+    return position;
+}
+
+static void flip_byte(const char *path, uint64_t position)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte = 0;
+    assert_int_equal(pread(fd, &byte, 1, (off_t)position), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, (off_t)position), 1);
+    close(fd);
+}
+
+static void cut_file(const char *path, uint64_t size_bytes)
+{
+    assert_int_equal(truncate(path, (off_t)size_bytes), 0);
+}
+
+static void append_zeros(const char *path, size_t count)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    uint8_t zeros[512] = {0};
+    assert_true(count <= sizeof zeros);
+    assert_int_equal(write(fd, zeros, count), (ssize_t)count);
+    close(fd);
+}
+
+/* A log of `count` entries in one segment, closed; returns the data file path. */
+static void make_single_segment_log(struct fixture *fixture, uint64_t count, char *path,
+                                    size_t path_size)
+{
+    fixture->options.segment_bytes_max = 1 << 20;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, count, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    segment_file_path(fixture, 1, ".log", path, path_size);
+    assert_int_equal(file_size_of(path), position_of_entry(count + 1));
+}
+
+static void test_torn_last_frame_is_cut_on_open_with_a_warning(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    make_single_segment_log(fixture, 50, path, sizeof path);
+    cut_file(path, position_of_entry(51) - 10);
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 49);
+    assert_int_equal(file_size_of(path), position_of_entry(50));
+    assert_int_equal(fixture->lines.warn_count, 1);
+    char expected[128];
+    snprintf(expected, sizeof expected, "cut %llu bytes at position %llu",
+             (unsigned long long)(position_of_entry(51) - 10 - position_of_entry(50)),
+             (unsigned long long)position_of_entry(50));
+    assert_non_null(strstr(fixture->lines.last_warn, expected));
+    assert_non_null(strstr(fixture->lines.last_warn, "00000000000000000001.log"));
+    assert_log_holds(fixture, 1, 49);
+    /* The cut log takes entry 50 again and reopens without complaint. */
+    assert_int_equal(append_range(fixture->log, 50, 10, 1), ETHER_OK);
+    fixture_reopen(fixture);
+    assert_int_equal(fixture->lines.warn_count, 1);
+    assert_log_holds(fixture, 1, 59);
+}
+
+static void test_torn_header_shorter_than_a_frame_header_is_cut(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    make_single_segment_log(fixture, 20, path, sizeof path);
+    cut_file(path, position_of_entry(20) + 5);
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 19);
+    assert_int_equal(file_size_of(path), position_of_entry(20));
+    assert_int_equal(fixture->lines.warn_count, 1);
+}
+
+static void test_flipped_byte_in_last_segment_tail_cuts_exactly_there(void **state)
+{
+    struct fixture *fixture = *state;
+    /* No index points: the whole last segment is its tail. */
+    fixture->options.index_interval_bytes = 1 << 30;
+    char path[256];
+    make_single_segment_log(fixture, 60, path, sizeof path);
+    uint64_t positions[] = {
+        position_of_entry(30) + 3,                              /* crc */
+        position_of_entry(30) + 4,                              /* length */
+        position_of_entry(30) + 20,                             /* term */
+        position_of_entry(30) + STORAGE_FRAME_HEADER_BYTES + 5, /* payload */
+        position_of_entry(31) - 1,                              /* last payload byte */
+    };
+    for (size_t i = 0; i < sizeof positions / sizeof positions[0]; i++) {
+        flip_byte(path, positions[i]);
+        fixture_open(fixture);
+        assert_int_equal(bounds_of(fixture->log).last_index, 29);
+        assert_int_equal(file_size_of(path), position_of_entry(30));
+        assert_log_holds(fixture, 1, 29);
+        assert_int_equal(append_range(fixture->log, 30, 31, 1), ETHER_OK);
+        assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+        storage_close(fixture->log);
+        fixture->log = NULL;
+    }
+    assert_int_equal(fixture->lines.warn_count, 5);
+}
+
+static void test_flipped_byte_in_the_last_entry_is_cut_with_default_spacing(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    make_single_segment_log(fixture, 80, path, sizeof path);
+    flip_byte(path, position_of_entry(80) + STORAGE_FRAME_HEADER_BYTES);
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 79);
+    assert_int_equal(fixture->lines.warn_count, 1);
+}
+
+static void test_zeros_after_the_last_frame_are_cut(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    make_single_segment_log(fixture, 30, path, sizeof path);
+    append_zeros(path, 300);
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 30);
+    assert_int_equal(file_size_of(path), position_of_entry(31));
+    assert_int_equal(fixture->lines.warn_count, 1);
+    assert_non_null(strstr(fixture->lines.last_warn, "cut 300 bytes"));
+}
+
+static void test_index_points_past_a_shortened_log_are_dropped(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    char index_path[256];
+    make_single_segment_log(fixture, 100, path, sizeof path);
+    segment_file_path(fixture, 1, ".index", index_path, sizeof index_path);
+    uint64_t index_bytes_before = file_size_of(index_path);
+    /* The data lost its last 40 entries (never synced, say) but the index kept its points. */
+    cut_file(path, position_of_entry(61));
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 60);
+    assert_true(file_size_of(index_path) < index_bytes_before);
+    assert_log_holds(fixture, 1, 60);
+    assert_int_equal(append_range(fixture->log, 61, 40, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    /* Appending the same entries again rebuilds exactly the same index. */
+    assert_int_equal(file_size_of(index_path), index_bytes_before);
+    fixture_reopen(fixture);
+    assert_log_holds(fixture, 1, 100);
+}
+
+static void test_lost_index_points_are_rebuilt_from_the_last_segment(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    char index_path[256];
+    make_single_segment_log(fixture, 100, path, sizeof path);
+    segment_file_path(fixture, 1, ".index", index_path, sizeof index_path);
+    uint64_t index_bytes_before = file_size_of(index_path);
+    assert_true(index_bytes_before > STORAGE_INDEX_HEADER_BYTES + STORAGE_INDEX_POINT_BYTES);
+    cut_file(index_path, STORAGE_INDEX_HEADER_BYTES + STORAGE_INDEX_POINT_BYTES + 7);
+    fixture_open(fixture);
+    assert_int_equal(file_size_of(index_path), index_bytes_before);
+    assert_int_equal(bounds_of(fixture->log).last_index, 100);
+    assert_log_holds(fixture, 1, 100);
+}
+
+static void test_corrupt_index_point_in_a_sealed_segment_only_slows_lookups(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 200, 1), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    char index_path[256];
+    segment_file_path(fixture, 1, ".index", index_path, sizeof index_path);
+    flip_byte(index_path, STORAGE_INDEX_HEADER_BYTES + STORAGE_INDEX_POINT_BYTES + 2);
+    fixture_open(fixture);
+    assert_log_holds(fixture, 1, 200);
+    assert_int_equal(fixture->lines.warn_count, 1);
+    assert_non_null(strstr(fixture->lines.last_warn, "bad point"));
+}
+
+static void test_flipped_byte_inside_an_older_segment_is_corrupt_on_read(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 200, 1), ETHER_OK);
+    assert_true(bounds_of(fixture->log).segments_count > 3);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    char path[256];
+    segment_file_path(fixture, 1, ".log", path, sizeof path);
+    flip_byte(path, position_of_entry(3) + STORAGE_FRAME_HEADER_BYTES + 1);
+
+    fixture_open(fixture); /* older segments are trusted through their index: no scan */
+    assert_int_equal(fixture->lines.warn_count, 0);
+    assert_int_equal(bounds_of(fixture->log).last_index, 200);
+    assert_int_equal(storage_read(fixture->log, 3, 1, &fixture->batch), ETHER_ERR_CORRUPT);
+    assert_int_equal(fixture->batch.entries_count, 0);
+    assert_int_equal(storage_read(fixture->log, 1, UINT64_MAX, &fixture->batch), ETHER_ERR_CORRUPT);
+    assert_int_equal(fixture->batch.entries_count, 0);
+    /* Entries around it are fine. */
+    assert_int_equal(storage_read(fixture->log, 1, 1, &fixture->batch), ETHER_OK);
+    assert_entry_matches(&fixture->batch.entries[0], 1);
+    assert_int_equal(storage_read(fixture->log, 4, 1, &fixture->batch), ETHER_OK);
+    assert_entry_matches(&fixture->batch.entries[0], 4);
+    uint64_t term = 0;
+    assert_int_equal(storage_term_at(fixture->log, 3, &term), ETHER_ERR_CORRUPT);
+}
+
+static void test_flipped_header_byte_inside_an_older_segment_is_corrupt_on_read(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 200, 1), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    char path[256];
+    segment_file_path(fixture, 1, ".log", path, sizeof path);
+    flip_byte(path, position_of_entry(2) + 4); /* the payload length of entry 2 */
+    fixture_open(fixture);
+    assert_int_equal(storage_read(fixture->log, 2, 1, &fixture->batch), ETHER_ERR_CORRUPT);
+    uint64_t term = 0;
+    assert_int_equal(storage_term_at(fixture->log, 2, &term), ETHER_ERR_CORRUPT);
+}
+
+static void test_empty_last_segment_without_index_is_removed_on_open(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 10, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    /* A roll that crashed after creating the data file but before its index was durable. */
+    char path[256];
+    segment_file_path(fixture, 11, ".log", path, sizeof path);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fclose(file);
+    fixture_open(fixture);
+    assert_int_equal(file_size_of(path), UINT64_MAX);
+    assert_int_equal(fixture->lines.warn_count, 1);
+    assert_log_holds(fixture, 1, 10);
+    assert_int_equal(append_range(fixture->log, 11, 10, 1), ETHER_OK);
+}
+
+static void test_orphan_index_and_temp_files_are_removed_on_open(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 10, 1), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    char orphan[256];
+    char temp[256];
+    segment_file_path(fixture, 500, ".index", orphan, sizeof orphan);
+    snprintf(temp, sizeof temp, "%s/raft_state.tmp", fixture->dir);
+    fclose(fopen(orphan, "w"));
+    fclose(fopen(temp, "w"));
+    fixture_open(fixture);
+    assert_int_equal(file_size_of(orphan), UINT64_MAX);
+    assert_int_equal(file_size_of(temp), UINT64_MAX);
+    assert_log_holds(fixture, 1, 10);
+}
+
+static void test_sealed_segment_without_index_fails_open_with_a_message(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 100, 1), ETHER_OK);
+    assert_true(bounds_of(fixture->log).segments_count > 2);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    char path[256];
+    segment_file_path(fixture, 1, ".index", path, sizeof path);
+    cut_file(path, 10);
+    struct storage_log *log = NULL;
+    assert_int_equal(storage_open(fixture->dir, &fixture->options, &log, fixture->errbuf,
+                                  sizeof fixture->errbuf),
+                     ETHER_ERR_CORRUPT);
+    assert_null(log);
+    assert_non_null(strstr(fixture->errbuf, "00000000000000000001.index"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define TEST(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+        TEST(test_torn_last_frame_is_cut_on_open_with_a_warning),
+        TEST(test_torn_header_shorter_than_a_frame_header_is_cut),
+        TEST(test_flipped_byte_in_last_segment_tail_cuts_exactly_there),
+        TEST(test_flipped_byte_in_the_last_entry_is_cut_with_default_spacing),
+        TEST(test_zeros_after_the_last_frame_are_cut),
+        TEST(test_index_points_past_a_shortened_log_are_dropped),
+        TEST(test_lost_index_points_are_rebuilt_from_the_last_segment),
+        TEST(test_corrupt_index_point_in_a_sealed_segment_only_slows_lookups),
+        TEST(test_flipped_byte_inside_an_older_segment_is_corrupt_on_read),
+        TEST(test_flipped_header_byte_inside_an_older_segment_is_corrupt_on_read),
+        TEST(test_empty_last_segment_without_index_is_removed_on_open),
+        TEST(test_orphan_index_and_temp_files_are_removed_on_open),
+        TEST(test_sealed_segment_without_index_fails_open_with_a_message),
+#undef TEST
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
