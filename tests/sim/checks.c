@@ -160,36 +160,37 @@ bool sim_check_committed(struct sim_checker *checker, uint32_t node, uint64_t no
                          uint64_t index, uint64_t term, uint64_t hash)
 {
     ETHER_ASSERT(index > 0);
-    if (index <= checker->committed_count) {
-        struct sim_committed_entry *known = &checker->committed[index];
-        if (known->term != term || known->hash != hash) {
-            return sim_checker_fail(checker, node,
-                                    "committed entry changed: index %" PRIu64
-                                    " was committed with term %" PRIu64 " but node %" PRIu32
-                                    " commits term %" PRIu64,
-                                    index, known->term, node, term);
-        }
-        if (node_term < known->seen_in_term) {
-            known->seen_in_term = node_term;
-        }
-        return true;
-    }
-    if (index != checker->committed_count + 1) {
-        /* A gap: earlier entries were committed inside a snapshot; record only in order. */
-        return true;
-    }
+    ETHER_ASSERT(term > 0);
     checker->committed = grow_zeroed(checker->committed, &checker->committed_capacity,
                                      (size_t)index + 1, sizeof(*checker->committed));
-    checker->committed[index] =
-        (struct sim_committed_entry){.term = term, .hash = hash, .seen_in_term = node_term};
-    checker->committed_count = index;
+    struct sim_committed_entry *known = &checker->committed[index];
+    if (known->term == 0) {
+        /* First sighting. Entries below may be unknown: they were committed inside a
+         * snapshot that no checked node replayed entry by entry. */
+        *known =
+            (struct sim_committed_entry){.term = term, .hash = hash, .seen_in_term = node_term};
+        if (index > checker->committed_count) {
+            checker->committed_count = index;
+        }
+        return true;
+    }
+    if (known->term != term || known->hash != hash) {
+        return sim_checker_fail(checker, node,
+                                "committed entry changed: index %" PRIu64
+                                " was committed with term %" PRIu64 " but node %" PRIu32
+                                " commits term %" PRIu64,
+                                index, known->term, node, term);
+    }
+    if (node_term < known->seen_in_term) {
+        known->seen_in_term = node_term;
+    }
     return true;
 }
 
 const struct sim_committed_entry *sim_checker_committed_at(const struct sim_checker *checker,
                                                            uint64_t index)
 {
-    if (index == 0 || index > checker->committed_count) {
+    if (index == 0 || index > checker->committed_count || checker->committed[index].term == 0) {
         return NULL;
     }
     return &checker->committed[index];

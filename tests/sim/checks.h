@@ -26,7 +26,7 @@
 struct sim_log_fact; /* one (index, term) seen in some log; see checks.c */
 
 struct sim_committed_entry {
-    uint64_t term;
+    uint64_t term; /* 0: nothing known committed at this index */
     uint64_t hash;
     uint64_t seen_in_term; /* lowest term of a node that reported it committed */
 };
@@ -40,7 +40,7 @@ struct sim_checker {
     size_t facts_capacity;
 
     struct sim_committed_entry *committed; /* [index], 1-based; [0] unused */
-    uint64_t committed_count;
+    uint64_t committed_count;              /* highest index known committed */
     size_t committed_capacity;
 
     uint64_t *applied_chain; /* [index] -> chain hash after applying index; 1-based */

@@ -341,6 +341,18 @@ static void complete_ready(struct sim *sim, struct sim_node *node)
                         outcome == SIM_WRITE_OK ? "persists" : "disk full, refuses",
                         ready->entries[0].index, ready->entries_count, ready->entries[0].term);
     }
+    /*
+     * Work-around: raft_advance() frees the incoming snapshot that
+     * ready->snapshot points to and then reads ready->snapshot->index
+     * (raft/raft.c, raft_advance after advance_snapshot). Handing raft a
+     * host-owned copy of the metadata keeps the run free of that
+     * use-after-free; the values are the same.
+     */
+    struct raft_snapshot_meta snapshot_copy;
+    if (ready->snapshot != NULL && sim->options.workarounds) {
+        snapshot_copy = *ready->snapshot;
+        ready->snapshot = &snapshot_copy;
+    }
     if (outcome == SIM_WRITE_NO_SPACE) {
         raft_advance_failed(node->raft, ready, ETHER_ERR_NO_SPACE);
     } else {
@@ -352,7 +364,20 @@ static void complete_ready(struct sim *sim, struct sim_node *node)
         sim_invariants_on_durable(sim, node); /* before new inputs: durable == logical */
     }
     node->ready_pending = false;
-    release_held(node);
+    /*
+     * Work-around: after raft_advance_failed() a leader keeps its unstable
+     * entries and hands them out again, still pointing at the proposal
+     * payloads that raft.h lets the host free after that call. Keep them
+     * until raft reports the condition cleared (its entries were persisted).
+     */
+    struct raft_status status;
+    raft_status(node->raft, &status);
+    if (!sim->options.workarounds || (outcome == SIM_WRITE_OK && !status.disk_full)) {
+        release_held(node);
+    }
+    if (node->compact_requested && sim->options.workarounds) {
+        sim_compact(sim, node);
+    }
     /* What arrived while the disk was busy, in arrival order. */
     uint32_t inbox_count = node->inbox_count;
     node->inbox_count = 0;

@@ -186,7 +186,7 @@ static void check_leader_log(struct sim *sim, struct sim_node *node,
     for (; index <= sim->checker.committed_count; index++) {
         const struct sim_committed_entry *committed =
             sim_checker_committed_at(&sim->checker, index);
-        if (committed->seen_in_term > status->term) {
+        if (committed == NULL || committed->seen_in_term > status->term) {
             continue;
         }
         const struct raft_entry *entry =

@@ -46,6 +46,7 @@ struct sim_node {
     struct sim_disk disk;
     uint64_t restart_tick;
     uint64_t disk_full_until_tick; /* 0 when the disk has room */
+    bool compact_requested;        /* done right after the next raft_advance() */
 
     /* The ready being written; its pointers are raft's until advance. */
     bool ready_pending;
