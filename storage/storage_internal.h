@@ -216,7 +216,8 @@ int segment_ensure_tail(struct storage_log *log, struct storage_segment *segment
 int segment_locate(struct storage_log *log, struct storage_segment *segment, uint64_t index,
                    uint64_t *position);
 
-/* ---- log.c helpers used by truncate.c ---- */
+/* ---- log.c: helpers shared by the files of storage/ ---- */
+void log_push_segment(struct storage_log *log, const struct storage_segment *segment);
 struct storage_segment *log_active(struct storage_log *log);
 uint64_t log_first_index(const struct storage_log *log);
 uint64_t log_last_index(const struct storage_log *log);
