@@ -83,7 +83,9 @@
     XX(LIST_OFFSETS, 7, 1, ether__list_offsets_request__descriptor,                               \
        ether__list_offsets_response__descriptor)                                                  \
     XX(RAFT_MESSAGES, 100, 1, ether__raft_messages_request__descriptor,                           \
-       ether__raft_messages_response__descriptor)
+       ether__raft_messages_response__descriptor)                                                 \
+    XX(TRANSFER_LEADER, 8, 1, ether__transfer_leader_request__descriptor,                         \
+       ether__transfer_leader_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
