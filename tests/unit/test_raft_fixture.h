@@ -60,7 +60,8 @@ struct fixture {
     size_t queue_count;
     size_t queue_capacity;
     bool cut[FIXTURE_NODES_MAX + 1][FIXTURE_NODES_MAX + 1];
-    uint32_t drop_types_mask; /* bit (1 << type): dropped in transit */
+    uint32_t drop_types_mask;         /* bit (1 << type): dropped in transit */
+    uint64_t drop_appends_from_index; /* strip entries >= this from APPEND_REQs; 0 off */
     struct raft_config config_template;
     size_t delivered_count;
 };
@@ -288,6 +289,14 @@ static inline bool fixture_deliver_one(struct fixture *f)
     f->queue_count--;
     if (f->queue_count == 0) {
         f->queue_head = 0;
+    }
+    uint64_t strip_from = f->drop_appends_from_index;
+    if (strip_from > 0 && fm.m.type == RAFT_MSG_APPEND_REQ) {
+        if (fm.m.index + 1 >= strip_from) {
+            fm.m.entries_count = 0;
+        } else if (fm.m.index + fm.m.entries_count >= strip_from) {
+            fm.m.entries_count = (uint32_t)(strip_from - fm.m.index - 1);
+        }
     }
     if (fixture_link_ok(f, &fm.m)) {
         struct fixture_node *n = fixture_node(f, fm.m.to);
