@@ -22,6 +22,7 @@ enum {
     PAYLOAD_BYTES_MIN = 8,
     PAYLOAD_BYTES_MAX = 100,
     PROPOSE_BATCH_MAX = 4,
+    UNCOMMITTED_ENTRIES_MAX = 24, /* clients wait while the leader has this many pending */
     CONFIG_CHANGE_TICKS_MAX = 400, /* forget a change not seen committed by then */
 };
 
@@ -196,6 +197,11 @@ bool sim_workload_propose(struct sim *sim, struct sim_node *node, uint64_t *inde
 {
     if (node == NULL || !sim_node_accepts_input(node)) {
         return false;
+    }
+    struct raft_status status;
+    raft_status(node->raft, &status);
+    if (status.last_index > status.commit_index + UNCOMMITTED_ENTRIES_MAX) {
+        return false; /* flow control, so that the calm phase starts without a backlog */
     }
     struct sim_prng *prng = &sim->prng;
     size_t count = (size_t)sim_prng_range(prng, 1, PROPOSE_BATCH_MAX);
