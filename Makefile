@@ -235,6 +235,12 @@ bench-storage: all
 	@if [ -x $(B)/bench/storage-bench ]; then $(B)/bench/storage-bench; \
 	 else echo "make: storage-bench is not built (tests/bench/storage_bench.c missing)"; exit 2; fi
 
+# `make crash-storage`: 200 SIGKILLs of a syncing writer, each followed by reopen and a full check.
+.PHONY: crash-storage
+crash-storage:
+	@$(MAKE) --no-print-directory FLAVOUR=release programs-storage
+	@build/release/tests/integration/storage_crash --iterations 200
+
 sim-long: all
 	@if [ -x $(B)/raftsim ]; then $(B)/raftsim --seeds 1-100000; \
 	 else echo "make: raftsim is not built yet (tests/sim/ is empty)"; exit 2; fi
