@@ -69,6 +69,7 @@ struct broker_raft_log {
     struct storage_snapshot_writer *incoming_snapshot;
     struct storage_entry *append_scratch;
     size_t append_scratch_capacity;
+    size_t appended_count; /* entries of append_scratch the last persist stored */
 };
 
 /* ---- caches ------------------------------------------------------------------------------ */
@@ -656,6 +657,7 @@ static int persist_entries(struct broker_raft_log *raft_log, const struct raft_r
 int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_ready *ready)
 {
     pthread_mutex_lock(&raft_log->mutex);
+    raft_log->appended_count = 0;
     int rc = ETHER_OK;
     if (ready->snapshot_chunk_present) {
         rc = persist_snapshot_chunk(raft_log, &ready->snapshot_chunk);
@@ -681,6 +683,9 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
     }
     if (rc == ETHER_OK && ready->entries_count > 0 && !entries_full) {
         rc = storage_sync(raft_log->log);
+        if (rc == ETHER_OK) {
+            raft_log->appended_count = ready->entries_count;
+        }
     }
     pthread_mutex_unlock(&raft_log->mutex);
     if (rc == ETHER_OK && entries_full) {
@@ -728,6 +733,13 @@ void broker_raft_log_persisted(struct broker_raft_log *raft_log, const struct ra
         raft_log->first_index = bounds.first_index;
         raft_log->next_offset = bounds.next_offset;
     }
+}
+
+void broker_raft_log_appended(const struct broker_raft_log *raft_log,
+                              const struct storage_entry **entries, size_t *entries_count)
+{
+    *entries = raft_log->append_scratch;
+    *entries_count = raft_log->appended_count;
 }
 
 void broker_raft_log_release_reads(struct broker_raft_log *raft_log)

@@ -93,6 +93,14 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
 void broker_raft_log_persisted(struct broker_raft_log *raft_log, const struct raft_ready *ready,
                                int result);
 
+/*
+ * Loop thread, after a persist that returned 0: the entries that ready
+ * appended, as stored (with the base_offset storage gave each). Valid until
+ * the next persist.
+ */
+void broker_raft_log_appended(const struct broker_raft_log *raft_log,
+                              const struct storage_entry **entries, size_t *entries_count);
+
 /* Loop thread, right after raft_advance: Raft no longer points into read batches. */
 void broker_raft_log_release_reads(struct broker_raft_log *raft_log);
 

@@ -1,0 +1,352 @@
+/*
+ * transport.c: happy path: send() packs into the peer's pending buffer;
+ * flush() wraps it in a frame and uv_write()s it on the peer's connection.
+ *
+ * Failure modes: connect or write errors close the connection and schedule a
+ * reconnect after a delay that doubles up to reconnect_delay_max_ms; while
+ * disconnected, and while a slow peer has too many unsent bytes, messages are
+ * dropped (Raft retransmits).
+ */
+#include "broker/transport.h"
+
+#include "broker/raft_wire.h"
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { PEERS_MAX = 256, HOST_BYTES_MAX = 256 };
+
+enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_CONNECTED, PEER_CLOSING };
+
+struct peer {
+    struct broker_transport *transport;
+    uint32_t broker_id;
+    char host[HOST_BYTES_MAX];
+    uint16_t port;
+    enum peer_state state;
+    uv_tcp_t tcp;
+    bool tcp_open;
+    uv_connect_t connect_request;
+    uv_timer_t reconnect_timer;
+    uint32_t reconnect_delay_ms;
+    struct ether_buf pending; /* packed RaftMessage fields, not yet framed */
+    uint64_t output_pending_bytes;
+    uint8_t read_buffer[4096];
+};
+
+struct write_request {
+    uv_write_t request;
+    struct peer *peer;
+    uint8_t *frame;
+    size_t frame_bytes;
+};
+
+struct broker_transport {
+    uv_loop_t *loop;
+    struct broker_transport_options options;
+    struct peer *peers[PEERS_MAX];
+    size_t peers_count;
+    struct broker_raft_wire_scratch scratch;
+    struct broker_transport_stats stats;
+    bool closing;
+    uint32_t handles_open;
+    void (*on_closed)(void *context);
+    void *on_closed_context;
+};
+
+void broker_transport_options_init(struct broker_transport_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->frame_bytes_max = 64u * 1024 * 1024;
+    options->output_bytes_max = 64u * 1024 * 1024;
+    options->reconnect_delay_min_ms = 50;
+    options->reconnect_delay_max_ms = 2000;
+}
+
+int broker_transport_create(uv_loop_t *loop, const struct broker_transport_options *options,
+                            struct broker_transport **transport_out)
+{
+    ETHER_ASSERT(options->reconnect_delay_min_ms > 0);
+    ETHER_ASSERT(options->reconnect_delay_min_ms <= options->reconnect_delay_max_ms);
+    struct broker_transport *transport = ether_calloc(1, sizeof *transport);
+    transport->loop = loop;
+    transport->options = *options;
+    broker_raft_wire_scratch_init(&transport->scratch);
+    *transport_out = transport;
+    return ETHER_OK;
+}
+
+static struct peer *find_peer(struct broker_transport *transport, uint32_t broker_id)
+{
+    for (size_t i = 0; i < transport->peers_count; i++) {
+        if (transport->peers[i]->broker_id == broker_id) {
+            return transport->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static void handle_closed(struct broker_transport *transport)
+{
+    ETHER_ASSERT(transport->handles_open > 0);
+    transport->handles_open--;
+    if (transport->closing && transport->handles_open == 0) {
+        void (*on_closed)(void *) = transport->on_closed;
+        void *context = transport->on_closed_context;
+        for (size_t i = 0; i < transport->peers_count; i++) {
+            ether_buf_free(&transport->peers[i]->pending);
+            ether_free(transport->peers[i]);
+        }
+        broker_raft_wire_scratch_free(&transport->scratch);
+        ether_free(transport);
+        if (on_closed != NULL) {
+            on_closed(context);
+        }
+    }
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct peer *peer = handle->data;
+    handle_closed(peer->transport);
+}
+
+static void on_tcp_closed(uv_handle_t *handle)
+{
+    struct peer *peer = handle->data;
+    peer->tcp_open = false;
+    if (peer->state == PEER_CLOSING && !peer->transport->closing) {
+        peer->state = PEER_IDLE;
+    }
+    handle_closed(peer->transport);
+}
+
+static void schedule_reconnect(struct peer *peer);
+
+static void drop_connection(struct peer *peer, const char *reason)
+{
+    if (peer->state == PEER_CLOSING || !peer->tcp_open) {
+        return;
+    }
+    if (reason != NULL) {
+        ether_log_info(peer->transport->options.logger, "connection to broker %u (%s:%u): %s",
+                       peer->broker_id, peer->host, peer->port, reason);
+    }
+    peer->state = PEER_CLOSING;
+    ether_buf_clear(&peer->pending);
+    uv_close((uv_handle_t *)&peer->tcp, on_tcp_closed);
+    if (!peer->transport->closing) {
+        schedule_reconnect(peer);
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct peer *peer = stream->data;
+    if (nread < 0) {
+        drop_connection(peer, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+    }
+    /* Peers send nothing back on this connection today; bytes are ignored. */
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
+{
+    (void)suggested_bytes;
+    struct peer *peer = handle->data;
+    buf->base = (char *)peer->read_buffer;
+    buf->len = sizeof peer->read_buffer;
+}
+
+static void on_connect(uv_connect_t *request, int status)
+{
+    struct peer *peer = request->data;
+    if (peer->transport->closing || peer->state != PEER_CONNECTING) {
+        return;
+    }
+    if (status != 0) {
+        drop_connection(peer, NULL); /* refused while the peer is down: normal, not logged */
+        return;
+    }
+    peer->state = PEER_CONNECTED;
+    peer->reconnect_delay_ms = peer->transport->options.reconnect_delay_min_ms;
+    uv_tcp_nodelay(&peer->tcp, 1);
+    uv_read_start((uv_stream_t *)&peer->tcp, on_alloc, on_read);
+    ether_log_info(peer->transport->options.logger, "connected to broker %u at %s:%u",
+                   peer->broker_id, peer->host, peer->port);
+}
+
+static void start_connect(struct peer *peer)
+{
+    struct broker_transport *transport = peer->transport;
+    struct sockaddr_storage address;
+    int rc = uv_ip4_addr(peer->host, peer->port, (struct sockaddr_in *)&address);
+    if (rc != 0) {
+        rc = uv_ip6_addr(peer->host, peer->port, (struct sockaddr_in6 *)&address);
+    }
+    if (rc != 0) {
+        /* A name, not an address: resolve it synchronously here is not allowed (it
+         * could block the loop); callers pass addresses. Try again later. */
+        ether_log_warn(transport->options.logger, "broker %u address '%s' is not an IP address",
+                       peer->broker_id, peer->host);
+        schedule_reconnect(peer);
+        return;
+    }
+    rc = uv_tcp_init(transport->loop, &peer->tcp);
+    ETHER_ASSERT(rc == 0);
+    peer->tcp.data = peer;
+    peer->tcp_open = true;
+    transport->handles_open++;
+    peer->state = PEER_CONNECTING;
+    peer->connect_request.data = peer;
+    rc = uv_tcp_connect(&peer->connect_request, &peer->tcp, (const struct sockaddr *)&address,
+                        on_connect);
+    if (rc != 0) {
+        drop_connection(peer, uv_strerror(rc));
+    }
+}
+
+static void on_reconnect_timer(uv_timer_t *timer)
+{
+    struct peer *peer = timer->data;
+    if (!peer->transport->closing && peer->state == PEER_IDLE) {
+        start_connect(peer);
+    } else if (!peer->transport->closing && peer->state == PEER_CLOSING) {
+        schedule_reconnect(peer); /* the old handle has not finished closing */
+    }
+}
+
+static void schedule_reconnect(struct peer *peer)
+{
+    uint32_t delay = peer->reconnect_delay_ms;
+    uint32_t doubled = delay * 2;
+    peer->reconnect_delay_ms = doubled > peer->transport->options.reconnect_delay_max_ms
+                                   ? peer->transport->options.reconnect_delay_max_ms
+                                   : doubled;
+    uv_timer_start(&peer->reconnect_timer, on_reconnect_timer, delay, 0);
+}
+
+void broker_transport_set_peer(struct broker_transport *transport, uint32_t broker_id,
+                               const char *host, uint16_t port)
+{
+    ETHER_ASSERT(broker_id != transport->options.self_broker_id);
+    struct peer *peer = find_peer(transport, broker_id);
+    if (peer != NULL) {
+        if (strcmp(peer->host, host) == 0 && peer->port == port) {
+            return;
+        }
+        snprintf(peer->host, sizeof peer->host, "%s", host);
+        peer->port = port;
+        drop_connection(peer, "address changed");
+        return;
+    }
+    ETHER_ASSERT(transport->peers_count < PEERS_MAX);
+    peer = ether_calloc(1, sizeof *peer);
+    peer->transport = transport;
+    peer->broker_id = broker_id;
+    snprintf(peer->host, sizeof peer->host, "%s", host);
+    peer->port = port;
+    peer->state = PEER_IDLE;
+    peer->reconnect_delay_ms = transport->options.reconnect_delay_min_ms;
+    ether_buf_init(&peer->pending);
+    uv_timer_init(transport->loop, &peer->reconnect_timer);
+    peer->reconnect_timer.data = peer;
+    transport->handles_open++;
+    transport->peers[transport->peers_count++] = peer;
+    start_connect(peer);
+}
+
+void broker_transport_send(struct broker_transport *transport, const struct raft_message *message)
+{
+    struct peer *peer = find_peer(transport, broker_node_broker_id(message->to));
+    if (peer == NULL || peer->state != PEER_CONNECTED ||
+        peer->output_pending_bytes + peer->pending.length > transport->options.output_bytes_max) {
+        transport->stats.messages_dropped++;
+        return;
+    }
+    broker_raft_wire_append(&peer->pending, &transport->scratch, message);
+    transport->stats.messages_sent++;
+}
+
+static void on_write_done(uv_write_t *request, int status)
+{
+    struct write_request *write = (struct write_request *)request;
+    struct peer *peer = write->peer;
+    ETHER_ASSERT(peer->output_pending_bytes >= write->frame_bytes);
+    peer->output_pending_bytes -= write->frame_bytes;
+    ether_free(write->frame);
+    ether_free(write);
+    if (status != 0 && status != UV_ECANCELED) {
+        drop_connection(peer, uv_strerror(status));
+    }
+}
+
+void broker_transport_flush(struct broker_transport *transport)
+{
+    for (size_t i = 0; i < transport->peers_count; i++) {
+        struct peer *peer = transport->peers[i];
+        if (peer->pending.length == 0) {
+            continue;
+        }
+        if (peer->state != PEER_CONNECTED) {
+            ether_buf_clear(&peer->pending);
+            continue;
+        }
+        struct ether_buf frame = ETHER_BUF_INIT;
+        int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id, &peer->pending,
+                                        transport->options.frame_bytes_max);
+        ether_buf_clear(&peer->pending);
+        if (rc != ETHER_OK) {
+            ether_log_warn(transport->options.logger,
+                           "Raft messages for broker %u exceed the frame limit; dropped",
+                           peer->broker_id);
+            ether_buf_free(&frame);
+            continue;
+        }
+        struct write_request *write = ether_calloc(1, sizeof *write);
+        write->peer = peer;
+        write->frame = ether_buf_take(&frame, &write->frame_bytes);
+        uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
+        rc = uv_write(&write->request, (uv_stream_t *)&peer->tcp, &buf, 1, on_write_done);
+        if (rc != 0) {
+            ether_free(write->frame);
+            ether_free(write);
+            drop_connection(peer, uv_strerror(rc));
+            continue;
+        }
+        peer->output_pending_bytes += write->frame_bytes;
+        transport->stats.frames_sent++;
+        transport->stats.bytes_sent += write->frame_bytes;
+    }
+}
+
+void broker_transport_stats(const struct broker_transport *transport,
+                            struct broker_transport_stats *stats)
+{
+    *stats = transport->stats;
+}
+
+void broker_transport_close(struct broker_transport *transport, void (*on_closed)(void *context),
+                            void *context)
+{
+    ETHER_ASSERT(!transport->closing);
+    transport->closing = true;
+    transport->on_closed = on_closed;
+    transport->on_closed_context = context;
+    transport->handles_open++; /* held until every close below is issued */
+    for (size_t i = 0; i < transport->peers_count; i++) {
+        struct peer *peer = transport->peers[i];
+        uv_timer_stop(&peer->reconnect_timer);
+        uv_close((uv_handle_t *)&peer->reconnect_timer, on_handle_closed);
+        if (peer->tcp_open && peer->state != PEER_CLOSING) {
+            peer->state = PEER_CLOSING;
+            uv_close((uv_handle_t *)&peer->tcp, on_tcp_closed);
+        }
+    }
+    handle_closed(transport);
+}

@@ -1,0 +1,77 @@
+/*
+ * transport.h: Raft traffic from this broker to its peers (etherd internal).
+ *
+ * One persistent outbound TCP connection per peer broker, reconnected with
+ * exponential backoff. Messages for a peer are packed as they are produced
+ * (broker_transport_send) and leave as ONE RAFT_MESSAGES frame per peer per
+ * loop turn (broker_transport_flush), so the heartbeats and appends of many
+ * groups between the same two brokers travel together.
+ *
+ * Raft tolerates lost messages, so this module drops instead of blocking:
+ * messages for a peer that is not connected, or whose unsent bytes exceed
+ * output_bytes_max, are dropped and counted. Inbound RAFT_MESSAGES arrive on
+ * the broker's server (broker/server.h), not here.
+ *
+ * A Raft node id names its broker in its upper 32 bits (node id =
+ * broker_id << 32 | incarnation), which is how a message finds its peer.
+ */
+#ifndef ETHER_BROKER_TRANSPORT_H
+#define ETHER_BROKER_TRANSPORT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "raft/raft.h"
+
+struct broker_transport;
+
+struct broker_transport_options {
+    uint32_t self_broker_id;
+    uint32_t frame_bytes_max;
+    uint64_t output_bytes_max; /* per peer */
+    uint32_t reconnect_delay_min_ms;
+    uint32_t reconnect_delay_max_ms;
+    const struct ether_logger *logger;
+};
+
+void broker_transport_options_init(struct broker_transport_options *options);
+
+struct broker_transport_stats {
+    uint64_t messages_sent;
+    uint64_t messages_dropped;
+    uint64_t frames_sent;
+    uint64_t bytes_sent;
+};
+
+int broker_transport_create(uv_loop_t *loop, const struct broker_transport_options *options,
+                            struct broker_transport **transport_out);
+
+/* Adds a peer or changes its address (the connection is remade). */
+void broker_transport_set_peer(struct broker_transport *transport, uint32_t broker_id,
+                               const char *host, uint16_t port);
+
+static inline uint32_t broker_node_broker_id(uint64_t node_id)
+{
+    return (uint32_t)(node_id >> 32);
+}
+
+static inline uint64_t broker_node_id(uint32_t broker_id, uint32_t incarnation)
+{
+    return ((uint64_t)broker_id << 32) | incarnation;
+}
+
+/* Packs `message` for the peer that hosts message->to. */
+void broker_transport_send(struct broker_transport *transport, const struct raft_message *message);
+
+/* Writes every peer's packed messages as one frame each. Call once per loop turn. */
+void broker_transport_flush(struct broker_transport *transport);
+
+void broker_transport_stats(const struct broker_transport *transport,
+                            struct broker_transport_stats *stats);
+
+/* Closes every connection; `on_closed` (may be NULL) runs after everything is freed. */
+void broker_transport_close(struct broker_transport *transport, void (*on_closed)(void *context),
+                            void *context);
+
+#endif
