@@ -21,7 +21,8 @@ void *raft_array_grow(void *array, size_t *capacity, size_t needed, size_t eleme
     if (needed <= *capacity) {
         return array;
     }
-    size_t grown = *capacity < 8 ? 8 : *capacity * 2;
+    /* Start exactly at the need (idle groups stay small), then double. */
+    size_t grown = *capacity == 0 ? needed : *capacity * 2;
     while (grown < needed) {
         grown *= 2;
     }
@@ -651,11 +652,11 @@ void raft_advance(struct raft *r, const struct raft_ready *ready)
 {
     ETHER_ASSERT(r->ready_outstanding);
     r->ready_outstanding = false;
-    advance_snapshot(r, ready);
     uint64_t expected_last = r->stable_last_index;
     if (ready->snapshot_install) {
         expected_last = ready->snapshot->index;
     }
+    advance_snapshot(r, ready); /* frees ready->snapshot */
     if (ready->truncate) {
         expected_last = ready->truncate_after_index;
     }

@@ -364,8 +364,8 @@ void raft_recv_append_response(struct raft *r, const struct raft_message *m)
         }
         raft_transfer_maybe_send_timeout_now(r, p);
         raft_maybe_promote_learner(r, p);
-    } else if (p->state == RAFT_PROGRESS_PROBE) {
-        p->probe_sent = false;
+    } else if (p->state == RAFT_PROGRESS_PROBE && m->index == p->match_index) {
+        raft_progress_become_replicate(p); /* the probe found the match point */
     }
     raft_send_appends_while_possible(r, p);
 }

@@ -64,6 +64,7 @@ struct fixture {
     uint64_t drop_appends_from_index; /* strip entries >= this from APPEND_REQs; 0 off */
     struct raft_config config_template;
     size_t delivered_count;
+    size_t delivered_by_type[RAFT_MSG_TYPE_COUNT];
 };
 
 static inline struct fixture_node *fixture_node(struct fixture *f, uint64_t id)
@@ -303,6 +304,7 @@ static inline bool fixture_deliver_one(struct fixture *f)
         int rc = raft_step(n->raft, &fm.m);
         assert_int_equal(rc, 0);
         f->delivered_count++;
+        f->delivered_by_type[fm.m.type]++;
         fixture_process_ready(f, fm.m.to);
     }
     fixture_message_free(&fm);
