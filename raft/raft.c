@@ -793,6 +793,11 @@ bool raft_message_may_send_before_persist(const struct raft_message *message)
            message->type == RAFT_MSG_SNAPSHOT_REQ;
 }
 
+bool raft_message_may_send_after_failed_persist(const struct raft_message *message)
+{
+    return message->type != RAFT_MSG_APPEND_RESP && message->type != RAFT_MSG_SNAPSHOT_RESP;
+}
+
 const char *raft_message_type_name(int type)
 {
     static const char *const names[RAFT_MSG_TYPE_COUNT] = {

@@ -84,9 +84,11 @@
  *     sure the ready's truncation and entries left the log unchanged (all or
  *     nothing) while its hard state and snapshot ARE durable (the hard state
  *     is a tiny preallocated file that does not need new space; if it cannot
- *     be written either, treat it as an fsync error). The host sends none of
- *     the ready's messages (except early ones already sent) and calls
- *     raft_advance_failed(r, &rd, ETHER_ERR_NO_SPACE). Raft then:
+ *     be written either, treat it as an fsync error). The host sends only the
+ *     ready's messages for which raft_message_may_send_after_failed_persist()
+ *     is true (everything except answers that acknowledge entries or snapshot
+ *     chunks) and calls raft_advance_failed(r, &rd, ETHER_ERR_NO_SPACE).
+ *     Raft then:
  *       * never acknowledges those entries;
  *       * a follower forgets them (its leader resends later); it keeps
  *         answering heartbeats and granting votes, which need no new space;
@@ -305,6 +307,10 @@ struct raft_message {
 
 /* True for the messages a host may send before the ready is durable (see above). */
 bool raft_message_may_send_before_persist(const struct raft_message *message);
+
+/* True for the messages a host may still send when persisting the ready's
+ * entries failed with ETHER_ERR_NO_SPACE (all but APPEND_RESP and SNAPSHOT_RESP). */
+bool raft_message_may_send_after_failed_persist(const struct raft_message *message);
 
 /* "APPEND_REQ" etc., for traces. */
 const char *raft_message_type_name(int type);

@@ -363,7 +363,10 @@ void raft_recv_append_response(struct raft *r, const struct raft_message *m)
             return; /* stepped down after committing its own removal */
         }
         raft_transfer_maybe_send_timeout_now(r, p);
+        uint64_t id = p->id;
         raft_maybe_promote_learner(r, p);
+        p = raft_progress_find(r, id); /* a promotion rebuilds the progress array */
+        ETHER_ASSERT(p != NULL);
     } else if (p->state == RAFT_PROGRESS_PROBE && m->index == p->match_index) {
         raft_progress_become_replicate(p); /* the probe found the match point */
     }

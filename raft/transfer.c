@@ -32,6 +32,11 @@ int raft_transfer_leadership(struct raft *r, uint64_t target)
     p->timeout_now_sent = false;
     raft_transfer_maybe_send_timeout_now(r, p);
     if (!p->timeout_now_sent) {
+        /* Catch the target up now: restart from what it acknowledged, since
+         * messages in flight to a lagging target may have been lost. */
+        if (p->state == RAFT_PROGRESS_REPLICATE) {
+            raft_progress_become_probe(p, p->match_index + 1);
+        }
         raft_send_appends_while_possible(r, p);
     }
     return ETHER_OK;

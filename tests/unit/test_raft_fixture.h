@@ -141,6 +141,11 @@ static inline bool fixture_process_ready(struct fixture *f, uint64_t id)
     int rc = raft_memory_log_persist(n->log, &rd);
     if (rc == ETHER_ERR_NO_SPACE) {
         n->persist_failures++;
+        for (size_t i = 0; i < rd.messages_count; i++) {
+            if (raft_message_may_send_after_failed_persist(&rd.messages[i])) {
+                fixture_enqueue(f, &rd.messages[i]);
+            }
+        }
         raft_advance_failed(n->raft, &rd, rc);
         return true;
     }

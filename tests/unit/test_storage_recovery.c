@@ -181,6 +181,71 @@ static void test_lost_index_points_are_rebuilt_from_the_last_segment(void **stat
     assert_log_holds(fixture, 1, 100);
 }
 
+static void read_whole_file(const char *path, uint8_t **data, size_t *size)
+{
+    FILE *file = fopen(path, "rb");
+    assert_non_null(file);
+    *data = ether_malloc(1 << 20);
+    *size = fread(*data, 1, 1 << 20, file);
+    fclose(file);
+}
+
+static void test_stale_index_points_are_rewritten_from_the_first_unconfirmed_one(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    char index_path[256];
+    make_single_segment_log(fixture, 100, path, sizeof path);
+    segment_file_path(fixture, 1, ".index", index_path, sizeof index_path);
+    uint8_t *old_index = NULL;
+    size_t old_index_bytes = 0;
+    read_whole_file(index_path, &old_index, &old_index_bytes);
+
+    /* Entries 61..100 are written again with other sizes, so their frames move. */
+    fixture_open(fixture);
+    assert_int_equal(storage_truncate_suffix(fixture->log, 60), ETHER_OK);
+    uint8_t payload[300] = {0};
+    for (uint64_t index = 61; index <= 100; index++) {
+        struct storage_entry entry = {.index = index,
+                                      .term = 2,
+                                      .type = STORAGE_ENTRY_DATA,
+                                      .record_count = 1,
+                                      .payload = payload,
+                                      .payload_bytes = (uint32_t)(index % 2 == 0 ? 290 : 11)};
+        assert_int_equal(storage_append(fixture->log, &entry, 1), ETHER_OK);
+    }
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+
+    /* The index file goes back to its old points, which now name the wrong frames. */
+    FILE *file = fopen(index_path, "wb");
+    assert_int_equal(fwrite(old_index, 1, old_index_bytes, file), old_index_bytes);
+    fclose(file);
+    ether_free(old_index);
+
+    /* Reopen with a small segment size so the next append seals the segment. */
+    fixture->options.segment_bytes_max = 4096;
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 100);
+    struct storage_entry entry = {.index = 101, .term = 2, .type = STORAGE_ENTRY_NOOP};
+    assert_int_equal(storage_append(fixture->log, &entry, 1), ETHER_OK);
+    assert_int_equal(bounds_of(fixture->log).segments_count, 2);
+    fixture_reopen(fixture); /* segment 1 is sealed: its points are read from disk */
+    for (uint64_t index = 1; index <= 100; index++) {
+        assert_int_equal(storage_read(fixture->log, index, 1, &fixture->batch), ETHER_OK);
+        assert_int_equal(fixture->batch.entries[0].index, index);
+        if (index <= 60) {
+            assert_entry_matches(&fixture->batch.entries[0], index);
+        } else {
+            assert_int_equal(fixture->batch.entries[0].payload_bytes, index % 2 == 0 ? 290 : 11);
+        }
+        uint64_t term = 0;
+        assert_int_equal(storage_term_at(fixture->log, index, &term), ETHER_OK);
+        assert_int_equal(term, index <= 60 ? 1 : 2);
+    }
+}
+
 static void test_corrupt_index_point_in_a_sealed_segment_only_slows_lookups(void **state)
 {
     struct fixture *fixture = *state;
@@ -311,6 +376,7 @@ int main(void)
         TEST(test_zeros_after_the_last_frame_are_cut),
         TEST(test_index_points_past_a_shortened_log_are_dropped),
         TEST(test_lost_index_points_are_rebuilt_from_the_last_segment),
+        TEST(test_stale_index_points_are_rewritten_from_the_first_unconfirmed_one),
         TEST(test_corrupt_index_point_in_a_sealed_segment_only_slows_lookups),
         TEST(test_flipped_byte_inside_an_older_segment_is_corrupt_on_read),
         TEST(test_flipped_header_byte_inside_an_older_segment_is_corrupt_on_read),
