@@ -312,18 +312,15 @@ static int recover_tail(struct storage_log *log, char *errbuf, size_t errbuf_siz
         return result;
     }
     size_t points_loaded_count = segment->points_count;
+    size_t points_verified_count = 0;
     uint64_t stop_position = 0;
     int stop_reason = ETHER_OK;
-    result = segment_scan_tail(log, segment, segment->size_bytes, &stop_position, &stop_reason);
+    result = segment_scan_tail(log, segment, segment->size_bytes, &stop_position, &stop_reason,
+                               &points_verified_count);
     if (result != ETHER_OK) {
         snprintf(errbuf, errbuf_size, "cannot scan %s: %s", path, ether_strerror(result));
         return result;
     }
-    size_t points_kept_count = points_loaded_count;
-    if (points_kept_count > segment->points_count) {
-        points_kept_count = segment->points_count;
-    }
-    /* Points the scan dropped then re-added are rewritten too: find the first that changed. */
     bool changed = false;
     if (stop_position < segment->size_bytes) {
         uint64_t cut_bytes = segment->size_bytes - stop_position;
@@ -344,12 +341,11 @@ static int recover_tail(struct storage_log *log, char *errbuf, size_t errbuf_siz
     if (result < 0) {
         return file_error(result);
     }
+    /* Rewrite from the first point the scan did not confirm; cut whatever follows. */
     if (index_file_size != index_file_bytes(segment->points_count) ||
-        index_valid_bytes != index_file_bytes(points_loaded_count)) {
-        size_t first = points_kept_count;
-        if (index_valid_bytes != index_file_bytes(points_loaded_count)) {
-            first = 0;
-        }
+        index_valid_bytes != index_file_bytes(points_loaded_count) ||
+        points_verified_count != segment->points_count) {
+        size_t first = points_verified_count;
         result = segment_write_points(log, segment, first);
         if (result != ETHER_OK) {
             snprintf(errbuf, errbuf_size, "cannot rewrite index of %s: %s", path,

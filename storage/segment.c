@@ -301,7 +301,8 @@ static int drop_points_not_matching(struct storage_log *log, struct storage_segm
 }
 
 int segment_scan_tail(struct storage_log *log, struct storage_segment *segment,
-                      uint64_t end_position, uint64_t *stop_position, int *stop_reason)
+                      uint64_t end_position, uint64_t *stop_position, int *stop_reason,
+                      size_t *points_verified_count)
 {
     ETHER_ASSERT(end_position <= segment->size_bytes);
     int result = load_points(log, segment);
@@ -312,6 +313,7 @@ int segment_scan_tail(struct storage_log *log, struct storage_segment *segment,
     if (result != ETHER_OK) {
         return result;
     }
+    *points_verified_count = segment->points_count;
     const struct index_point *start =
         segment->points_count > 0 ? &segment->points[segment->points_count - 1] : NULL;
     uint64_t index = start != NULL ? start->index : segment->base_index;

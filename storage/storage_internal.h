@@ -203,10 +203,14 @@ int cursor_next(struct frame_cursor *cursor, struct frame_header *header,
  * checking every frame, rebuilding points after the last loaded one, and
  * setting last_index, next_offset, max_timestamp_ms and the log's term runs.
  * *stop_position gets where the valid frames end and *stop_reason (may be
- * NULL) why the scan stopped there (0 at end_position).
+ * NULL) why the scan stopped there (0 at end_position). Loaded points that do
+ * not name a good frame are dropped first: *points_verified_count gets how
+ * many survived, so callers know from which point the index file must be
+ * rewritten.
  */
 int segment_scan_tail(struct storage_log *log, struct storage_segment *segment,
-                      uint64_t end_position, uint64_t *stop_position, int *stop_reason);
+                      uint64_t end_position, uint64_t *stop_position, int *stop_reason,
+                      size_t *points_verified_count);
 /* Writes points [first_point, points_count) to the index file and cuts it after them. */
 int segment_write_points(struct storage_log *log, struct storage_segment *segment,
                          size_t first_point);

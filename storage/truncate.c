@@ -112,16 +112,17 @@ int storage_truncate_suffix(struct storage_log *log, uint64_t index_last_kept)
     /* Recompute the tail: last index, next offset, newest timestamp, term runs. */
     uint64_t stop_position = 0;
     int stop_reason = ETHER_OK;
-    size_t points_before = segment->points_count;
-    result = segment_scan_tail(log, segment, segment->size_bytes, &stop_position, &stop_reason);
+    size_t points_verified_count = 0;
+    result = segment_scan_tail(log, segment, segment->size_bytes, &stop_position, &stop_reason,
+                               &points_verified_count);
     if (result != ETHER_OK) {
         return give_up(log, result, "rescanning the tail");
     }
     if (stop_position != segment->size_bytes || segment->last_index != index_last_kept) {
         return give_up(log, ETHER_ERR_CORRUPT, "rescanning the tail");
     }
-    if (segment->points_count != points_before) {
-        result = segment_write_points(log, segment, 0);
+    if (points_verified_count != segment->points_count) {
+        result = segment_write_points(log, segment, points_verified_count);
         if (result != ETHER_OK) {
             return give_up(log, result, "rewriting an index");
         }
