@@ -70,8 +70,8 @@ PROTO_GEN_H := $(PROTO_GEN_C:.c=.h)
 generated_objects = $(if $(filter proto,$(1)),$(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C)))
 module_objects = $(patsubst %.c,$(B)/obj/%.o,$(call module_sources,$(1))) $(call generated_objects,$(1))
 lib_path = $(B)/lib/lib$(1).a
-# "test_storage_crash" -> "storage"; "storage_crash" -> "storage"
-module_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(1))))
+# "test_storage_crash" -> "storage"; "storage_crash" -> "storage"; "storage-bench" -> "storage"
+module_of = $(firstword $(subst -, ,$(subst _, ,$(patsubst test_%,%,$(1)))))
 libs_for = $(foreach m,$(LIBS_$(call module_of,$(1))),$(call lib_path,$(m)))
 
 ALL_LIBS := $(foreach m,$(MODULES),$(if $(call module_sources,$(m)),$(call lib_path,$(m))))
@@ -81,7 +81,8 @@ UNIT_PROGRAMS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SOURCES))
 INTEGRATION_SOURCES := $(wildcard tests/integration/*.c)
 INTEGRATION_PROGRAMS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEGRATION_SOURCES))
 BENCH_SOURCES := $(wildcard tests/bench/*.c)
-BENCH_PROGRAMS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SOURCES))
+# Bench programs are named with dashes (storage_bench.c -> storage-bench), as their rule below makes them.
+BENCH_PROGRAMS := $(foreach s,$(BENCH_SOURCES),$(B)/bench/$(subst _,-,$(notdir $(basename $(s)))))
 SIM_SOURCES := $(wildcard tests/sim/*.c)
 SIM_PROGRAM := $(if $(and $(SIM_SOURCES),$(call module_sources,raft)),$(B)/raftsim)
 SERVER_PROGRAMS := $(if $(wildcard broker/etherd_main.c),$(B)/etherd)
