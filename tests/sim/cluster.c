@@ -120,6 +120,8 @@ static void create_raft(struct sim *sim, struct sim_node *node)
     }
     node->state = SIM_NODE_UP;
     node->ready_pending = false;
+    node->crash_requested = false;
+    node->leader_commit_seen = 0;
     node->ticks_owed = 0;
     node->commit_checked_index = node->applied_index;
     node->completeness_term = 0;
@@ -325,7 +327,15 @@ static void restore_state_machine(struct sim *sim, struct sim_node *node)
 static void complete_ready(struct sim *sim, struct sim_node *node)
 {
     struct raft_ready *ready = &node->ready;
-    enum sim_write_outcome outcome = sim_disk_write(&node->disk, ready);
+    /*
+     * Work-around: when the entries do not fit, raft.h still has the hard state
+     * stored, and with it a commit index computed over the entries that were
+     * refused. A follower whose refused entries were to replace a stale suffix
+     * then restarts with a commit index covering the stale entries and applies
+     * them. Keeping the old durable commit index avoids that (the commit index
+     * may be persisted lazily).
+     */
+    enum sim_write_outcome outcome = sim_disk_write(&node->disk, ready, sim->options.workarounds);
     if (outcome == SIM_WRITE_IO_ERROR) {
         sim_trace_event(sim, SIM_TRACE_DISK, node->id, 0,
                         "fsync fails: the log is untrusted, restart from durable state", 0, 0, 0);

@@ -22,7 +22,7 @@ enum {
     PAYLOAD_BYTES_MIN = 8,
     PAYLOAD_BYTES_MAX = 100,
     PROPOSE_BATCH_MAX = 4,
-    UNCOMMITTED_ENTRIES_MAX = 24, /* clients wait while the leader has this many pending */
+    UNCOMMITTED_ENTRIES_MAX = 24,  /* clients wait while the leader has this many pending */
     CONFIG_CHANGE_TICKS_MAX = 400, /* forget a change not seen committed by then */
 };
 
@@ -47,6 +47,19 @@ void sim_faults_choose(struct sim *sim)
     f->down_ticks_max = (uint32_t)sim_prng_range(prng, 5, 80);
     f->partition_ticks_max = (uint32_t)sim_prng_range(prng, 10, 150);
     f->disk_full_ticks_max = (uint32_t)sim_prng_range(prng, 10, 200);
+    /*
+     * One run in three is a leader-churn storm: leaders die while they hold
+     * uncommitted entries, and entries travel one per message over a lossy
+     * network. New leaders then inherit entries of older terms replicated to
+     * a minority, the situation of the Raft paper's Figure 8.
+     */
+    bool churn = sim_prng_chance(prng, 333333);
+    f->leader_crash = churn ? (uint32_t)sim_prng_range(prng, 20000, 80000) : 0;
+    f->commit_crash = churn ? (uint32_t)sim_prng_range(prng, 50000, 300000) : 0;
+    if (churn) {
+        f->down_ticks_max = (uint32_t)sim_prng_range(prng, 3, 30);
+        f->propose = (uint32_t)sim_prng_range(prng, 300000, 800000);
+    }
 
     struct sim_network_config network = {
         .delay_ticks_min = 0,
@@ -61,6 +74,9 @@ void sim_faults_choose(struct sim *sim)
     static const uint32_t append_entries_max[] = {1, 2, 3, 8, 64};
     static const uint64_t chunk_bytes[] = {7, 16, 64};
     static const uint64_t trailing[] = {0, 1, 4, 16};
+    if (churn) {
+        network.loss_per_million = (uint32_t)sim_prng_range(prng, 50000, 250000);
+    }
     struct raft_config *r = &sim->raft_defaults;
     raft_config_init(r, 1, NULL);
     r->election_timeout_ticks = 10;
@@ -73,6 +89,10 @@ void sim_faults_choose(struct sim *sim)
     r->apply_bytes_max = 1u << 20;
     r->log_trailing_entries_count = trailing[sim_prng_below(prng, 4)];
     r->learner_promote_lag_entries = 0;
+    if (churn) {
+        r->append_entries_max = 1;
+        r->inflight_messages_max = (uint32_t)sim_prng_range(prng, 1, 2);
+    }
     r->pre_vote = sim_prng_chance(prng, 500000);
     r->check_quorum = sim_prng_chance(prng, 500000);
 }
@@ -150,6 +170,11 @@ void sim_faults_inject(struct sim *sim)
         struct sim_node *node = &sim->nodes[s];
         if (node->state == SIM_NODE_DOWN && node->restart_tick <= sim->now) {
             sim_node_restart(sim, node);
+        } else if (node->state == SIM_NODE_UP && node->crash_requested) {
+            node->crash_requested = false;
+            if (!sim->calm) {
+                sim_node_crash(sim, node, "leader crash right after a commit");
+            }
         }
         if (node->disk_full_until_tick != 0 && node->disk_full_until_tick <= sim->now &&
             (node->state == SIM_NODE_UP || node->state == SIM_NODE_DOWN)) {
@@ -170,6 +195,16 @@ void sim_faults_inject(struct sim *sim)
         struct sim_node *node = random_up_node(sim);
         if (node != NULL) {
             sim_node_crash(sim, node, "crash");
+        }
+    }
+    if (sim_prng_chance(prng, sim->faults.leader_crash)) {
+        struct sim_node *leader = sim_cluster_leader(sim);
+        struct raft_status status;
+        if (leader != NULL) {
+            raft_status(leader->raft, &status);
+            if (status.last_index > status.commit_index) {
+                sim_node_crash(sim, leader, "leader crash with uncommitted entries");
+            }
         }
     }
     if (sim->heal_tick == 0 && sim_prng_chance(prng, sim->faults.partition)) {

@@ -141,8 +141,7 @@ void sim_invariants_on_restore(struct sim *sim, struct sim_node *node)
  * logical log, except that a leader whose disk is full keeps entries it could
  * not persist; the majority that committed them need not include the leader.
  */
-static void check_commit(struct sim *sim, struct sim_node *node,
-                         const struct raft_status *status)
+static void check_commit(struct sim *sim, struct sim_node *node, const struct raft_status *status)
 {
     struct raft_memory_log *medium = node->disk.medium;
     uint64_t first = raft_memory_log_first_index(medium);
@@ -163,8 +162,8 @@ static void check_commit(struct sim *sim, struct sim_node *node,
     for (; index <= upper; index++) {
         const struct raft_entry *entry = raft_memory_log_entry(medium, index);
         ETHER_ASSERT(entry != NULL);
-        sim_check_committed(&sim->checker, (uint32_t)node->id, status->term, index,
-                            entry->term, entry_hash(entry));
+        sim_check_committed(&sim->checker, (uint32_t)node->id, status->term, index, entry->term,
+                            entry_hash(entry));
     }
     if (upper > node->commit_checked_index) {
         sim_trace_event(sim, SIM_TRACE_COMMIT, node->id, 0, NULL, status->commit_index,
@@ -222,6 +221,12 @@ void sim_invariants_on_durable(struct sim *sim, struct sim_node *node)
     if (status.role == RAFT_LEADER) {
         sim_check_leader(&sim->checker, status.term, (uint32_t)node->id);
         check_leader_log(sim, node, &status);
+        /* The adversary: a leader dies right after it advances its commit index. */
+        if (status.commit_index > node->leader_commit_seen &&
+            sim_prng_chance(&sim->prng, sim->faults.commit_crash)) {
+            node->crash_requested = true;
+        }
+        node->leader_commit_seen = status.commit_index;
     }
 }
 

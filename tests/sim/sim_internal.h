@@ -47,6 +47,8 @@ struct sim_node {
     uint64_t restart_tick;
     uint64_t disk_full_until_tick; /* 0 when the disk has room */
     bool compact_requested;        /* done right after the next raft_advance() */
+    bool crash_requested;          /* crash at the start of the next tick */
+    uint64_t leader_commit_seen;   /* commit index when last seen as leader */
 
     /* The ready being written; its pointers are raft's until advance. */
     bool ready_pending;
@@ -79,8 +81,10 @@ struct sim_node {
 /* Per-run fault rates, chosen from the seed (per million per tick unless said). */
 struct sim_faults {
     uint32_t crash;
-    uint32_t torn_write; /* of crashes that hit an outstanding write */
-    uint32_t sync_error; /* per write */
+    uint32_t leader_crash; /* of a leader holding uncommitted entries */
+    uint32_t commit_crash; /* of a leader that just advanced its commit index */
+    uint32_t torn_write;   /* of crashes that hit an outstanding write */
+    uint32_t sync_error;   /* per write */
     uint32_t disk_full;
     uint32_t partition;
     uint32_t one_way_partition; /* of partitions */
