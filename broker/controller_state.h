@@ -46,6 +46,13 @@
  * 3 brokers, 6 partitions and R = 3 every broker holds 6 replicas and 2
  * preferred leaderships. A newly registered broker is filled first.
  *
+ * Liveness. The state machine has no clock: the controller leader's broker
+ * code decides from heartbeats that a broker is gone and proposes
+ * FenceBroker{id, incarnation}; the broker's next RegisterBroker unfences
+ * it. A fenced broker keeps its replicas (nothing here moves an existing
+ * assignment) but gets no new ones, and does not count toward the live
+ * brokers a replication factor is checked against.
+ *
  * Group ids. Partition p (0-based) of topic t is Raft group
  *   controller_group_id(t, p) = ((uint64_t)t << 32) | (p + 1)
  * and group 0 is the controller itself. Topic ids start at 1 and are never
@@ -267,7 +274,7 @@ void controller_state_broker_replicas(const struct controller_state *state, uint
 /*
  * Builds the controller's part of a METADATA answer: every registered broker
  * and, for each topic the request names (all topics in name order when it
- * names none), its partitions, replicas and configs; an unknown name gets a
+ * names none, or `request` is NULL), its partitions, replicas and configs; an unknown name gets a
  * TopicMetadata with error ETHER_ERR_NOT_FOUND. leader_id, leader_term, the
  * in-sync replicas, offsets, controller_id and cluster_id are left zero or
  * empty for the partition manager to fill. The caller owns *response and
