@@ -164,6 +164,7 @@ void raft_destroy(struct raft *r)
     }
     raft_progress_free(r);
     ether_free(r->config_entry_data);
+    ether_free(r->retained_payloads);
     ether_free(r->unstable);
     ether_free(r->messages);
     ether_free(r->message_entries);
@@ -469,6 +470,21 @@ uint64_t raft_compact(struct raft *r, uint64_t snapshot_index)
 {
     ETHER_ASSERT(!r->ready_outstanding);
     ETHER_ASSERT(snapshot_index <= r->applied_index);
+    /* Queued messages may point at entries or snapshot data the host is about to
+     * free: drop them (Raft tolerates loss) and make the leader resend promptly. */
+    raft_messages_drop(r);
+    for (uint32_t i = 0; r->role == RAFT_LEADER && i < r->progress_count; i++) {
+        struct raft_progress *p = &r->progress[i];
+        if (p->id == r->config.id) {
+            continue;
+        }
+        if (p->state == RAFT_PROGRESS_REPLICATE) {
+            raft_progress_become_probe(p, p->match_index + 1);
+        } else {
+            p->probe_sent = false;
+        }
+    }
+    r->broadcast_pending = r->role == RAFT_LEADER;
     uint64_t trailing = r->config.log_trailing_entries_count;
     return snapshot_index > trailing ? snapshot_index - trailing : 0;
 }
@@ -590,7 +606,12 @@ void raft_ready(struct raft *r, struct raft_ready *out)
     }
     out->hard_state_changed =
         r->term != r->hard_state_persisted.term || r->vote != r->hard_state_persisted.vote;
-    out->hard_state = (struct raft_hard_state){r->term, r->vote, r->commit_index};
+    /* Only a commit index covered by entries already durable before this ready:
+     * if this ready's entries are refused (disk full) or torn by a crash, a
+     * restart must not treat a stale suffix as committed. */
+    uint64_t durable_tail = raft_log_stable_tail(r);
+    out->hard_state = (struct raft_hard_state){
+        r->term, r->vote, r->commit_index < durable_tail ? r->commit_index : durable_tail};
 
     /* Point messages into the arenas, in creation order. */
     size_t entry_offset = 0;
@@ -670,6 +691,8 @@ void raft_advance(struct raft *r, const struct raft_ready *ready)
         r->disk_full = false;
         ether_free(r->config_entry_data);
         r->config_entry_data = NULL;
+        ether_free(r->retained_payloads);
+        r->retained_payloads = NULL;
     }
     r->stable_last_index = r->storage->last_index(r->storage->context);
     ETHER_ASSERT(r->stable_last_index == expected_last);
@@ -692,6 +715,29 @@ void raft_advance(struct raft *r, const struct raft_ready *ready)
     ETHER_ASSERT(r->applied_index <= r->commit_index);
 }
 
+/* The host may free proposal payloads once this advance returns, but a leader
+ * keeps its refused entries: give them payloads of their own (rare path). */
+static void retain_unstable_payloads(struct raft *r)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < r->unstable_count; i++) {
+        bytes += r->unstable[i].data_bytes;
+    }
+    uint8_t *copy = ether_malloc(bytes > 0 ? bytes : 1);
+    size_t offset = 0;
+    for (size_t i = 0; i < r->unstable_count; i++) {
+        struct raft_entry *e = &r->unstable[i];
+        if (e->data_bytes > 0) {
+            memcpy(copy + offset, e->data, e->data_bytes);
+            e->data = copy + offset;
+            offset += e->data_bytes;
+        }
+    }
+    ETHER_ASSERT(offset == bytes);
+    ether_free(r->retained_payloads); /* after copying: entries may have pointed into it */
+    r->retained_payloads = copy;
+}
+
 void raft_advance_failed(struct raft *r, const struct raft_ready *ready, int error)
 {
     ETHER_ASSERT(r->ready_outstanding);
@@ -702,6 +748,7 @@ void raft_advance_failed(struct raft *r, const struct raft_ready *ready, int err
         r->disk_full = true;
         if (r->role == RAFT_LEADER) {
             r->disk_retry_wait = true; /* keep the entries, retry after the next tick */
+            retain_unstable_payloads(r);
         } else {
             uint64_t durable_match = raft_log_stable_tail(r);
             r->unstable_count = 0;
@@ -784,6 +831,9 @@ size_t raft_memory_bytes(const struct raft *r)
     bytes += r->read_states_capacity * sizeof *r->read_states;
     bytes += r->incoming != NULL ? sizeof *r->incoming : 0;
     bytes += r->config_entry_data != NULL ? RAFT_CONFIGURATION_ENCODED_BYTES_MAX : 0;
+    for (size_t i = 0; r->retained_payloads != NULL && i < r->unstable_count; i++) {
+        bytes += r->unstable[i].data_bytes;
+    }
     return bytes;
 }
 

@@ -66,8 +66,11 @@
  * durable.
  *
  * rd.hard_state.commit_index may be persisted lazily (it is not needed for
- * safety; a restarted node clamps it to its last index). hard_state_changed is
- * set only when term or vote changed; commit alone does not set it.
+ * safety; a restarted node clamps it to its last index). It never exceeds the
+ * entries that were durable and verified before this ready, so persisting it
+ * together with entries that are then refused or torn is safe.
+ * hard_state_changed is set only when term or vote changed; commit alone does
+ * not set it.
  *
  * Between raft_ready() and raft_advance()/raft_advance_failed() the host must
  * not call any function that changes the raft (tick, step, propose, ...);
@@ -92,8 +95,9 @@
  *       * never acknowledges those entries;
  *       * a follower forgets them (its leader resends later); it keeps
  *         answering heartbeats and granting votes, which need no new space;
- *       * a leader keeps them and retries in a later ready (at most once per
- *         tick); meanwhile raft_propose() fails with ETHER_ERR_NO_SPACE;
+ *       * a leader keeps them (copying their payloads, so the borrowing rule
+ *         below still ends at this call) and retries in a later ready (at
+ *         most once per tick); meanwhile raft_propose() fails with ETHER_ERR_NO_SPACE;
  *         the leader keeps heartbeating. The condition clears on the first
  *         ready whose entries are persisted.
  *
@@ -424,7 +428,10 @@ int raft_read_index(struct raft *r, uint64_t request_context, uint64_t *leader_h
  * entries <= snapshot_index (<= applied index) and the log storage now returns
  * it from .snapshot(). Returns the highest index the host may now remove from
  * the log prefix (snapshot_index minus log_trailing_entries_count, or 0). Must
- * not be called while a ready is outstanding. */
+ * not be called while a ready is outstanding. Order: record the snapshot in the
+ * log storage, call raft_compact() before any other call on r (it drops queued
+ * messages, which may point at the old snapshot data or at entries about to be
+ * removed), then remove the prefix. */
 uint64_t raft_compact(struct raft *r, uint64_t snapshot_index);
 
 /* The host could not reach `id` (connection refused, ...): the leader stops

@@ -97,6 +97,7 @@ struct raft {
     struct raft_progress *progress; /* progress_count == configuration.servers_count */
     uint32_t progress_count;
     uint8_t *config_entry_data; /* payload of the leader's own unstable CONFIG entry */
+    uint8_t *retained_payloads; /* leader, disk full: copies of its unstable payloads */
 
     /* log view */
     uint64_t stable_last_index; /* storage's last index after the last advance */
