@@ -1,0 +1,473 @@
+/*
+ * client_internal.h: what the files of libether share and the public header
+ * does not show. Internal symbols carry the `client_` prefix and are hidden
+ * from libether.so by client/libether.map.
+ *
+ * Layout of the library:
+ *   settings.c     configuration properties and the broker list parser (pure)
+ *   backoff.c      retry delays: exponential, bounded, jittered by a seeded PRNG (pure)
+ *   batch.c        record queues, the batch builder (records -> LZ4 batch) and
+ *                  the batch reader (batch -> records) (pure)
+ *   partitioner.c  key -> partition (pure, public)
+ *   client.c       the handle, its I/O thread, the queues between the threads
+ *   conn.c         one TCP connection to one broker: framing, correlation, timeouts
+ *   metadata.c     the metadata cache and its refresh
+ *   producer.c     routing, batching, sending, retrying and reporting records
+ *   consumer.c     assignments, offset resolution, fetching, the message queue
+ *   admin.c        the synchronous requests (ops): admin, offsets, ping, describe
+ *
+ * Threading: fields marked [mutex] are read and written with client->mutex
+ * held, from any thread; fields marked [io] belong to the I/O thread alone;
+ * fields without a mark are set before the I/O thread starts and then only read.
+ *
+ * Every .c file of the library includes this header first: it includes
+ * common/error.h before ether.h so that both agree on `enum ether_error`.
+ */
+#ifndef ETHER_CLIENT_INTERNAL_H
+#define ETHER_CLIENT_INTERNAL_H
+
+#include "common/error.h"
+
+#include "client/ether.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "proto/proto.h"
+
+/* ---- settings (settings.c) ------------------------------------------------------------- */
+
+enum {
+    CLIENT_ERROR_MESSAGE_BYTES = 256,
+    CLIENT_BATCH_BYTES_MAX = 4 * 1024 * 1024,                 /* bound on batch_bytes */
+    CLIENT_FRAME_BYTES_MAX = 16 * 1024 * 1024,                /* largest response accepted */
+    CLIENT_RECORDS_UNCOMPRESSED_BYTES_MAX = 64 * 1024 * 1024, /* bound on decompression */
+    CLIENT_TICK_MS = 5,
+    CLIENT_BROKERS_MAX = 256,
+};
+
+#define CLIENT_DEFAULT_BROKERS "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+
+enum client_acks { CLIENT_ACKS_NONE = 0, CLIENT_ACKS_LEADER = 1, CLIENT_ACKS_ALL = -1 };
+
+struct client_settings {
+    char *brokers;
+    char *client_id;
+    char *rack;
+    enum client_acks acks;
+    uint32_t linger_ms;
+    uint32_t batch_bytes;
+    enum proto_compression compression;
+    uint32_t in_flight_requests_max;
+    uint32_t queue_records_max;
+    uint32_t request_timeout_ms;
+    uint32_t delivery_timeout_ms;
+    uint32_t retry_backoff_ms;
+    uint32_t retry_backoff_max_ms;
+    uint32_t metadata_max_age_ms;
+    uint32_t fetch_max_wait_ms;
+    uint32_t fetch_max_bytes;
+    uint32_t consume_queue_max;
+    uint64_t seed;
+    ether_delivery_fn *delivery_callback;
+    void *delivery_context;
+};
+
+struct ether_config {
+    struct client_settings settings;
+};
+
+/* Defaults (reads ETHER_BROKERS from the environment). */
+void client_settings_init(struct client_settings *settings);
+void client_settings_copy(struct client_settings *to, const struct client_settings *from);
+void client_settings_free(struct client_settings *settings);
+int client_settings_set(struct client_settings *settings, const char *name, const char *value,
+                        char *errstr, size_t errstr_size);
+
+struct client_address {
+    char *host;
+    uint16_t port;
+};
+
+/*
+ * Parses "host:port,host:port" (spaces around items allowed, "[v6]:port" too).
+ * On success *addresses (free with client_addresses_free) has *count >= 1 items.
+ */
+int client_parse_brokers(const char *list, struct client_address **addresses, size_t *count,
+                         char *errstr, size_t errstr_size);
+void client_addresses_free(struct client_address *addresses, size_t count);
+
+/* snprintf into errstr when it is not NULL; returns `code` for tail calls. */
+int client_error(char *errstr, size_t errstr_size, int code, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- retry backoff (backoff.c) --------------------------------------------------------- */
+
+/*
+ * Delay before retry number `attempt` (1 = first retry): the exponential
+ * step base_ms * 2^(attempt-1), capped at max_ms, then "equal jitter": a
+ * uniform draw in [step/2, step]. Never more than max_ms, never less than
+ * base_ms/2 (and never 0 when base_ms > 0). The draw comes from
+ * `prng_state`, so a given seed gives the same delays.
+ */
+struct client_backoff {
+    uint32_t base_ms;
+    uint32_t max_ms;
+    uint64_t prng_state;
+};
+
+void client_backoff_init(struct client_backoff *backoff, uint32_t base_ms, uint32_t max_ms,
+                         uint64_t seed);
+uint32_t client_backoff_delay_ms(struct client_backoff *backoff, uint32_t attempt);
+/* splitmix64: the one PRNG of the client. */
+uint64_t client_prng_next(uint64_t *state);
+
+/* ---- records, queues and batches (batch.c) --------------------------------------------- */
+
+struct client_topic;
+
+/* One produced record, from ether_produce until its report is served. */
+struct client_record {
+    struct client_record *next;
+    struct client_topic *topic;
+    int32_t partition; /* requested, then chosen; -1 before routing */
+    int64_t timestamp_ms;
+    uint64_t enqueued_ms; /* monotonic: linger and delivery timeout start here */
+    void *context;
+    const uint8_t *key; /* NULL: null key; points into data[] */
+    size_t key_bytes;
+    const uint8_t *value;
+    size_t value_bytes;
+    int error;
+    char *error_message; /* NULL or owned */
+    int64_t offset;
+    uint8_t data[]; /* key bytes then value bytes */
+};
+
+/* Allocates a record holding copies of key and value. */
+struct client_record *client_record_new(const void *key, size_t key_bytes, const void *value,
+                                        size_t value_bytes);
+void client_record_free(struct client_record *record);
+/* An upper bound on the bytes this record adds to a batch's records section. */
+size_t client_record_batch_bytes(size_t key_bytes, size_t value_bytes);
+
+/* A FIFO of records; `bytes` sums client_record_batch_bytes of its records. */
+struct client_record_queue {
+    struct client_record *head;
+    struct client_record *tail;
+    size_t count;
+    size_t bytes;
+};
+
+void client_record_queue_push(struct client_record_queue *queue, struct client_record *record);
+struct client_record *client_record_queue_pop(struct client_record_queue *queue);
+/* Moves every record of `from` to the end of `to`. */
+void client_record_queue_append(struct client_record_queue *to, struct client_record_queue *from);
+
+/*
+ * The linger rule: a partition's queue is sent when it holds batch_bytes or
+ * more, when its oldest record has waited linger_ms, or when flushing.
+ */
+bool client_record_queue_ready(const struct client_record_queue *queue, uint64_t now_ms,
+                               uint32_t linger_ms, size_t batch_bytes, bool flushing);
+
+/* A batch: records taken from a partition's queue and their encoded bytes. */
+struct client_batch {
+    struct client_batch *next;
+    struct client_topic *topic;
+    uint32_t partition;
+    struct client_record_queue records;
+    struct ether_buf bytes; /* the encoded record batch (proto.h layout) */
+    uint64_t deadline_ms;   /* the oldest record's delivery deadline */
+    uint64_t retry_at_ms;
+    uint32_t attempts;
+    char last_error[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+/*
+ * Takes records from the head of `queue` while the batch stays within
+ * batch_bytes_max (always at least one record) and encodes them: records
+ * section compressed with `compression` (kept uncompressed when LZ4 would not
+ * make it smaller), producer_id, producer_epoch and base_sequence -1 (the
+ * idempotence hooks). The queue must not be empty. The batch is the caller's.
+ */
+struct client_batch *client_batch_seal(struct client_record_queue *queue, size_t batch_bytes_max,
+                                       enum proto_compression compression);
+/* Frees the batch and every record still in it. */
+void client_batch_free(struct client_batch *batch);
+
+/*
+ * Checks a batch (proto_batch_parse) and gives its uncompressed records
+ * section: either inside `batch` or, for LZ4, decompressed into `scratch`.
+ * ETHER_ERR_CORRUPT for a bad CRC, a bad LZ4 stream or a size that does not
+ * match; ETHER_ERR_TOO_LARGE when the announced size exceeds the bound.
+ */
+int client_batch_open(const uint8_t *batch, size_t batch_bytes, struct ether_buf *scratch,
+                      struct proto_batch_header *header, const uint8_t **records,
+                      size_t *records_bytes);
+
+/* ---- the handle (client.c) -------------------------------------------------------------- */
+
+struct client_conn;
+struct client_op;
+
+/* A broker the client may connect to: from the metadata, or a bootstrap address (id 0). */
+struct client_broker {
+    struct client_broker *next;
+    uint32_t broker_id;
+    char *host;
+    uint16_t port;
+    char *rack;
+    bool in_metadata;
+    struct client_conn *conn; /* NULL when not connected or connecting */
+    uint32_t connect_failures;
+    uint64_t reconnect_at_ms;
+    char last_error[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+struct client_partition {
+    uint32_t leader_id; /* 0: unknown */
+    uint32_t *replicas;
+    size_t replica_count;
+    struct client_record_queue queue; /* records accumulating into the next batch */
+    struct client_batch *sealed_head; /* batches waiting to be sent, in order */
+    struct client_batch *sealed_tail;
+    struct client_batch *in_flight; /* at most one, so retries keep the order */
+};
+
+struct client_topic {
+    struct client_topic *next; /* [mutex] insertion; the list only grows */
+    char *name;
+    /* [io] */
+    bool metadata_known;
+    int metadata_error;
+    uint32_t missing_count; /* metadata answers in a row that did not know the topic */
+    uint32_t partition_count;
+    struct client_partition *partitions;
+    uint32_t sticky_partition;
+    struct client_record_queue unrouted; /* waiting for the partition count */
+};
+
+enum client_command_kind { CLIENT_COMMAND_ASSIGN, CLIENT_COMMAND_UNASSIGN };
+
+struct client_command {
+    struct client_command *next;
+    enum client_command_kind kind;
+    struct client_topic *topic;
+    uint32_t partition;
+    int64_t offset;    /* an offset, or ETHER_OFFSET_* */
+    bool by_timestamp; /* then timestamp_ms says where */
+    int64_t timestamp_ms;
+};
+
+struct client_assignment {
+    struct client_assignment *next;
+    struct client_topic *topic;
+    uint32_t partition;
+    int64_t offset;     /* next offset to fetch; valid unless needs_resolve */
+    bool needs_resolve; /* ask ListOffsets for `resolve` first */
+    enum ether_offset_query resolve;
+    int64_t resolve_timestamp_ms;
+    bool in_flight;
+    bool removed; /* unassigned while in flight: freed when the answer comes */
+    bool stopped; /* an error was delivered; waits for a new assign */
+    uint32_t failures;
+    uint64_t retry_at_ms;
+    uint32_t fetched_from_broker_id;
+    uint64_t followers_avoided_until_ms; /* after a follower failed, read from the leader */
+};
+
+/* A queued fetched message; the public part first so that it can be handed out. */
+struct client_message {
+    struct ether_message message;
+    struct client_message *next;
+    uint8_t data[];
+};
+
+struct ether_client {
+    struct client_settings settings;
+    struct client_address *bootstrap;
+    size_t bootstrap_count;
+
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t wakeup;
+    uv_timer_t tick;
+
+    pthread_mutex_t mutex;
+    pthread_cond_t changed; /* [mutex] signalled on reports, messages, finished ops */
+    /* [mutex] */
+    struct client_topic *topics;
+    struct client_record_queue incoming;
+    struct client_record_queue reports;
+    size_t outstanding_count;
+    struct client_command *commands_head;
+    struct client_command *commands_tail;
+    struct client_op *ops_incoming;
+    uint64_t flush_requests;
+    bool stopping;
+    struct client_message *messages_head;
+    struct client_message *messages_tail;
+    size_t messages_count;
+    bool polling_thread_busy; /* one thread at a time serves delivery callbacks */
+
+    /* [io] */
+    bool io_stopping; /* connections are closing: answers are dropped, nothing is sent */
+    struct client_broker *brokers;
+    struct client_conn *conns;
+    uint32_t next_correlation_id;
+    struct client_backoff backoff;
+    uint64_t flush_requests_seen;
+    bool flushing;
+    bool metadata_wanted;
+    bool metadata_in_flight;
+    uint64_t metadata_refreshed_ms;
+    uint64_t metadata_retry_at_ms;
+    uint32_t metadata_failures;
+    uint32_t controller_id;
+    uint32_t broker_rotation;
+    struct client_op *ops;
+    struct client_assignment *assignments;
+    struct ether_buf scratch;
+    char last_connection_error[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+/* Monotonic milliseconds. */
+uint64_t client_now_ms(void);
+
+/* [io] Hands finished records to the application thread's report queue. */
+void client_report_records(struct ether_client *client, struct client_record_queue *records);
+/* [io] Fails every record of `records` with `error` and a sentence. */
+void client_fail_records(struct ether_client *client, struct client_record_queue *records,
+                         int error, const char *message);
+/* [io] Queues messages for ether_consume. */
+void client_deliver_messages(struct ether_client *client, struct client_message *head,
+                             struct client_message *tail, size_t count);
+/* [io] Whether the consume queue has room for more fetches. */
+bool client_messages_have_room(struct ether_client *client);
+/* [io] Marks an op finished and wakes its waiting thread. */
+void client_op_finish(struct ether_client *client, struct client_op *op);
+/* [any] Finds or adds the topic named `name` (takes the mutex). */
+struct client_topic *client_topic_get(struct ether_client *client, const char *name);
+/* [any] The head of the topic list; the nodes after it never change (takes the mutex). */
+struct client_topic *client_topics_head(struct ether_client *client);
+
+/* ---- connections (conn.c) ---------------------------------------------------------------- */
+
+/*
+ * Called once per request: with the response (valid during the call only)
+ * when error is ETHER_OK, or with NULL and an error and a sentence when the
+ * request could not be sent, the connection broke or the answer was late.
+ * A request sent without expecting a response (acks=0) is answered with
+ * ETHER_OK and NULL once its bytes are written.
+ */
+typedef void client_response_fn(struct ether_client *client, void *context, int error,
+                                const char *error_message, const ProtobufCMessage *response);
+
+/*
+ * [io] Sends a request to `broker`, connecting first if needed. Returns
+ * ETHER_ERR_BUSY without calling `on_response` when the broker is in its
+ * reconnect backoff; otherwise ETHER_OK and on_response runs exactly once.
+ */
+int client_send(struct ether_client *client, struct client_broker *broker, uint16_t api_key,
+                const ProtobufCMessage *body, bool expects_response, uint32_t timeout_ms,
+                client_response_fn *on_response, void *context);
+
+/* [io] Whether `broker` may be sent a request now (connected or connectable). */
+bool client_broker_usable(const struct ether_client *client, const struct client_broker *broker,
+                          uint64_t now_ms);
+/* [io] Produce requests in flight on the broker's connection. */
+uint32_t client_broker_produce_in_flight(const struct client_broker *broker);
+/* [io] Fails requests whose time is up (closing their connection). */
+void client_conns_check_timeouts(struct ether_client *client, uint64_t now_ms);
+/* [io] Closes every connection; their requests fail with ETHER_ERR_CLOSED. */
+void client_conns_close_all(struct ether_client *client);
+
+/* ---- metadata (metadata.c) ---------------------------------------------------------------- */
+
+struct client_broker *client_broker_find(struct ether_client *client, uint32_t broker_id);
+/* [io] A broker to ask anything: connected ones first, then rotating through all. */
+struct client_broker *client_broker_any(struct ether_client *client, uint64_t now_ms);
+/*
+ * [io] Applies a metadata response to the cache. `names_every_client_topic`:
+ * the request listed every topic the client knows, so a topic missing from
+ * the answer does not exist.
+ */
+void client_metadata_apply(struct ether_client *client, const Ether__MetadataResponse *response,
+                           bool names_every_client_topic);
+/* [io] Asks for a metadata refresh soon. */
+void client_metadata_want(struct ether_client *client);
+/* [io] Sends the refresh when wanted or stale. */
+void client_metadata_service(struct ether_client *client, uint64_t now_ms);
+/* The replica a consumer should read from: same rack as settings.rack if any, else leader. */
+uint32_t client_partition_read_replica(struct ether_client *client,
+                                       const struct client_partition *partition);
+
+/* ---- producer (producer.c), consumer (consumer.c), ops (admin.c) ------------------------- */
+
+/* [io] Takes records from ether_produce (the queue is emptied). */
+void client_producer_accept(struct ether_client *client, struct client_record_queue *records);
+void client_producer_service(struct ether_client *client, uint64_t now_ms);
+void client_producer_drop_all(struct ether_client *client);
+
+void client_consumer_command(struct ether_client *client, struct client_command *command);
+void client_consumer_service(struct ether_client *client, uint64_t now_ms);
+void client_consumer_free_all(struct ether_client *client);
+
+enum client_target {
+    CLIENT_TARGET_ANY,
+    CLIENT_TARGET_CONTROLLER,
+    CLIENT_TARGET_LEADER, /* of op->topic / op->partition */
+    CLIENT_TARGET_BROKER, /* op->broker_id */
+};
+
+enum client_verdict {
+    CLIENT_VERDICT_DONE,
+    CLIENT_VERDICT_RETRY,
+    CLIENT_VERDICT_RETRY_AFTER_METADATA,
+};
+
+/* [io] Reads an op's response: sets op->result / op->message / outputs, says what next. */
+typedef enum client_verdict client_op_result_fn(struct ether_client *client, struct client_op *op,
+                                                const ProtobufCMessage *response);
+
+/*
+ * A synchronous request. It lives on the stack of the application thread
+ * that waits for it, so everything it points to stays valid until `done`.
+ */
+struct client_op {
+    struct client_op *next;
+    uint16_t api_key;
+    const ProtobufCMessage *request;
+    enum client_target target;
+    const char *topic;
+    uint32_t partition;
+    uint32_t broker_id;
+    bool retries;
+    client_op_result_fn *on_result;
+    void *output;
+    uint32_t timeout_ms;
+    /* [io] */
+    uint64_t deadline_ms;
+    uint64_t retry_at_ms;
+    uint64_t sent_ns;
+    uint32_t attempts;
+    bool in_flight;
+    int result;
+    char message[CLIENT_ERROR_MESSAGE_BYTES];
+    int64_t round_trip_us;
+    /* [mutex] */
+    bool done;
+};
+
+/* [app] Queues the op and waits for it to finish; returns op->result. */
+int client_op_run(struct ether_client *client, struct client_op *op, char *errstr,
+                  size_t errstr_size);
+void client_ops_accept(struct ether_client *client, struct client_op *op, uint64_t now_ms);
+void client_ops_service(struct ether_client *client, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * ether.h: libether, the client library of Ether (the one public header).
+ *
+ * What it is for: producing records to and consuming records from an Ether
+ * cluster, and administering its topics. One `struct ether_client` handle
+ * does all three; it connects to the brokers listed in its configuration,
+ * learns the cluster's metadata (brokers, topics, partition leaders) and
+ * routes every partition's requests to that partition's leader (or, for
+ * reads with a `rack` configured, to a replica in the same rack).
+ *
+ * Threading model: every handle owns one internal I/O thread running a libuv
+ * loop; that thread does all network I/O, batching, retries and timeouts.
+ * Every function below may be called from any application thread at the same
+ * time (the handle is protected by a mutex; calls wake the I/O thread) except
+ * ether_client_destroy, which must be the last call on a handle. Callbacks
+ * (delivery reports) never run on the I/O thread: they run on the application
+ * thread that calls ether_poll or ether_flush, one at a time.
+ *
+ * Ownership: whatever a function returns through a pointer is the caller's
+ * and has its own free function (ether_message_free, ether_cluster_free);
+ * buffers passed in (keys, values, names) are copied before the call returns
+ * unless a comment says otherwise.
+ *
+ * Errors: functions return 0 (ETHER_OK) or one of the ETHER_ERR_* codes
+ * below, the same numbers Ether uses on the wire; ether_strerror gives a
+ * sentence. Functions that can fail for reasons worth explaining also fill a
+ * caller-provided `errstr` of `errstr_size` bytes (always NUL-terminated,
+ * may be NULL).
+ *
+ * Invariants worth relying on:
+ *   - Every record accepted by ether_produce gets exactly one delivery report
+ *     (success with its offset, or an error), unless the handle is destroyed
+ *     first.
+ *   - Records of one partition are written in the order they were produced,
+ *     retries included (one batch per partition is in flight at a time).
+ *   - Nothing blocks longer than its timeout: an unreachable cluster gives
+ *     ETHER_ERR_TIMED_OUT with the last connection error in errstr.
+ */
+#ifndef ETHER_H
+#define ETHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ETHER_API __attribute__((visibility("default")))
+#else
+#define ETHER_API
+#endif
+
+#define ETHER_VERSION_STRING "0.1.0"
+
+/* "0.1.0": the version of the library actually linked. */
+ETHER_API const char *ether_version(void);
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+/*
+ * XX(NAME, number): the error codes of Ether, the same numbers as on the wire.
+ * (Inside the Ether source tree common/error.h defines the same enum; this
+ * copy is checked against it at compile time, in client/client.c.)
+ */
+#define ETHER_PUBLIC_ERRORS(XX)           \
+    XX(OK, 0)                             \
+    XX(ERR_INVALID_ARGUMENT, 1)           \
+    XX(ERR_NO_MEMORY, 2)                  \
+    XX(ERR_IO, 3)                         \
+    XX(ERR_NO_SPACE, 4)                   \
+    XX(ERR_CORRUPT, 5)                    \
+    XX(ERR_NOT_FOUND, 6)                  \
+    XX(ERR_EXISTS, 7)                     \
+    XX(ERR_TRUNCATED, 8)                  \
+    XX(ERR_TOO_LARGE, 9)                  \
+    XX(ERR_CLOSED, 10)                    \
+    XX(ERR_BUSY, 11)                      \
+    XX(ERR_TIMED_OUT, 12)                 \
+    XX(ERR_UNSUPPORTED, 13)               \
+    XX(ERR_OUT_OF_RANGE, 20)              \
+    XX(ERR_BELOW_START, 21)               \
+    XX(ERR_LOG_UNTRUSTED, 22)             \
+    XX(ERR_LOCKED, 23)                    \
+    XX(ERR_NOT_LEADER, 30)                \
+    XX(ERR_TRANSFER_IN_PROGRESS, 31)      \
+    XX(ERR_CONFIG_CHANGE_IN_PROGRESS, 32) \
+    XX(ERR_STOPPED, 33)                   \
+    XX(ERR_DROPPED, 34)                   \
+    XX(ERR_FRAME_TOO_LARGE, 40)
+
+#ifndef ETHER_COMMON_ERROR_H
+enum ether_error {
+#define ETHER_PUBLIC_ERROR_ENUM(name, number) ETHER_##name = number,
+    ETHER_PUBLIC_ERRORS(ETHER_PUBLIC_ERROR_ENUM)
+#undef ETHER_PUBLIC_ERROR_ENUM
+};
+#endif
+
+/* A human sentence for `code` ("operation timed out"); "unknown error" if unknown. */
+ETHER_API const char *ether_strerror(int code);
+
+/* The symbolic name of `code` ("ETHER_ERR_TIMED_OUT"); "ETHER_ERR_UNKNOWN" if unknown. */
+ETHER_API const char *ether_error_name(int code);
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+struct ether_config;
+struct ether_client;
+
+/*
+ * One delivery report: the outcome of one produced record. Valid only during
+ * the callback; `topic` and `error_message` point into library memory.
+ */
+struct ether_delivery {
+    int error;                 /* ETHER_OK or why the record was not written */
+    const char *error_message; /* a sentence with details; "" on success */
+    const char *topic;
+    int32_t partition; /* -1 when the record never got a partition */
+    int64_t offset;    /* the record's offset; -1 with acks=0 or on error */
+    int64_t timestamp_ms;
+    size_t key_bytes;
+    size_t value_bytes;
+    void *record_context; /* what was passed to ether_produce */
+};
+
+typedef void ether_delivery_fn(void *callback_context, const struct ether_delivery *delivery);
+
+/* A configuration with every default (see ether_config_set). Free with ether_config_free. */
+ETHER_API struct ether_config *ether_config_new(void);
+
+ETHER_API void ether_config_free(struct ether_config *config);
+
+/*
+ * Sets one property; unknown names and values that do not parse give
+ * ETHER_ERR_INVALID_ARGUMENT and a sentence in errstr. Properties (default):
+ *
+ *   brokers               "host:port,host:port" to bootstrap from (ETHER_BROKERS
+ *                         from the environment, else 127.0.0.1:9092,127.0.0.1:9093,
+ *                         127.0.0.1:9094)
+ *   client_id             a name for logs ("ether")
+ *   acks                  0, 1 or all (all)
+ *   linger_ms             how long a partition's records wait for more before
+ *                         their batch is sent (5)
+ *   batch_bytes           a batch is sent as soon as it holds this much (65536)
+ *   compression           lz4 or none (lz4)
+ *   in_flight_requests_max  produce requests in flight per connection (5)
+ *   queue_records_max     records produced and not yet reported; beyond it
+ *                         ether_produce returns ETHER_ERR_BUSY (100000)
+ *   request_timeout_ms    one request's answer must arrive within this (10000)
+ *   delivery_timeout_ms   a record is reported as failed after this (30000)
+ *   retry_backoff_ms      first retry delay; doubles per attempt (100)
+ *   retry_backoff_max_ms  the bound on a retry delay (2000)
+ *   metadata_max_age_ms   metadata is refreshed at least this often (60000)
+ *   fetch_max_wait_ms     how long a broker may hold a fetch for new data (500)
+ *   fetch_max_bytes       bytes asked for per partition per fetch (1048576)
+ *   consume_queue_max     fetched records buffered before fetching pauses (100000)
+ *   rack                  prefer replicas in this rack when consuming ("": leader)
+ *   seed                  seed of the retry jitter, for reproducible runs (0: from
+ *                         the clock)
+ */
+ETHER_API int ether_config_set(struct ether_config *config, const char *name, const char *value,
+                               char *errstr, size_t errstr_size);
+
+/* The callback ether_poll and ether_flush call for each delivery report (none by default). */
+ETHER_API void ether_config_set_delivery_callback(struct ether_config *config,
+                                                  ether_delivery_fn *callback,
+                                                  void *callback_context);
+
+/* ---- the client handle ---------------------------------------------------------------- */
+
+/*
+ * Starts a client: checks the configuration and starts the I/O thread. No
+ * connection is made yet (the first request makes it). `config` stays the
+ * caller's: the client copies it. Returns NULL with a sentence in errstr
+ * when the configuration is unusable or the thread cannot start.
+ */
+ETHER_API struct ether_client *ether_client_new(const struct ether_config *config, char *errstr,
+                                                size_t errstr_size);
+
+/*
+ * Stops the I/O thread, closes every connection and frees the handle.
+ * Records not yet reported are dropped without a report (call ether_flush
+ * first); messages not yet consumed are freed. Messages returned by
+ * ether_consume stay valid until freed, except their `topic`, which
+ * belongs to the client. Must not race with any other call on `client`.
+ */
+ETHER_API void ether_client_destroy(struct ether_client *client);
+
+/* ---- producing ------------------------------------------------------------------------ */
+
+enum { ETHER_PARTITION_ANY = -1 };
+
+/*
+ * Queues one record for `topic`. `partition` ETHER_PARTITION_ANY lets the
+ * client choose: ether_partition_for_key(key) when key is not NULL, else a
+ * "sticky" partition that changes after each batch. key and value (either
+ * may be NULL for a null key or value) are copied. timestamp_ms 0 means now.
+ * record_context is returned in the record's delivery report.
+ *
+ * Returns ETHER_OK (the record will get exactly one delivery report),
+ * ETHER_ERR_BUSY when queue_records_max records are outstanding (call
+ * ether_poll and retry), ETHER_ERR_TOO_LARGE when the record alone exceeds
+ * batch_bytes, ETHER_ERR_INVALID_ARGUMENT for a NULL or empty topic.
+ */
+ETHER_API int ether_produce(struct ether_client *client, const char *topic, int32_t partition,
+                            const void *key, size_t key_bytes, const void *value,
+                            size_t value_bytes, int64_t timestamp_ms, void *record_context);
+
+/*
+ * Calls the delivery callback for every report ready, waiting up to
+ * timeout_ms (0: do not wait, -1: forever) for the first one. Returns how
+ * many reports were served.
+ */
+ETHER_API int ether_poll(struct ether_client *client, int timeout_ms);
+
+/*
+ * Sends every queued record now (ignoring linger_ms) and serves reports until
+ * none is outstanding. Returns ETHER_OK, or ETHER_ERR_TIMED_OUT when records
+ * are still outstanding after timeout_ms (-1: no limit).
+ */
+ETHER_API int ether_flush(struct ether_client *client, int timeout_ms);
+
+/* Records produced whose report has not been served yet. */
+ETHER_API size_t ether_outstanding_count(struct ether_client *client);
+
+/*
+ * The partition a key goes to: crc32c(key) mod partition_count, where crc32c
+ * is CRC-32C (Castagnoli, as in iSCSI: reflected polynomial 0x82F63B78,
+ * initial value and final xor 0xFFFFFFFF). The same key always maps to the
+ * same partition while the partition count stays the same; any language
+ * can compute it. partition_count must be at least 1.
+ */
+ETHER_API uint32_t ether_partition_for_key(const void *key, size_t key_bytes,
+                                           uint32_t partition_count);
+
+/* ---- consuming ------------------------------------------------------------------------ */
+
+enum {
+    ETHER_OFFSET_END = -1,       /* the offset the next produced record will get */
+    ETHER_OFFSET_BEGINNING = -2, /* the first offset still stored */
+};
+
+/* One consumed record, or a partition's error when `error` is not ETHER_OK. */
+struct ether_message {
+    int error;
+    const char *error_message; /* "" without error */
+    const char *topic;         /* owned by the client: valid until ether_client_destroy */
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    const void *key; /* NULL for a null key */
+    size_t key_bytes;
+    const void *value; /* NULL for a null value */
+    size_t value_bytes;
+    int64_t high_watermark; /* the partition's high watermark when it was fetched */
+};
+
+/*
+ * Starts reading `topic`/`partition` from `offset` (an offset, or
+ * ETHER_OFFSET_BEGINNING / ETHER_OFFSET_END, resolved with ListOffsets).
+ * Assigning a partition again moves its position. Returns at once; errors
+ * (unknown topic, offset out of range) arrive as messages with `error` set,
+ * after which that partition is no longer read until assigned again.
+ */
+ETHER_API int ether_assign(struct ether_client *client, const char *topic, int32_t partition,
+                           int64_t offset);
+
+/* Like ether_assign, from the first record whose timestamp is >= timestamp_ms. */
+ETHER_API int ether_assign_timestamp(struct ether_client *client, const char *topic,
+                                     int32_t partition, int64_t timestamp_ms);
+
+/* Stops reading a partition; ETHER_ERR_NOT_FOUND if it was not assigned. */
+ETHER_API int ether_unassign(struct ether_client *client, const char *topic, int32_t partition);
+
+/*
+ * The next fetched message of any assigned partition, waiting up to
+ * timeout_ms (0: do not wait, -1: forever). NULL when none arrived in time.
+ * The caller owns the message and frees it with ether_message_free.
+ */
+ETHER_API struct ether_message *ether_consume(struct ether_client *client, int timeout_ms);
+
+ETHER_API void ether_message_free(struct ether_message *message);
+
+/* ---- synchronous requests: offsets and administration --------------------------------- */
+/*
+ * These block the calling thread for at most about timeout_ms, retrying on
+ * NOT_LEADER and broken connections with backoff. On failure they return
+ * the code and a sentence in errstr.
+ */
+
+enum ether_offset_query {
+    ETHER_OFFSET_QUERY_LATEST = 0,    /* the high watermark */
+    ETHER_OFFSET_QUERY_EARLIEST = 1,  /* the log start offset */
+    ETHER_OFFSET_QUERY_TIMESTAMP = 2, /* the first offset with timestamp >= timestamp_ms */
+};
+
+ETHER_API int ether_list_offset(struct ether_client *client, const char *topic, int32_t partition,
+                                enum ether_offset_query query, int64_t timestamp_ms, int timeout_ms,
+                                int64_t *offset, char *errstr, size_t errstr_size);
+
+struct ether_config_entry {
+    const char *name;
+    const char *value;
+};
+
+ETHER_API int ether_create_topic(struct ether_client *client, const char *name,
+                                 uint32_t partition_count, uint32_t replication_factor,
+                                 const struct ether_config_entry *configs, size_t config_count,
+                                 int timeout_ms, char *errstr, size_t errstr_size);
+
+ETHER_API int ether_delete_topic(struct ether_client *client, const char *name, int timeout_ms,
+                                 char *errstr, size_t errstr_size);
+
+/* Sets `set` and removes `delete_names` from the topic's configuration in one request. */
+ETHER_API int ether_alter_topic_config(struct ether_client *client, const char *name,
+                                       const struct ether_config_entry *set, size_t set_count,
+                                       const char *const *delete_names, size_t delete_count,
+                                       int timeout_ms, char *errstr, size_t errstr_size);
+
+/*
+ * Asks the broker that leads topic/partition to hand leadership to
+ * to_broker_id (a caught-up replica) and waits for its answer.
+ */
+ETHER_API int ether_transfer_leader(struct ether_client *client, const char *topic,
+                                    int32_t partition, uint32_t to_broker_id, int timeout_ms,
+                                    char *errstr, size_t errstr_size);
+
+struct ether_broker_info {
+    uint32_t broker_id;
+    const char *host;
+    uint16_t port;
+    const char *rack; /* "" when none */
+};
+
+struct ether_partition_info {
+    uint32_t partition;
+    int error;
+    uint32_t leader_id; /* 0: no leader */
+    uint64_t leader_term;
+    const uint32_t *replicas;
+    size_t replica_count;
+    const uint32_t *in_sync_replicas;
+    size_t in_sync_replica_count;
+    uint64_t high_watermark;
+    uint64_t log_start_offset;
+};
+
+struct ether_topic_info {
+    const char *name;
+    int error;
+    const struct ether_partition_info *partitions; /* sorted by partition */
+    size_t partition_count;
+    const struct ether_config_entry *configs; /* sorted by name */
+    size_t config_count;
+};
+
+/* A snapshot of the cluster's metadata; everything in it belongs to the snapshot. */
+struct ether_cluster {
+    const char *cluster_id;
+    uint32_t controller_id;                  /* 0: none */
+    const struct ether_broker_info *brokers; /* sorted by broker_id */
+    size_t broker_count;
+    const struct ether_topic_info *topics; /* sorted by name */
+    size_t topic_count;
+};
+
+/*
+ * Fetches the cluster's metadata: every broker and the topics named (all
+ * topics when topic_count is 0). On success *cluster is the caller's; free
+ * it with ether_cluster_free.
+ */
+ETHER_API int ether_describe_cluster(struct ether_client *client, const char *const *topics,
+                                     size_t topic_count, int timeout_ms,
+                                     struct ether_cluster **cluster, char *errstr,
+                                     size_t errstr_size);
+
+ETHER_API void ether_cluster_free(struct ether_cluster *cluster);
+
+/*
+ * Sends one small request to broker_id (as named in the metadata) and waits
+ * for its answer; stores the round trip in *round_trip_us (may be NULL). Does
+ * not retry: a broker that does not answer in timeout_ms is down.
+ */
+ETHER_API int ether_ping_broker(struct ether_client *client, uint32_t broker_id, int timeout_ms,
+                                int64_t *round_trip_us, char *errstr, size_t errstr_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * settings.c: the configuration properties of a client (one table: name,
+ * parser, field) and the bootstrap broker list parser. Pure: no I/O.
+ */
+#include "client/client_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "common/panic.h"
+
+int client_error(char *errstr, size_t errstr_size, int code, const char *format, ...)
+{
+    if (errstr != NULL && errstr_size > 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(errstr, errstr_size, format, args);
+        va_end(args);
+    }
+    return code;
+}
+
+void client_settings_init(struct client_settings *settings)
+{
+    memset(settings, 0, sizeof *settings);
+    const char *brokers = getenv("ETHER_BROKERS");
+    settings->brokers =
+        ether_strdup(brokers != NULL && brokers[0] != '\0' ? brokers : CLIENT_DEFAULT_BROKERS);
+    settings->client_id = ether_strdup("ether");
+    settings->rack = ether_strdup("");
+    settings->acks = CLIENT_ACKS_ALL;
+    settings->linger_ms = 5;
+    settings->batch_bytes = 64 * 1024;
+    settings->compression = PROTO_COMPRESSION_LZ4;
+    settings->in_flight_requests_max = 5;
+    settings->queue_records_max = 100000;
+    settings->request_timeout_ms = 10000;
+    settings->delivery_timeout_ms = 30000;
+    settings->retry_backoff_ms = 100;
+    settings->retry_backoff_max_ms = 2000;
+    settings->metadata_max_age_ms = 60000;
+    settings->fetch_max_wait_ms = 500;
+    settings->fetch_max_bytes = 1024 * 1024;
+    settings->consume_queue_max = 100000;
+    settings->seed = 0;
+}
+
+void client_settings_copy(struct client_settings *to, const struct client_settings *from)
+{
+    *to = *from;
+    to->brokers = ether_strdup(from->brokers);
+    to->client_id = ether_strdup(from->client_id);
+    to->rack = ether_strdup(from->rack);
+}
+
+void client_settings_free(struct client_settings *settings)
+{
+    ether_free(settings->brokers);
+    ether_free(settings->client_id);
+    ether_free(settings->rack);
+    settings->brokers = NULL;
+    settings->client_id = NULL;
+    settings->rack = NULL;
+}
+
+static int parse_u64(const char *value, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (value[0] < '0' || value[0] > '9') {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long parsed = strtoull(value, &end, 10);
+    if (errno != 0 || *end != '\0' || parsed < min || parsed > max) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    *out = parsed;
+    return ETHER_OK;
+}
+
+enum setting_kind { SETTING_U32, SETTING_U64, SETTING_STRING, SETTING_ACKS, SETTING_COMPRESSION };
+
+struct setting {
+    const char *name;
+    enum setting_kind kind;
+    size_t field_offset;
+    uint64_t min;
+    uint64_t max;
+};
+
+#define U32(name, min, max)                                                      \
+    {                                                                            \
+#name, SETTING_U32, offsetof(struct client_settings, name), (min), (max) \
+    }
+#define TEXT(name)                                                          \
+    {                                                                       \
+#name, SETTING_STRING, offsetof(struct client_settings, name), 0, 0 \
+    }
+
+static const struct setting settings_table[] = {
+    TEXT(brokers),
+    TEXT(client_id),
+    TEXT(rack),
+    {"acks", SETTING_ACKS, offsetof(struct client_settings, acks), 0, 0},
+    U32(linger_ms, 0, 600000),
+    U32(batch_bytes, 64, CLIENT_BATCH_BYTES_MAX),
+    {"compression", SETTING_COMPRESSION, offsetof(struct client_settings, compression), 0, 0},
+    U32(in_flight_requests_max, 1, 1000),
+    U32(queue_records_max, 1, 100000000),
+    U32(request_timeout_ms, 1, 3600000),
+    U32(delivery_timeout_ms, 1, 86400000),
+    U32(retry_backoff_ms, 0, 600000),
+    U32(retry_backoff_max_ms, 0, 3600000),
+    U32(metadata_max_age_ms, 1, 86400000),
+    U32(fetch_max_wait_ms, 0, 600000),
+    U32(fetch_max_bytes, 1024, CLIENT_BATCH_BYTES_MAX),
+    U32(consume_queue_max, 1, 100000000),
+    {"seed", SETTING_U64, offsetof(struct client_settings, seed), 0, UINT64_MAX},
+};
+
+#undef U32
+#undef TEXT
+
+int client_settings_set(struct client_settings *settings, const char *name, const char *value,
+                        char *errstr, size_t errstr_size)
+{
+    if (name == NULL || value == NULL) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "configuration name and value must not be NULL");
+    }
+    const struct setting *setting = NULL;
+    for (size_t i = 0; i < sizeof settings_table / sizeof settings_table[0]; i++) {
+        if (strcmp(settings_table[i].name, name) == 0) {
+            setting = &settings_table[i];
+            break;
+        }
+    }
+    if (setting == NULL) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "unknown configuration property \"%s\"", name);
+    }
+    uint8_t *field = (uint8_t *)settings + setting->field_offset;
+    uint64_t number = 0;
+    switch (setting->kind) {
+    case SETTING_STRING:
+        if (strcmp(name, "brokers") == 0) {
+            struct client_address *addresses = NULL;
+            size_t count = 0;
+            int rc = client_parse_brokers(value, &addresses, &count, errstr, errstr_size);
+            if (rc != ETHER_OK) {
+                return rc;
+            }
+            client_addresses_free(addresses, count);
+        }
+        ether_free(*(char **)field);
+        *(char **)field = ether_strdup(value);
+        return ETHER_OK;
+    case SETTING_ACKS:
+        if (strcmp(value, "0") == 0) {
+            settings->acks = CLIENT_ACKS_NONE;
+        } else if (strcmp(value, "1") == 0) {
+            settings->acks = CLIENT_ACKS_LEADER;
+        } else if (strcmp(value, "all") == 0 || strcmp(value, "-1") == 0) {
+            settings->acks = CLIENT_ACKS_ALL;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "acks must be 0, 1 or all, not \"%s\"", value);
+        }
+        return ETHER_OK;
+    case SETTING_COMPRESSION:
+        if (strcmp(value, "lz4") == 0) {
+            settings->compression = PROTO_COMPRESSION_LZ4;
+        } else if (strcmp(value, "none") == 0) {
+            settings->compression = PROTO_COMPRESSION_NONE;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "compression must be lz4 or none, not \"%s\"", value);
+        }
+        return ETHER_OK;
+    case SETTING_U32:
+    case SETTING_U64:
+        if (parse_u64(value, setting->min, setting->max, &number) != ETHER_OK) {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "%s must be a whole number from %" PRIu64 " to %" PRIu64
+                                ", not \"%s\"",
+                                name, setting->min, setting->max, value);
+        }
+        if (setting->kind == SETTING_U32) {
+            *(uint32_t *)field = (uint32_t)number;
+        } else {
+            *(uint64_t *)field = number;
+        }
+        return ETHER_OK;
+    }
+    ETHER_PANIC("unknown setting kind");
+}
+
+void client_addresses_free(struct client_address *addresses, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        ether_free(addresses[i].host);
+    }
+    ether_free(addresses);
+}
+
+/* Parses one "host:port" or "[v6]:port" of `length` bytes. */
+static int parse_address(const char *item, size_t length, struct client_address *address,
+                         char *errstr, size_t errstr_size)
+{
+    const char *host = item;
+    size_t host_bytes = 0;
+    const char *port_text = NULL;
+    if (length > 0 && item[0] == '[') {
+        const char *close = memchr(item, ']', length);
+        if (close == NULL || close + 1 >= item + length || close[1] != ':') {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "broker address \"%.*s\" is not [host]:port", (int)length, item);
+        }
+        host = item + 1;
+        host_bytes = (size_t)(close - host);
+        port_text = close + 2;
+    } else {
+        const char *colon = NULL;
+        for (size_t i = 0; i < length; i++) {
+            if (item[i] == ':') {
+                colon = item + i;
+            }
+        }
+        if (colon == NULL) {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "broker address \"%.*s\" has no :port", (int)length, item);
+        }
+        host_bytes = (size_t)(colon - item);
+        port_text = colon + 1;
+    }
+    size_t port_bytes = (size_t)(item + length - port_text);
+    char port_buffer[8];
+    uint64_t port = 0;
+    if (host_bytes == 0 || port_bytes == 0 || port_bytes >= sizeof port_buffer) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "broker address \"%.*s\" needs a host and a port from 1 to 65535",
+                            (int)length, item);
+    }
+    memcpy(port_buffer, port_text, port_bytes);
+    port_buffer[port_bytes] = '\0';
+    if (parse_u64(port_buffer, 1, 65535, &port) != ETHER_OK) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "broker address \"%.*s\" needs a port from 1 to 65535", (int)length,
+                            item);
+    }
+    address->host = ether_malloc(host_bytes + 1);
+    memcpy(address->host, host, host_bytes);
+    address->host[host_bytes] = '\0';
+    address->port = (uint16_t)port;
+    return ETHER_OK;
+}
+
+int client_parse_brokers(const char *list, struct client_address **addresses, size_t *count,
+                         char *errstr, size_t errstr_size)
+{
+    struct client_address *parsed = NULL;
+    size_t parsed_count = 0;
+    const char *cursor = list;
+    int rc = ETHER_OK;
+    while (*cursor != '\0') {
+        const char *comma = strchr(cursor, ',');
+        const char *end = comma != NULL ? comma : cursor + strlen(cursor);
+        const char *start = cursor;
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+        const char *stop = end;
+        while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t')) {
+            stop--;
+        }
+        if (stop > start) {
+            if (parsed_count == CLIENT_BROKERS_MAX) {
+                rc = client_error(errstr, errstr_size, ETHER_ERR_TOO_LARGE,
+                                  "more than %d broker addresses", CLIENT_BROKERS_MAX);
+                goto err_after_parsed;
+            }
+            parsed = ether_realloc(parsed, (parsed_count + 1) * sizeof *parsed);
+            rc = parse_address(start, (size_t)(stop - start), &parsed[parsed_count], errstr,
+                               errstr_size);
+            if (rc != ETHER_OK) {
+                goto err_after_parsed;
+            }
+            parsed_count++;
+        }
+        cursor = comma != NULL ? comma + 1 : end;
+    }
+    if (parsed_count == 0) {
+        rc = client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                          "the broker list is empty (expected host:port,host:port)");
+        goto err_after_parsed;
+    }
+    *addresses = parsed;
+    *count = parsed_count;
+    return ETHER_OK;
+
+err_after_parsed:
+    client_addresses_free(parsed, parsed_count);
+    return rc;
+}
