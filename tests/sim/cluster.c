@@ -230,12 +230,28 @@ static void send_message(struct sim *sim, struct sim_node *node, const struct ra
                     m->term, m->index, count);
 }
 
-static void send_messages(struct sim *sim, struct sim_node *node, bool early)
+enum send_moment {
+    SEND_EARLY,     /* before the write completes: only what raft allows */
+    SEND_PERSISTED, /* after the write: everything not sent early */
+    SEND_NO_SPACE,  /* the entries were refused: what raft still allows */
+};
+
+static void send_messages(struct sim *sim, struct sim_node *node, enum send_moment moment)
 {
     for (size_t i = 0; i < node->ready.messages_count; i++) {
         const struct raft_message *m = &node->ready.messages[i];
         bool may_go_early = raft_message_may_send_before_persist(m);
-        if (early ? may_go_early : !(node->ready_early_sent && may_go_early)) {
+        bool send = false;
+        if (moment == SEND_EARLY) {
+            send = may_go_early;
+        } else if (node->ready_early_sent && may_go_early) {
+            send = false; /* already sent */
+        } else if (moment == SEND_PERSISTED) {
+            send = true;
+        } else {
+            send = raft_message_may_send_after_failed_persist(m);
+        }
+        if (send) {
             send_message(sim, node, m);
         }
     }
@@ -327,15 +343,7 @@ static void restore_state_machine(struct sim *sim, struct sim_node *node)
 static void complete_ready(struct sim *sim, struct sim_node *node)
 {
     struct raft_ready *ready = &node->ready;
-    /*
-     * Work-around: when the entries do not fit, raft.h still has the hard state
-     * stored, and with it a commit index computed over the entries that were
-     * refused. A follower whose refused entries were to replace a stale suffix
-     * then restarts with a commit index covering the stale entries and applies
-     * them. Keeping the old durable commit index avoids that (the commit index
-     * may be persisted lazily).
-     */
-    enum sim_write_outcome outcome = sim_disk_write(&node->disk, ready, sim->options.workarounds);
+    enum sim_write_outcome outcome = sim_disk_write(&node->disk, ready);
     if (outcome == SIM_WRITE_IO_ERROR) {
         sim_trace_event(sim, SIM_TRACE_DISK, node->id, 0,
                         "fsync fails: the log is untrusted, restart from durable state", 0, 0, 0);
@@ -351,22 +359,11 @@ static void complete_ready(struct sim *sim, struct sim_node *node)
                         outcome == SIM_WRITE_OK ? "persists" : "disk full, refuses",
                         ready->entries[0].index, ready->entries_count, ready->entries[0].term);
     }
-    /*
-     * Work-around: raft_advance() frees the incoming snapshot that
-     * ready->snapshot points to and then reads ready->snapshot->index
-     * (raft/raft.c, raft_advance after advance_snapshot). Handing raft a
-     * host-owned copy of the metadata keeps the run free of that
-     * use-after-free; the values are the same.
-     */
-    struct raft_snapshot_meta snapshot_copy;
-    if (ready->snapshot != NULL && sim->options.workarounds) {
-        snapshot_copy = *ready->snapshot;
-        ready->snapshot = &snapshot_copy;
-    }
     if (outcome == SIM_WRITE_NO_SPACE) {
+        send_messages(sim, node, SEND_NO_SPACE); /* votes and heartbeats still go out */
         raft_advance_failed(node->raft, ready, ETHER_ERR_NO_SPACE);
     } else {
-        send_messages(sim, node, false);
+        send_messages(sim, node, SEND_PERSISTED);
         for (size_t i = 0; i < ready->committed_entries_count; i++) {
             sim_invariants_on_apply(sim, node, &ready->committed_entries[i]);
         }
@@ -374,20 +371,7 @@ static void complete_ready(struct sim *sim, struct sim_node *node)
         sim_invariants_on_durable(sim, node); /* before new inputs: durable == logical */
     }
     node->ready_pending = false;
-    /*
-     * Work-around: after raft_advance_failed() a leader keeps its unstable
-     * entries and hands them out again, still pointing at the proposal
-     * payloads that raft.h lets the host free after that call. Keep them
-     * until raft reports the condition cleared (its entries were persisted).
-     */
-    struct raft_status status;
-    raft_status(node->raft, &status);
-    if (!sim->options.workarounds || (outcome == SIM_WRITE_OK && !status.disk_full)) {
-        release_held(node);
-    }
-    if (node->compact_requested && sim->options.workarounds) {
-        sim_compact(sim, node);
-    }
+    release_held(node);
     /* What arrived while the disk was busy, in arrival order. */
     uint32_t inbox_count = node->inbox_count;
     node->inbox_count = 0;
@@ -420,7 +404,7 @@ static void take_ready(struct sim *sim, struct sim_node *node)
     }
     node->ready_early_sent = sim_prng_chance(&sim->prng, sim->faults.early_send);
     if (node->ready_early_sent) {
-        send_messages(sim, node, true);
+        send_messages(sim, node, SEND_EARLY);
     }
 }
 

@@ -17,8 +17,7 @@ void sim_disk_free(struct sim_disk *disk)
     memset(disk, 0, sizeof(*disk));
 }
 
-enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_ready *ready,
-                                      bool keep_commit_on_no_space)
+enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_ready *ready)
 {
     ETHER_ASSERT(disk->torn_index == 0);
     disk->writes_count++;
@@ -28,16 +27,8 @@ enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_r
         disk->sync_errors_count++;
         return SIM_WRITE_IO_ERROR;
     }
-    struct raft_hard_state before;
-    raft_memory_log_hard_state(disk->medium, &before);
     int rc = raft_memory_log_persist(disk->medium, ready);
     if (rc == ETHER_ERR_NO_SPACE) {
-        if (keep_commit_on_no_space) {
-            struct raft_hard_state after;
-            raft_memory_log_hard_state(disk->medium, &after);
-            after.commit_index = before.commit_index;
-            raft_memory_log_set_hard_state(disk->medium, &after);
-        }
         disk->no_space_count++;
         return SIM_WRITE_NO_SPACE;
     }

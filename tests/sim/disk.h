@@ -46,13 +46,8 @@ struct sim_disk {
 void sim_disk_init(struct sim_disk *disk);
 void sim_disk_free(struct sim_disk *disk);
 
-/*
- * Completes the write of `ready` (steps 1-4 of raft.h's loop). With
- * keep_commit_on_no_space, a write that fails for lack of space leaves the
- * durable commit index as it was (a work-around, see cluster.c).
- */
-enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_ready *ready,
-                                      bool keep_commit_on_no_space);
+/* Completes the write of `ready` (steps 1-4 of raft.h's loop). */
+enum sim_write_outcome sim_disk_write(struct sim_disk *disk, const struct raft_ready *ready);
 
 /*
  * The node crashes while `ready` is being written: hard state and snapshot

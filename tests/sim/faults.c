@@ -387,17 +387,8 @@ static void transfer_leadership(struct sim *sim, struct sim_node *leader)
     sim_trace_event(sim, SIM_TRACE_TRANSFER, leader->id, target, NULL, (uint64_t)rc, 0, 0);
 }
 
-/*
- * With work-arounds on, this is called right after raft_advance(), before any
- * new input: raft then holds no message built from the snapshot being
- * replaced. (raft_memory_log_snapshot_take() frees the old snapshot's bytes at
- * once, while a SNAPSHOT_REQ built since the last advance may still point at
- * them, although raft.h promises snapshot_read() pointers live until the next
- * raft_advance().)
- */
 void sim_compact(struct sim *sim, struct sim_node *node)
 {
-    node->compact_requested = false;
     if (!sim_node_accepts_input(node)) {
         return;
     }
@@ -448,9 +439,7 @@ void sim_workload_step(struct sim *sim)
     }
     if (sim_prng_chance(prng, sim->faults.compact)) {
         struct sim_node *node = random_up_node(sim);
-        if (node != NULL && sim->options.workarounds) {
-            node->compact_requested = true;
-        } else if (node != NULL) {
+        if (node != NULL) {
             sim_compact(sim, node); /* any time no ready is outstanding, as raft.h allows */
         }
     }

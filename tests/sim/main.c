@@ -26,7 +26,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: raftsim --seed S [--steps N] [--nodes 3|5] [--trace] [--trace-lines K]\n"
                  "       raftsim --seeds A-B [--steps N] [--nodes 3|5]\n"
-                 "       (both also take --calm-ticks N and --no-workarounds)\n"
+                 "       (both also take --calm-ticks N)\n"
                  "       raftsim --bench\n");
 }
 
@@ -146,8 +146,6 @@ int main(int argc, char **argv)
                    number <= 1000000) {
             options.trace_lines = (size_t)number;
             i++;
-        } else if (strcmp(arg, "--no-workarounds") == 0) {
-            options.workarounds = false;
         } else if (strcmp(arg, "--trace") == 0) {
             live = true;
         } else if (strcmp(arg, "--bench") == 0) {

@@ -26,7 +26,6 @@ void sim_options_default(struct sim_options *options)
     options->calm_ticks = 400;
     options->nodes_count = 3;
     options->trace_lines = 150;
-    options->workarounds = true;
 }
 
 struct liveness {

@@ -25,12 +25,6 @@ struct sim_options {
     size_t trace_lines;   /* events printed on a violation */
     FILE *trace_live;     /* print every event here when not NULL */
     FILE *report;         /* where a violation is explained; NULL: stay silent */
-    /*
-     * Host-side work-arounds for raft/ bugs found by this simulator (see the
-     * comments at each use); on by default so that sweeps look past them,
-     * off with raftsim --no-workarounds to reproduce the bugs.
-     */
-    bool workarounds;
 };
 
 struct sim_result {

@@ -46,7 +46,6 @@ struct sim_node {
     struct sim_disk disk;
     uint64_t restart_tick;
     uint64_t disk_full_until_tick; /* 0 when the disk has room */
-    bool compact_requested;        /* done right after the next raft_advance() */
     bool crash_requested;          /* crash at the start of the next tick */
     uint64_t leader_commit_seen;   /* commit index when last seen as leader */
 
