@@ -427,11 +427,26 @@ static void feed_inputs(struct broker_replica *replica)
     }
 }
 
-static void send_messages(struct broker_replica *replica, bool early)
+enum send_phase { SEND_EARLY, SEND_AFTER_PERSIST, SEND_AFTER_FAILED_PERSIST };
+
+static void send_messages(struct broker_replica *replica, enum send_phase phase)
 {
     for (size_t i = 0; i < replica->ready.messages_count; i++) {
         const struct raft_message *message = &replica->ready.messages[i];
-        if (raft_message_may_send_before_persist(message) == early) {
+        bool early = raft_message_may_send_before_persist(message);
+        bool send = false;
+        switch (phase) {
+        case SEND_EARLY:
+            send = early;
+            break;
+        case SEND_AFTER_PERSIST:
+            send = !early;
+            break;
+        case SEND_AFTER_FAILED_PERSIST:
+            send = !early && raft_message_may_send_after_failed_persist(message);
+            break;
+        }
+        if (send) {
             replica->callbacks.send(replica->callbacks.context, replica, message);
         }
     }
@@ -471,9 +486,7 @@ static void persist_done(uv_work_t *work, int status)
         broker_raft_log_appended(replica->raft_log, &appended, &appended_count);
         replica->callbacks.persisted(replica->callbacks.context, replica, appended, appended_count);
     }
-    if (result == ETHER_OK) {
-        send_messages(replica, false);
-    }
+    send_messages(replica, result == ETHER_OK ? SEND_AFTER_PERSIST : SEND_AFTER_FAILED_PERSIST);
     if (replica->ready.committed_entries_count > 0) {
         replica->callbacks.apply(replica->callbacks.context, replica,
                                  replica->ready.committed_entries,
@@ -510,7 +523,7 @@ void broker_replica_flush(struct broker_replica *replica)
     }
     raft_ready(replica->raft, &replica->ready);
     borrow_list_move(&replica->borrowed_in_ready, &replica->borrowed_since_ready);
-    send_messages(replica, true);
+    send_messages(replica, SEND_EARLY);
     replica->persisting = true;
     int rc = uv_queue_work(replica->loop, &replica->work, persist_work, persist_done);
     ETHER_ASSERT(rc == 0);

@@ -437,6 +437,24 @@ int broker_server_respond(struct broker_server *server, uint64_t connection_id, 
     return queue_frame(connection, &frame);
 }
 
+int broker_server_respond_error(struct broker_server *server, uint64_t connection_id,
+                                const struct proto_frame_header *request, int error,
+                                const char *message)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection == NULL || connection->closing || connection->draining) {
+        return ETHER_ERR_CLOSED;
+    }
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc =
+        proto_frame_encode_error(&frame, request, error, message, server->options.frame_bytes_max);
+    if (rc != ETHER_OK) {
+        ether_buf_free(&frame);
+        return rc;
+    }
+    return queue_frame(connection, &frame);
+}
+
 void broker_server_close_connection(struct broker_server *server, uint64_t connection_id)
 {
     struct connection *connection = find_connection(server, connection_id);

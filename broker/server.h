@@ -68,6 +68,11 @@ uint16_t broker_server_port(const struct broker_server *server);
 int broker_server_respond(struct broker_server *server, uint64_t connection_id, uint16_t api_key,
                           uint32_t correlation_id, const ProtobufCMessage *response);
 
+/* Answers `request` with an ErrorResponse (ETHER_ERR_CLOSED when the connection is gone). */
+int broker_server_respond_error(struct broker_server *server, uint64_t connection_id,
+                                const struct proto_frame_header *request, int error,
+                                const char *message);
+
 /* Closes one connection (e.g. a protocol violation found by the handler). */
 void broker_server_close_connection(struct broker_server *server, uint64_t connection_id);
 

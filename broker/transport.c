@@ -35,6 +35,7 @@ struct peer {
     uv_timer_t reconnect_timer;
     uint32_t reconnect_delay_ms;
     struct ether_buf pending; /* packed RaftMessage fields, not yet framed */
+    bool hints_due;           /* the current hints go with the next frame */
     uint64_t output_pending_bytes;
     uint8_t read_buffer[4096];
 };
@@ -52,6 +53,7 @@ struct broker_transport {
     struct peer *peers[PEERS_MAX];
     size_t peers_count;
     struct broker_raft_wire_scratch scratch;
+    struct ether_buf hints; /* packed `leaders` fields of RaftMessagesRequest */
     struct broker_transport_stats stats;
     bool closing;
     uint32_t handles_open;
@@ -103,6 +105,7 @@ static void handle_closed(struct broker_transport *transport)
             ether_free(transport->peers[i]);
         }
         broker_raft_wire_scratch_free(&transport->scratch);
+        ether_buf_free(&transport->hints);
         ether_free(transport);
         if (on_closed != NULL) {
             on_closed(context);
@@ -286,10 +289,31 @@ static void on_write_done(uv_write_t *request, int status)
     }
 }
 
+void broker_transport_broadcast_hints(struct broker_transport *transport,
+                                      const Ether__LeaderHint *const *hints, size_t hints_count)
+{
+    ether_buf_clear(&transport->hints);
+    for (size_t i = 0; i < hints_count; i++) {
+        size_t packed_bytes = protobuf_c_message_get_packed_size(&hints[i]->base);
+        ether_buf_append_u8(&transport->hints, (3 << 3) | 2); /* field 3, length-delimited */
+        ether_buf_append_varint(&transport->hints, packed_bytes);
+        size_t packed = protobuf_c_message_pack(&hints[i]->base,
+                                                ether_buf_extend(&transport->hints, packed_bytes));
+        ETHER_ASSERT(packed == packed_bytes);
+    }
+    for (size_t i = 0; i < transport->peers_count; i++) {
+        transport->peers[i]->hints_due = true;
+    }
+}
+
 void broker_transport_flush(struct broker_transport *transport)
 {
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];
+        if (peer->hints_due && peer->state == PEER_CONNECTED) {
+            ether_buf_append(&peer->pending, transport->hints.data, transport->hints.length);
+            peer->hints_due = false;
+        }
         if (peer->pending.length == 0) {
             continue;
         }

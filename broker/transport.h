@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "proto/proto.h"
 #include "raft/raft.h"
 
 struct broker_transport;
@@ -63,6 +64,13 @@ static inline uint64_t broker_node_id(uint32_t broker_id, uint32_t incarnation)
 
 /* Packs `message` for the peer that hosts message->to. */
 void broker_transport_send(struct broker_transport *transport, const struct raft_message *message);
+
+/*
+ * Replaces the leader hints that go, once, with the next frame to every
+ * connected peer (even when it has no Raft message). The hints are copied.
+ */
+void broker_transport_broadcast_hints(struct broker_transport *transport,
+                                      const Ether__LeaderHint *const *hints, size_t hints_count);
 
 /* Writes every peer's packed messages as one frame each. Call once per loop turn. */
 void broker_transport_flush(struct broker_transport *transport);

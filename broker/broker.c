@@ -1,0 +1,549 @@
+/*
+ * broker.c: etherd's lifecycle, its loop turn and the routing of Raft traffic.
+ *
+ * Happy path of one loop turn: libuv delivers requests (server.c) and disk
+ * completions (replica.c); request handlers queue proposals and Raft
+ * messages on replicas; in the prepare phase, right before the loop blocks
+ * again, every replica with work is flushed (its ready goes to the disk pool)
+ * and then every peer gets one frame with all the Raft messages of the turn.
+ *
+ * Failure modes: a replica whose persistence fails is closed and reopened
+ * from disk by the next reconciliation; an unknown group's Raft messages are
+ * dropped (the group may not be created here yet; Raft retransmits).
+ */
+#include "broker/broker_internal.h"
+
+#include "broker/raft_wire.h"
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum {
+    HOUSEKEEPING_INTERVAL_MS = 500,
+    SHUTDOWN_TRANSFER_WAIT_MS = 1500,
+    INBOUND_ENTRIES_MAX = 100000,
+    BROKER_META_VERSION = 1,
+};
+
+/* ---- Raft routing ------------------------------------------------------------------------ */
+
+static struct broker_replica *replica_for_group(struct broker *broker, uint64_t group_id)
+{
+    if (group_id == BROKER_CONTROLLER_GROUP_ID) {
+        return broker->controller.replica;
+    }
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    return partition != NULL && !partition->closing ? partition->replica : NULL;
+}
+
+static void on_replica_send(void *context, struct broker_replica *replica,
+                            const struct raft_message *message)
+{
+    (void)replica;
+    struct broker *broker = context;
+    broker_transport_send(broker->transport, message);
+}
+
+static void on_replica_apply(void *context, struct broker_replica *replica,
+                             const struct raft_entry *entries, size_t entries_count)
+{
+    struct broker *broker = context;
+    uint64_t group_id = broker_replica_group_id(replica);
+    if (group_id == BROKER_CONTROLLER_GROUP_ID) {
+        broker_controller_apply(broker, entries, entries_count);
+        return;
+    }
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    if (partition != NULL && partition->replica == replica) {
+        broker_partition_apply(partition, entries, entries_count);
+    }
+}
+
+static void on_replica_persisted(void *context, struct broker_replica *replica,
+                                 const struct storage_entry *entries, size_t entries_count)
+{
+    struct broker *broker = context;
+    struct broker_partition *partition =
+        broker_partition_find(broker, broker_replica_group_id(replica));
+    if (partition != NULL && partition->replica == replica) {
+        broker_partition_persisted(partition, entries, entries_count);
+    }
+}
+
+static void on_replica_role_changed(void *context, struct broker_replica *replica,
+                                    const struct raft_status *status)
+{
+    struct broker *broker = context;
+    uint64_t group_id = broker_replica_group_id(replica);
+    if (group_id == BROKER_CONTROLLER_GROUP_ID) {
+        broker_controller_role_changed(broker, status);
+        return;
+    }
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    if (partition != NULL && partition->replica == replica) {
+        broker_partition_role_changed(partition, status);
+    }
+}
+
+static void on_replica_failed(void *context, struct broker_replica *replica, int error)
+{
+    struct broker *broker = context;
+    uint64_t group_id = broker_replica_group_id(replica);
+    ether_log_error(broker->logger,
+                    "group %llx stopped after a storage error (%s); it is reopened from disk",
+                    (unsigned long long)group_id, ether_strerror(error));
+    if (group_id == BROKER_CONTROLLER_GROUP_ID) {
+        broker_controller_close(broker);
+        char errbuf[256];
+        if (broker_controller_open(broker, errbuf, sizeof errbuf) != ETHER_OK) {
+            ether_log_error(broker->logger, "controller: %s", errbuf);
+        }
+        return;
+    }
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    if (partition != NULL) {
+        partition->closing = true; /* reconciliation closes and reopens it */
+    }
+}
+
+const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broker *broker)
+{
+    return &broker->replica_callbacks;
+}
+
+/* An unpacked RAFT_MESSAGES request, kept while any Raft group points into it. */
+struct inbound_batch {
+    ProtobufCMessage *request;
+    struct raft_entry *entries;
+    struct raft_snapshot_meta *snapshots;
+    uint32_t references;
+};
+
+static void inbound_release(void *object)
+{
+    struct inbound_batch *batch = object;
+    ETHER_ASSERT(batch->references > 0);
+    if (--batch->references == 0) {
+        proto_message_free(batch->request);
+        ether_free(batch->entries);
+        ether_free(batch->snapshots);
+        ether_free(batch);
+    }
+}
+
+static void route_raft_messages(struct broker *broker, uint64_t connection_id,
+                                ProtobufCMessage *unpacked)
+{
+    Ether__RaftMessagesRequest *request = (Ether__RaftMessagesRequest *)unpacked;
+    size_t entries_total = 0;
+    for (size_t i = 0; i < request->n_messages; i++) {
+        entries_total += request->messages[i]->n_entries;
+    }
+    if (entries_total > INBOUND_ENTRIES_MAX) {
+        ether_log_warn(broker->logger, "broker %u sent %zu Raft entries in one frame; dropped",
+                       request->from_broker_id, entries_total);
+        proto_message_free(unpacked);
+        broker_server_close_connection(broker->server, connection_id);
+        return;
+    }
+    struct inbound_batch *batch = ether_calloc(1, sizeof *batch);
+    batch->request = unpacked;
+    batch->entries = ether_calloc(entries_total > 0 ? entries_total : 1, sizeof *batch->entries);
+    batch->snapshots =
+        ether_calloc(request->n_messages > 0 ? request->n_messages : 1, sizeof *batch->snapshots);
+    batch->references = 1;
+    size_t entries_used = 0;
+    for (size_t i = 0; i < request->n_messages; i++) {
+        struct raft_message message;
+        int rc =
+            broker_raft_wire_decode(request->messages[i], &message, batch->entries + entries_used,
+                                    entries_total - entries_used, &batch->snapshots[i]);
+        if (rc != ETHER_OK) {
+            ether_log_warn(broker->logger, "broker %u sent a malformed Raft message: %s",
+                           request->from_broker_id, ether_strerror(rc));
+            continue;
+        }
+        entries_used += message.entries_count;
+        if (broker_node_broker_id(message.from) != request->from_broker_id ||
+            message.to != broker->node_id) {
+            continue; /* not for this incarnation of this broker, or forged sender */
+        }
+        struct broker_replica *replica = replica_for_group(broker, message.group_id);
+        if (replica == NULL) {
+            continue;
+        }
+        bool points_into_batch =
+            message.entries_count > 0 || message.data_bytes > 0 || message.snapshot != NULL;
+        struct broker_borrow borrow = {inbound_release, batch};
+        if (points_into_batch) {
+            batch->references++;
+        }
+        broker_replica_step(replica, &message, points_into_batch ? &borrow : NULL);
+    }
+    broker_partitions_receive_hints(broker, request->leaders, request->n_leaders);
+    inbound_release(batch);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+void broker_respond(struct broker *broker, uint64_t connection_id, uint16_t api_key,
+                    uint32_t correlation_id, const ProtobufCMessage *response)
+{
+    int rc =
+        broker_server_respond(broker->server, connection_id, api_key, correlation_id, response);
+    if (rc != ETHER_OK && rc != ETHER_ERR_CLOSED) {
+        ether_log_error(broker->logger, "cannot answer %s request %u: %s", proto_api_name(api_key),
+                        correlation_id, ether_strerror(rc));
+    }
+}
+
+static void on_request(void *context, struct broker_server *server, uint64_t connection_id,
+                       const struct proto_frame_header *header, ProtobufCMessage *request)
+{
+    (void)server;
+    struct broker *broker = context;
+    if (broker->stopping && header->api_key != PROTO_API_RAFT_MESSAGES) {
+        proto_message_free(request);
+        broker_server_close_connection(broker->server, connection_id);
+        return;
+    }
+    switch (header->api_key) {
+    case PROTO_API_RAFT_MESSAGES:
+        route_raft_messages(broker, connection_id, request);
+        return;
+    case PROTO_API_PRODUCE:
+        broker_handle_produce(broker, connection_id, header, request);
+        return;
+    case PROTO_API_FETCH:
+        broker_handle_fetch(broker, connection_id, header, request);
+        return;
+    case PROTO_API_LIST_OFFSETS:
+        broker_handle_list_offsets(broker, connection_id, header, request);
+        return;
+    case PROTO_API_TRANSFER_LEADER:
+        broker_handle_transfer_leader(broker, connection_id, header, request);
+        return;
+    default:
+        broker_controller_handle(broker, connection_id, header, request);
+        return;
+    }
+}
+
+/* ---- the loop turn ----------------------------------------------------------------------- */
+
+static void on_flush(uv_prepare_t *handle)
+{
+    struct broker *broker = handle->data;
+    if (broker->controller.replica != NULL && broker_replica_has_work(broker->controller.replica)) {
+        broker_replica_flush(broker->controller.replica);
+    }
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (!partition->closing && broker_replica_has_work(partition->replica)) {
+            broker_replica_flush(partition->replica);
+        }
+    }
+    broker_transport_flush(broker->transport);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    struct broker *broker = timer->data;
+    if (broker->controller.replica != NULL) {
+        broker_replica_tick(broker->controller.replica);
+    }
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        if (!broker->partitions[i]->closing) {
+            broker_replica_tick(broker->partitions[i]->replica);
+        }
+    }
+}
+
+static void on_housekeeping(uv_timer_t *timer)
+{
+    struct broker *broker = timer->data;
+    if (broker->stopping) {
+        return;
+    }
+    broker_controller_housekeeping(broker);
+    broker_partitions_reconcile(broker);
+    broker_partitions_broadcast_hints(broker);
+}
+
+/* ---- starting ---------------------------------------------------------------------------- */
+
+static int make_directories(const char *path)
+{
+    char partial[BROKER_DIR_PATH_BYTES_MAX];
+    size_t length = strlen(path);
+    if (length >= sizeof partial) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 1; i <= length; i++) {
+        if (path[i] == '/' || path[i] == '\0') {
+            memcpy(partial, path, i);
+            partial[i] = '\0';
+            if (mkdir(partial, 0755) != 0 && errno != EEXIST) {
+                return ether_error_from_errno(errno);
+            }
+        }
+    }
+    return ETHER_OK;
+}
+
+/*
+ * <data-dir>/broker.meta holds "version broker_id incarnation". A broker
+ * refuses a data directory that belongs to another broker id.
+ */
+static int load_identity(struct broker *broker, char *errbuf, size_t errbuf_size)
+{
+    char path[BROKER_DIR_PATH_BYTES_MAX + 16];
+    snprintf(path, sizeof path, "%s/broker.meta", broker->config->data_dir);
+    FILE *file = fopen(path, "r");
+    if (file != NULL) {
+        unsigned version = 0;
+        unsigned broker_id = 0;
+        unsigned incarnation = 0;
+        int fields = fscanf(file, "%u %u %u", &version, &broker_id, &incarnation);
+        fclose(file);
+        if (fields != 3 || version != BROKER_META_VERSION || incarnation == 0) {
+            snprintf(errbuf, errbuf_size, "%s is damaged; move the data directory away", path);
+            return ETHER_ERR_CORRUPT;
+        }
+        if (broker_id != broker->config->broker_id) {
+            snprintf(errbuf, errbuf_size, "%s belongs to broker %u, not broker %u",
+                     broker->config->data_dir, broker_id, broker->config->broker_id);
+            return ETHER_ERR_INVALID_ARGUMENT;
+        }
+        broker->incarnation = incarnation;
+        return ETHER_OK;
+    }
+    broker->incarnation = 1;
+    char temporary[sizeof path + 8];
+    snprintf(temporary, sizeof temporary, "%s.tmp", path);
+    file = fopen(temporary, "w");
+    if (file == NULL) {
+        snprintf(errbuf, errbuf_size, "cannot write %s: %s", temporary, strerror(errno));
+        return ether_error_from_errno(errno);
+    }
+    fprintf(file, "%u %u %u\n", BROKER_META_VERSION, broker->config->broker_id,
+            broker->incarnation);
+    int failed = fflush(file) != 0 || fsync(fileno(file)) != 0;
+    failed |= fclose(file) != 0;
+    if (failed || rename(temporary, path) != 0) {
+        snprintf(errbuf, errbuf_size, "cannot write %s: %s", path, strerror(errno));
+        return ETHER_ERR_IO;
+    }
+    return ETHER_OK;
+}
+
+int broker_start(uv_loop_t *loop, const struct broker_config *config,
+                 const struct ether_logger *logger, struct broker **broker_out, char *errbuf,
+                 size_t errbuf_size)
+{
+    struct broker *broker = ether_calloc(1, sizeof *broker);
+    broker->loop = loop;
+    broker->config = config;
+    broker->logger = logger;
+    broker->broker_id = config->broker_id;
+    broker->replica_callbacks = (struct broker_replica_callbacks){
+        .context = broker,
+        .send = on_replica_send,
+        .apply = on_replica_apply,
+        .persisted = on_replica_persisted,
+        .role_changed = on_replica_role_changed,
+        .failed = on_replica_failed,
+    };
+    controller_state_init(&broker->controller.state);
+
+    int rc = make_directories(config->data_dir);
+    if (rc != ETHER_OK) {
+        snprintf(errbuf, errbuf_size, "cannot create data directory %s: %s", config->data_dir,
+                 ether_strerror(rc));
+        goto err_after_alloc;
+    }
+    rc = load_identity(broker, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        goto err_after_alloc;
+    }
+    broker->node_id = broker_node_id(broker->broker_id, broker->incarnation);
+    storage_options_init(&broker->storage_options);
+    broker->storage_options.segment_bytes_max = config->segment_bytes;
+    broker->storage_options.logger = logger;
+
+    struct broker_server_options server_options;
+    broker_server_options_init(&server_options);
+    server_options.host = config->listen_host;
+    server_options.port = config->client_port;
+    server_options.frame_bytes_max = config->frame_bytes_max;
+    server_options.logger = logger;
+    server_options.on_request = on_request;
+    server_options.handler_context = broker;
+    rc = broker_server_start(loop, &server_options, &broker->server, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        goto err_after_alloc;
+    }
+
+    struct broker_transport_options transport_options;
+    broker_transport_options_init(&transport_options);
+    transport_options.self_broker_id = broker->broker_id;
+    transport_options.logger = logger;
+    rc = broker_transport_create(loop, &transport_options, &broker->transport);
+    ETHER_ASSERT(rc == ETHER_OK);
+    for (size_t i = 0; i < config->seeds_count; i++) {
+        if (config->seeds[i].broker_id != broker->broker_id) {
+            broker_transport_set_peer(broker->transport, config->seeds[i].broker_id,
+                                      config->seeds[i].host, config->seeds[i].port);
+        }
+    }
+
+    rc = broker_controller_open(broker, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        goto err_after_server;
+    }
+
+    uv_timer_init(loop, &broker->tick_timer);
+    broker->tick_timer.data = broker;
+    uv_timer_start(&broker->tick_timer, on_tick, config->tick_ms, config->tick_ms);
+    uv_timer_init(loop, &broker->housekeeping_timer);
+    broker->housekeeping_timer.data = broker;
+    uv_timer_start(&broker->housekeeping_timer, on_housekeeping, HOUSEKEEPING_INTERVAL_MS,
+                   HOUSEKEEPING_INTERVAL_MS);
+    uv_prepare_init(loop, &broker->flush_handle);
+    broker->flush_handle.data = broker;
+    uv_prepare_start(&broker->flush_handle, on_flush);
+
+    ether_log_info(logger, "broker %u (incarnation %u) serving on %s:%u, data in %s",
+                   broker->broker_id, broker->incarnation, config->listen_host,
+                   broker_server_port(broker->server), config->data_dir);
+    *broker_out = broker;
+    return ETHER_OK;
+
+err_after_server:
+    /* Nothing else is on the loop yet; the server and transport close asynchronously. */
+    broker_transport_close(broker->transport, NULL, NULL);
+    broker_server_stop(broker->server, NULL, NULL);
+err_after_alloc:
+    controller_state_free(&broker->controller.state);
+    ether_free(broker);
+    return rc;
+}
+
+/* ---- stopping ---------------------------------------------------------------------------- */
+
+static void close_done(struct broker *broker)
+{
+    ETHER_ASSERT(broker->closes_pending > 0);
+    if (--broker->closes_pending > 0) {
+        return;
+    }
+    void (*on_stopped)(void *) = broker->on_stopped;
+    void *context = broker->on_stopped_context;
+    controller_state_free(&broker->controller.state);
+    ether_free(broker->partitions);
+    ether_free(broker->hints);
+    ether_log_info(broker->logger, "broker %u stopped", broker->broker_id);
+    ether_free(broker);
+    if (on_stopped != NULL) {
+        on_stopped(context);
+    }
+}
+
+static void on_part_closed(void *context)
+{
+    close_done(context);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    close_done(handle->data);
+}
+
+static void finish_shutdown(uv_timer_t *timer)
+{
+    struct broker *broker = timer->data;
+    broker->closes_pending = 1; /* held while closes are issued */
+    broker_fetches_cancel_all(broker);
+    uv_timer_stop(&broker->tick_timer);
+    uv_prepare_stop(&broker->flush_handle);
+    broker_transport_flush(broker->transport);
+    broker->closes_pending += 4;
+    uv_close((uv_handle_t *)&broker->tick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&broker->housekeeping_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&broker->flush_handle, on_handle_closed);
+    broker_server_stop(broker->server, on_part_closed, broker);
+    broker->closes_pending++;
+    broker_transport_close(broker->transport, on_part_closed, broker);
+    broker_partitions_close_all(broker);
+    broker_controller_close(broker);
+    close_done(broker);
+}
+
+void broker_shutdown(struct broker *broker, void (*on_stopped)(void *context), void *context)
+{
+    if (broker->stopping) {
+        return;
+    }
+    broker->stopping = true;
+    broker->on_stopped = on_stopped;
+    broker->on_stopped_context = context;
+    ether_log_info(broker->logger, "broker %u shutting down: moving leaderships away",
+                   broker->broker_id);
+    size_t transfers = 0;
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (partition->closing || partition->status.role != RAFT_LEADER) {
+            continue;
+        }
+        const struct raft_configuration *configuration =
+            broker_replica_configuration(partition->replica);
+        for (uint32_t s = 0; s < configuration->servers_count; s++) {
+            const struct raft_server *server = &configuration->servers[s];
+            if (server->id != broker->node_id && server->role == RAFT_VOTER) {
+                if (broker_replica_transfer_leadership(partition->replica, server->id) ==
+                    ETHER_OK) {
+                    transfers++;
+                }
+                break;
+            }
+        }
+    }
+    if (broker->controller.replica != NULL) {
+        struct raft_status status;
+        broker_replica_status(broker->controller.replica, &status);
+        if (status.role == RAFT_LEADER) {
+            const struct raft_configuration *configuration =
+                broker_replica_configuration(broker->controller.replica);
+            for (uint32_t s = 0; s < configuration->servers_count; s++) {
+                if (configuration->servers[s].id != broker->node_id &&
+                    configuration->servers[s].role == RAFT_VOTER &&
+                    broker_replica_transfer_leadership(broker->controller.replica,
+                                                       configuration->servers[s].id) == ETHER_OK) {
+                    transfers++;
+                    break;
+                }
+            }
+        }
+    }
+    /* The housekeeping timer is reused to wait for the transfers. */
+    uv_timer_stop(&broker->housekeeping_timer);
+    uv_timer_start(&broker->housekeeping_timer, finish_shutdown,
+                   transfers > 0 ? SHUTDOWN_TRANSFER_WAIT_MS : 0, 0);
+}
+
+void broker_respond_error(struct broker *broker, uint64_t connection_id,
+                          const struct proto_frame_header *request, int error, const char *message)
+{
+    int rc = broker_server_respond_error(broker->server, connection_id, request, error, message);
+    if (rc != ETHER_OK && rc != ETHER_ERR_CLOSED) {
+        ether_log_error(broker->logger, "cannot answer request %u with an error: %s",
+                        request->correlation_id, ether_strerror(rc));
+    }
+}

@@ -1,0 +1,165 @@
+/*
+ * broker_internal.h: what the parts of etherd share (broker.c: lifecycle,
+ * loop turn and Raft routing; controller.c: the controller group and admin
+ * requests; partition.c: partition replicas, produce, fetch, list offsets).
+ *
+ * All of it runs on the loop thread.
+ */
+#ifndef ETHER_BROKER_BROKER_INTERNAL_H
+#define ETHER_BROKER_BROKER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/controller_state.h"
+#include "broker/replica.h"
+#include "broker/server.h"
+#include "broker/transport.h"
+#include "common/log.h"
+#include "storage/storage.h"
+
+enum {
+    BROKER_CONTROLLER_GROUP_ID = 0,
+    BROKER_CONTROLLER_VOTERS_MAX = 3,
+    BROKER_DIR_PATH_BYTES_MAX = 1024,
+};
+
+/* A request answered later (after a commit, a persist, or a long poll). */
+struct broker_pending_admin {
+    uint64_t index; /* the controller entry that answers it; 0 until proposed */
+    uint64_t connection_id;
+    uint32_t correlation_id;
+    uint16_t api_key;
+    struct broker_pending_admin *next;
+};
+
+struct broker_controller {
+    struct broker_replica *replica;
+    struct controller_state state;
+    bool is_member; /* this broker has a seat in group 0 */
+    struct broker_pending_admin *pending;
+    bool registration_in_flight;
+    uint64_t leader_broker_id; /* 0 when unknown */
+};
+
+/* What is known of a partition's leadership, from the local replica or from hints. */
+struct broker_leader_hint {
+    uint64_t group_id;
+    uint64_t term;
+    uint32_t leader_broker_id;
+    uint64_t high_watermark;
+    uint64_t log_start_offset;
+};
+
+struct broker_produce_request;
+
+struct broker_partition {
+    struct broker *broker;
+    uint32_t topic_id;
+    uint32_t partition;
+    uint64_t group_id;
+    char *topic_name;
+    char dir_path[BROKER_DIR_PATH_BYTES_MAX];
+    struct broker_replica *replica;
+    struct raft_status status;
+    uint64_t high_watermark;   /* next offset after the last committed record */
+    uint64_t applied_index;    /* last committed entry applied */
+    uint64_t log_start_offset; /* first offset still stored */
+    /* Produce waits, in proposal order: acks=1 until persisted, acks=all until applied. */
+    struct broker_produce_wait *waits_head;
+    struct broker_produce_wait *waits_tail;
+    bool closing;
+};
+
+struct broker_fetch_request;
+
+struct broker {
+    uv_loop_t *loop;
+    const struct broker_config *config;
+    const struct ether_logger *logger;
+    uint32_t broker_id;
+    uint32_t incarnation;
+    uint64_t node_id;
+    struct storage_options storage_options;
+    struct broker_replica_callbacks replica_callbacks;
+
+    struct broker_server *server;
+    struct broker_transport *transport;
+    uv_timer_t tick_timer;
+    uv_timer_t housekeeping_timer;
+    uv_prepare_t flush_handle;
+
+    struct broker_controller controller;
+
+    struct broker_partition **partitions; /* sorted by group_id */
+    size_t partitions_count;
+    size_t partitions_capacity;
+
+    struct broker_leader_hint *hints; /* sorted by group_id */
+    size_t hints_count;
+    size_t hints_capacity;
+
+    struct broker_fetch_request *fetch_waiting; /* long polls */
+
+    bool stopping;
+    uint32_t closes_pending;
+    void (*on_stopped)(void *context);
+    void *on_stopped_context;
+};
+
+/* ---- broker.c -------------------------------------------------------------------------- */
+
+/* The callbacks every replica of this broker uses. */
+const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broker *broker);
+void broker_respond(struct broker *broker, uint64_t connection_id, uint16_t api_key,
+                    uint32_t correlation_id, const ProtobufCMessage *response);
+void broker_respond_error(struct broker *broker, uint64_t connection_id,
+                          const struct proto_frame_header *request, int error, const char *message);
+
+/* ---- controller.c ---------------------------------------------------------------------- */
+
+int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_size);
+void broker_controller_apply(struct broker *broker, const struct raft_entry *entries,
+                             size_t entries_count);
+void broker_controller_role_changed(struct broker *broker, const struct raft_status *status);
+void broker_controller_housekeeping(struct broker *broker);
+void broker_controller_handle(struct broker *broker, uint64_t connection_id,
+                              const struct proto_frame_header *header, ProtobufCMessage *request);
+void broker_controller_close(struct broker *broker);
+
+/* ---- partition.c ----------------------------------------------------------------------- */
+
+/* Opens, keeps and closes partition replicas so they match the controller state. */
+void broker_partitions_reconcile(struct broker *broker);
+struct broker_partition *broker_partition_find(struct broker *broker, uint64_t group_id);
+void broker_partition_apply(struct broker_partition *partition, const struct raft_entry *entries,
+                            size_t entries_count);
+void broker_partition_persisted(struct broker_partition *partition,
+                                const struct storage_entry *entries, size_t entries_count);
+void broker_partition_role_changed(struct broker_partition *partition,
+                                   const struct raft_status *status);
+void broker_partitions_close_all(struct broker *broker);
+void broker_partitions_broadcast_hints(struct broker *broker);
+void broker_partitions_receive_hints(struct broker *broker, Ether__LeaderHint *const *hints,
+                                     size_t hints_count);
+const struct broker_leader_hint *broker_leader_hint_find(const struct broker *broker,
+                                                         uint64_t group_id);
+void broker_partitions_fill_metadata(struct broker *broker, Ether__MetadataResponse *response);
+
+void broker_handle_produce(struct broker *broker, uint64_t connection_id,
+                           const struct proto_frame_header *header, ProtobufCMessage *request);
+void broker_handle_fetch(struct broker *broker, uint64_t connection_id,
+                         const struct proto_frame_header *header, ProtobufCMessage *request);
+void broker_handle_list_offsets(struct broker *broker, uint64_t connection_id,
+                                const struct proto_frame_header *header, ProtobufCMessage *request);
+void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id,
+                                   const struct proto_frame_header *header,
+                                   ProtobufCMessage *request);
+/* Fails every long poll (shutdown). */
+void broker_fetches_cancel_all(struct broker *broker);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * controller.c: this broker's seat in the controller group (Raft group 0)
+ * and the requests it answers: metadata, and the admin requests that become
+ * controller commands.
+ *
+ * Happy path of an admin request on the controller leader: build a
+ * ControllerCommand with what the client asked, propose it, remember the
+ * entry's index; when that entry is applied (controller_state_apply, on every
+ * broker alike) answer the client from the apply result. Applying also
+ * reconciles this broker's partition replicas with the new state.
+ *
+ * Failure modes: a request to a broker that is not the controller leader
+ * gets ETHER_ERR_NOT_LEADER naming the leader; a leader that loses its
+ * leadership answers its waiting requests with ETHER_ERR_NOT_LEADER (the
+ * command may still commit: a retried create then gets ETHER_ERR_EXISTS).
+ *
+ * Membership today: every seed broker is in group 0, the first three as
+ * voters, the others as learners, all with incarnation 1; the controller
+ * leader registers the seed brokers itself.
+ */
+#include "broker/broker_internal.h"
+
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { REGISTRATION_INCARNATION = 1 };
+
+struct pending_admin {
+    struct broker *broker;
+    uint64_t index;
+    uint64_t connection_id;
+    uint32_t correlation_id;
+    uint16_t api_key;
+    struct pending_admin *next;
+};
+
+/* ---- the controller replica -------------------------------------------------------------- */
+
+static int describe_command(void *context, const struct raft_entry *entry, uint32_t *record_count,
+                            int64_t *max_timestamp_ms)
+{
+    (void)context;
+    (void)entry;
+    *record_count = 1;
+    *max_timestamp_ms = 0;
+    return ETHER_OK;
+}
+
+static void founding_configuration(const struct broker_config *config,
+                                   struct raft_configuration *configuration)
+{
+    memset(configuration, 0, sizeof *configuration);
+    for (size_t i = 0; i < config->seeds_count && i < RAFT_SERVERS_MAX; i++) {
+        configuration->servers[i] = (struct raft_server){
+            .id = broker_node_id(config->seeds[i].broker_id, REGISTRATION_INCARNATION),
+            .role = i < BROKER_CONTROLLER_VOTERS_MAX ? RAFT_VOTER : RAFT_LEARNER,
+        };
+        configuration->servers_count++;
+    }
+}
+
+int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_size)
+{
+    struct broker_controller *controller = &broker->controller;
+    struct raft_configuration configuration;
+    founding_configuration(broker->config, &configuration);
+    controller->is_member = raft_configuration_find(&configuration, broker->node_id) >= 0;
+    if (!controller->is_member) {
+        ether_log_warn(broker->logger,
+                       "broker %u (incarnation %u) is not among the seeds; it holds no controller "
+                       "state and serves nothing until it is",
+                       broker->broker_id, broker->incarnation);
+        return ETHER_OK;
+    }
+    char dir_path[BROKER_DIR_PATH_BYTES_MAX];
+    snprintf(dir_path, sizeof dir_path, "%s/__controller", broker->config->data_dir);
+    struct broker_replica_options options;
+    broker_replica_options_init(&options);
+    options.group_id = BROKER_CONTROLLER_GROUP_ID;
+    options.node_id = broker->node_id;
+    options.dir_path = dir_path;
+    options.bootstrap_configuration = &configuration;
+    options.election_timeout_ticks = broker->config->election_ticks;
+    options.heartbeat_ticks = broker->config->heartbeat_ticks;
+    options.random_seed = broker->node_id;
+    options.storage_options = &broker->storage_options;
+    options.describe = describe_command;
+    options.logger = broker->logger;
+    /* Replaying the log rebuilds the state from scratch. */
+    controller_state_free(&controller->state);
+    controller_state_init(&controller->state);
+    return broker_replica_open(broker->loop, &options, broker_replica_callbacks_for(broker),
+                               &controller->replica, errbuf, errbuf_size);
+}
+
+static void fail_pending(struct broker *broker, int error, const char *message);
+
+void broker_controller_close(struct broker *broker)
+{
+    struct broker_controller *controller = &broker->controller;
+    fail_pending(broker, ETHER_ERR_STOPPED, NULL);
+    if (controller->replica != NULL) {
+        broker_replica_close(controller->replica, NULL, NULL);
+        controller->replica = NULL;
+    }
+}
+
+static bool is_controller_leader(const struct broker *broker)
+{
+    if (broker->controller.replica == NULL) {
+        return false;
+    }
+    struct raft_status status;
+    broker_replica_status(broker->controller.replica, &status);
+    return status.role == RAFT_LEADER;
+}
+
+/* ---- answering admin requests ------------------------------------------------------------ */
+
+static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_t api_key,
+                          uint32_t correlation_id, int error, const char *message)
+{
+    char *text = (char *)(uintptr_t)(message != NULL ? message : "");
+    switch (api_key) {
+    case PROTO_API_CREATE_TOPIC: {
+        Ether__CreateTopicResponse response = ETHER__CREATE_TOPIC_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    case PROTO_API_DELETE_TOPIC: {
+        Ether__DeleteTopicResponse response = ETHER__DELETE_TOPIC_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    case PROTO_API_ALTER_TOPIC_CONFIG: {
+        Ether__AlterTopicConfigResponse response = ETHER__ALTER_TOPIC_CONFIG_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    default:
+        ETHER_PANIC("respond_admin: not an admin api");
+    }
+}
+
+static void fail_pending(struct broker *broker, int error, const char *message)
+{
+    struct pending_admin *pending = (struct pending_admin *)broker->controller.pending;
+    broker->controller.pending = NULL;
+    while (pending != NULL) {
+        struct pending_admin *next = pending->next;
+        respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id,
+                      error, message);
+        ether_free(pending);
+        pending = next;
+    }
+}
+
+static void on_command_proposed(void *context, int rc, uint64_t index, uint64_t term,
+                                uint64_t leader_hint)
+{
+    (void)term;
+    (void)leader_hint;
+    struct pending_admin *pending = context;
+    struct broker *broker = pending->broker;
+    if (rc != ETHER_OK) {
+        respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id, rc,
+                      ether_strerror(rc));
+        ether_free(pending);
+        return;
+    }
+    pending->index = index;
+    pending->next = (struct pending_admin *)broker->controller.pending;
+    broker->controller.pending = (struct broker_pending_admin *)pending;
+}
+
+static void release_command_bytes(void *object)
+{
+    ether_free(object);
+}
+
+/* Proposes `command`; the answer to the request comes when it is applied. */
+static void propose_command(struct broker *broker, uint64_t connection_id,
+                            const struct proto_frame_header *header,
+                            const Ether__ControllerCommand *command)
+{
+    if (!is_controller_leader(broker)) {
+        char message[96];
+        snprintf(message, sizeof message, "this broker is not the controller; broker %llu is",
+                 (unsigned long long)broker->controller.leader_broker_id);
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                      ETHER_ERR_NOT_LEADER, message);
+        return;
+    }
+    size_t bytes = protobuf_c_message_get_packed_size(&command->base);
+    uint8_t *packed = ether_malloc(bytes);
+    protobuf_c_message_pack(&command->base, packed);
+    struct pending_admin *pending = ether_calloc(1, sizeof *pending);
+    pending->broker = broker;
+    pending->connection_id = connection_id;
+    pending->correlation_id = header->correlation_id;
+    pending->api_key = header->api_key;
+    struct broker_borrow borrow = {release_command_bytes, packed};
+    uint64_t leader_hint = 0;
+    int rc = broker_replica_propose(broker->controller.replica, packed, (uint32_t)bytes, &borrow,
+                                    on_command_proposed, pending, &leader_hint);
+    if (rc != ETHER_OK) {
+        ether_free(packed);
+        ether_free(pending);
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id, rc,
+                      ether_strerror(rc));
+    }
+}
+
+static void handle_create_topic(struct broker *broker, uint64_t connection_id,
+                                const struct proto_frame_header *header,
+                                const Ether__CreateTopicRequest *request)
+{
+    Ether__ControllerCreateTopic create = ETHER__CONTROLLER_CREATE_TOPIC__INIT;
+    create.name = request->name;
+    create.partitions = request->partitions;
+    create.replication_factor = request->replication_factor;
+    Ether__ControllerCreateTopic__ConfigsEntry *entries =
+        ether_calloc(request->n_configs > 0 ? request->n_configs : 1, sizeof *entries);
+    Ether__ControllerCreateTopic__ConfigsEntry **pointers =
+        ether_calloc(request->n_configs > 0 ? request->n_configs : 1, sizeof *pointers);
+    for (size_t i = 0; i < request->n_configs; i++) {
+        ether__controller_create_topic__configs_entry__init(&entries[i]);
+        entries[i].key = request->configs[i]->key;
+        entries[i].value = request->configs[i]->value;
+        pointers[i] = &entries[i];
+    }
+    create.n_configs = request->n_configs;
+    create.configs = pointers;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_CREATE_TOPIC;
+    command.create_topic = &create;
+    propose_command(broker, connection_id, header, &command);
+    ether_free(entries);
+    ether_free(pointers);
+}
+
+static void handle_delete_topic(struct broker *broker, uint64_t connection_id,
+                                const struct proto_frame_header *header,
+                                const Ether__DeleteTopicRequest *request)
+{
+    Ether__ControllerDeleteTopic remove = ETHER__CONTROLLER_DELETE_TOPIC__INIT;
+    remove.name = request->name;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_DELETE_TOPIC;
+    command.delete_topic = &remove;
+    propose_command(broker, connection_id, header, &command);
+}
+
+static void handle_alter_topic_config(struct broker *broker, uint64_t connection_id,
+                                      const struct proto_frame_header *header,
+                                      const Ether__AlterTopicConfigRequest *request)
+{
+    Ether__ControllerAlterTopicConfig alter = ETHER__CONTROLLER_ALTER_TOPIC_CONFIG__INIT;
+    alter.name = request->name;
+    Ether__ControllerAlterTopicConfig__SetEntry *entries =
+        ether_calloc(request->n_set > 0 ? request->n_set : 1, sizeof *entries);
+    Ether__ControllerAlterTopicConfig__SetEntry **pointers =
+        ether_calloc(request->n_set > 0 ? request->n_set : 1, sizeof *pointers);
+    for (size_t i = 0; i < request->n_set; i++) {
+        ether__controller_alter_topic_config__set_entry__init(&entries[i]);
+        entries[i].key = request->set[i]->key;
+        entries[i].value = request->set[i]->value;
+        pointers[i] = &entries[i];
+    }
+    alter.n_set = request->n_set;
+    alter.set = pointers;
+    alter.n_delete_ = request->n_delete_;
+    alter.delete_ = request->delete_;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_ALTER_TOPIC_CONFIG;
+    command.alter_topic_config = &alter;
+    propose_command(broker, connection_id, header, &command);
+    ether_free(entries);
+    ether_free(pointers);
+}
+
+static void handle_metadata(struct broker *broker, uint64_t connection_id,
+                            const struct proto_frame_header *header,
+                            const Ether__MetadataRequest *request)
+{
+    Ether__MetadataResponse *response = NULL;
+    controller_state_metadata(&broker->controller.state, request, &response);
+    response->controller_id = (uint32_t)broker->controller.leader_broker_id;
+    broker_partitions_fill_metadata(broker, response);
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response->base);
+    proto_message_free(&response->base);
+}
+
+void broker_controller_handle(struct broker *broker, uint64_t connection_id,
+                              const struct proto_frame_header *header, ProtobufCMessage *request)
+{
+    switch (header->api_key) {
+    case PROTO_API_METADATA:
+        handle_metadata(broker, connection_id, header, (Ether__MetadataRequest *)request);
+        break;
+    case PROTO_API_CREATE_TOPIC:
+        handle_create_topic(broker, connection_id, header, (Ether__CreateTopicRequest *)request);
+        break;
+    case PROTO_API_DELETE_TOPIC:
+        handle_delete_topic(broker, connection_id, header, (Ether__DeleteTopicRequest *)request);
+        break;
+    case PROTO_API_ALTER_TOPIC_CONFIG:
+        handle_alter_topic_config(broker, connection_id, header,
+                                  (Ether__AlterTopicConfigRequest *)request);
+        break;
+    default:
+        broker_respond_error(broker, connection_id, header, ETHER_ERR_UNSUPPORTED,
+                             "this broker does not serve that api");
+        break;
+    }
+    proto_message_free(request);
+}
+
+/* ---- applying committed commands --------------------------------------------------------- */
+
+static void answer_applied(struct broker *broker, uint64_t index,
+                           const struct controller_apply_result *result)
+{
+    struct pending_admin **link = (struct pending_admin **)&broker->controller.pending;
+    while (*link != NULL) {
+        struct pending_admin *pending = *link;
+        if (pending->index != index) {
+            link = &pending->next;
+            continue;
+        }
+        *link = pending->next;
+        respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id,
+                      result->error, result->error != ETHER_OK ? result->message : "");
+        ether_free(pending);
+    }
+}
+
+static void update_peers(struct broker *broker)
+{
+    const struct controller_state *state = &broker->controller.state;
+    for (size_t i = 0; i < state->brokers_count; i++) {
+        const struct controller_broker *registered = &state->brokers[i];
+        if (registered->broker_id != broker->broker_id) {
+            broker_transport_set_peer(broker->transport, registered->broker_id, registered->host,
+                                      registered->port);
+        }
+    }
+}
+
+void broker_controller_apply(struct broker *broker, const struct raft_entry *entries,
+                             size_t entries_count)
+{
+    bool brokers_changed = false;
+    for (size_t i = 0; i < entries_count; i++) {
+        const struct raft_entry *entry = &entries[i];
+        if (entry->type != RAFT_ENTRY_NORMAL) {
+            continue;
+        }
+        struct controller_apply_result result;
+        controller_state_apply(&broker->controller.state, entry->data, entry->data_bytes,
+                               entry->index, &result);
+        if (result.error != ETHER_OK) {
+            ether_log_info(broker->logger, "controller entry %llu refused: %s",
+                           (unsigned long long)entry->index, result.message);
+        }
+        if (result.type == CONTROLLER_COMMAND_REGISTER_BROKER && result.error == ETHER_OK) {
+            brokers_changed = true;
+        }
+        answer_applied(broker, entry->index, &result);
+    }
+    if (brokers_changed) {
+        update_peers(broker);
+    }
+    broker_partitions_reconcile(broker);
+}
+
+void broker_controller_role_changed(struct broker *broker, const struct raft_status *status)
+{
+    broker->controller.leader_broker_id = broker_node_broker_id(status->leader_id);
+    ether_log_info(broker->logger, "controller: %s in term %llu, leader broker %llu",
+                   raft_role_name(status->role), (unsigned long long)status->term,
+                   (unsigned long long)broker->controller.leader_broker_id);
+    if (status->role != RAFT_LEADER) {
+        broker->controller.registration_in_flight = false;
+        char message[96];
+        snprintf(message, sizeof message, "controller leadership moved to broker %llu",
+                 (unsigned long long)broker->controller.leader_broker_id);
+        fail_pending(broker, ETHER_ERR_NOT_LEADER, message);
+    }
+}
+
+static void on_registration_proposed(void *context, int rc, uint64_t index, uint64_t term,
+                                     uint64_t leader_hint)
+{
+    (void)index;
+    (void)term;
+    (void)leader_hint;
+    struct broker *broker = context;
+    if (rc != ETHER_OK) {
+        broker->controller.registration_in_flight = false;
+    }
+}
+
+/* The controller leader registers every seed broker that is not registered yet. */
+void broker_controller_housekeeping(struct broker *broker)
+{
+    struct broker_controller *controller = &broker->controller;
+    if (!is_controller_leader(broker) || controller->registration_in_flight) {
+        return;
+    }
+    for (size_t i = 0; i < broker->config->seeds_count; i++) {
+        const struct broker_seed *seed = &broker->config->seeds[i];
+        const struct controller_broker *registered =
+            controller_state_broker(&controller->state, seed->broker_id);
+        if (registered != NULL && registered->port == seed->port &&
+            strcmp(registered->host, seed->host) == 0) {
+            continue;
+        }
+        Ether__ControllerRegisterBroker registration = ETHER__CONTROLLER_REGISTER_BROKER__INIT;
+        registration.broker_id = seed->broker_id;
+        registration.host = (char *)(uintptr_t)seed->host;
+        registration.port = seed->port;
+        registration.rack =
+            (char *)(uintptr_t)(seed->broker_id == broker->broker_id ? broker->config->rack : "");
+        registration.incarnation = REGISTRATION_INCARNATION;
+        Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+        command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_REGISTER_BROKER;
+        command.register_broker = &registration;
+        size_t bytes = protobuf_c_message_get_packed_size(&command.base);
+        uint8_t *packed = ether_malloc(bytes);
+        protobuf_c_message_pack(&command.base, packed);
+        struct broker_borrow borrow = {release_command_bytes, packed};
+        uint64_t leader_hint = 0;
+        int rc = broker_replica_propose(controller->replica, packed, (uint32_t)bytes, &borrow,
+                                        on_registration_proposed, broker, &leader_hint);
+        if (rc != ETHER_OK) {
+            ether_free(packed);
+            return;
+        }
+        controller->registration_in_flight = true;
+        return; /* one at a time; the next housekeeping round does the next */
+    }
+}

@@ -1,0 +1,88 @@
+/*
+ * etherd: the Ether broker. Configuration comes from flags, an optional
+ * config file and ETHER_* variables (broker/config.h; `etherd --help`).
+ * SIGINT or SIGTERM stops it gracefully (leaderships are moved away first);
+ * the exit status is 0 after a clean stop, 1 when it could not start.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "common/error.h"
+#include "common/log.h"
+
+extern char **environ;
+
+struct daemon {
+    uv_loop_t loop;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    struct broker *broker;
+    struct ether_logger logger;
+};
+
+static void on_stopped(void *context)
+{
+    struct daemon *daemon = context;
+    daemon->broker = NULL;
+    uv_close((uv_handle_t *)&daemon->sigint, NULL);
+    uv_close((uv_handle_t *)&daemon->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *handle, int signal_number)
+{
+    struct daemon *daemon = handle->data;
+    ether_log_info(&daemon->logger, "received %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    if (daemon->broker != NULL) {
+        broker_shutdown(daemon->broker, on_stopped, daemon);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (broker_config_wants_help(argc, argv)) {
+        broker_config_print_help(stdout, "etherd");
+        return 0;
+    }
+    struct broker_config config;
+    char errbuf[512];
+    int rc = broker_config_load(&config, argc, argv, environ, errbuf, sizeof errbuf);
+    if (rc != ETHER_OK) {
+        fprintf(stderr, "etherd: %s\n", errbuf);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    struct daemon daemon = {0};
+    char context[32];
+    snprintf(context, sizeof context, "broker=%u", config.broker_id);
+    ether_logger_init_stream(&daemon.logger, (enum ether_log_level)config.log_level, stderr,
+                             context);
+    uv_loop_init(&daemon.loop);
+    rc = broker_start(&daemon.loop, &config, &daemon.logger, &daemon.broker, errbuf, sizeof errbuf);
+    if (rc != ETHER_OK) {
+        ether_log_error(&daemon.logger, "cannot start: %s", errbuf);
+        uv_run(&daemon.loop, UV_RUN_DEFAULT); /* let partially opened handles close */
+        uv_loop_close(&daemon.loop);
+        broker_config_free(&config);
+        return 1;
+    }
+    uv_signal_init(&daemon.loop, &daemon.sigint);
+    uv_signal_init(&daemon.loop, &daemon.sigterm);
+    daemon.sigint.data = &daemon;
+    daemon.sigterm.data = &daemon;
+    uv_signal_start(&daemon.sigint, on_signal, SIGINT);
+    uv_signal_start(&daemon.sigterm, on_signal, SIGTERM);
+
+    uv_run(&daemon.loop, UV_RUN_DEFAULT);
+    int close_rc = uv_loop_close(&daemon.loop);
+    if (close_rc != 0) {
+        ether_log_warn(&daemon.logger, "event loop closed with handles open: %s",
+                       uv_strerror(close_rc));
+    }
+    broker_config_free(&config);
+    return 0;
+}

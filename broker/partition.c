@@ -1,0 +1,1078 @@
+/*
+ * partition.c: the partition replicas this broker hosts, and the data path.
+ *
+ * Produce (leader only): check the batch (CRC, size), propose it as one Raft
+ * entry, then answer acks=1 once it is durable here (persisted callback) and
+ * acks=all once it is committed and applied (apply callback); acks=0 gets no
+ * answer. Each entry's base offset is the high watermark before it when it
+ * is applied, which is also what storage gave it on append.
+ *
+ * Fetch (any replica): serve whole record batches from the stored log, never
+ * a record at or above the high watermark this replica knows; a fetch at the
+ * end waits up to max_wait_ms for the watermark to move (long poll).
+ *
+ * Leadership that this broker does not host is learned from the leader hints
+ * that every broker gossips about the partitions it leads.
+ *
+ * Failure modes: a request for a partition this broker does not lead (or
+ * host, for fetch) gets ETHER_ERR_NOT_LEADER with the leader it knows; a
+ * leader that loses leadership answers its waiting produces with
+ * ETHER_ERR_NOT_LEADER (the entries may still commit under the new leader;
+ * idempotent producers make such retries safe).
+ */
+#include "broker/broker_internal.h"
+
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum {
+    PARTITION_META_VERSION = 1,
+    BATCH_BYTES_MAX_DEFAULT = 4 * 1024 * 1024,
+    FETCH_BYTES_MAX_DEFAULT = 1024 * 1024,
+    FETCH_WAIT_MS_MAX = 60000,
+};
+
+/* ---- produce bookkeeping ----------------------------------------------------------------- */
+
+struct broker_produce_request {
+    struct broker *broker;
+    uint64_t connection_id;
+    uint32_t correlation_id;
+    uint16_t api_key;
+    Ether__Acks acks;
+    ProtobufCMessage *request; /* freed when `references` drops to 0 */
+    uint32_t references;       /* this context + one per Raft borrow */
+    Ether__ProducePartitionResult *results;
+    Ether__ProducePartitionResult **result_pointers;
+    size_t results_count;
+    size_t results_pending;
+};
+
+struct broker_produce_wait {
+    struct broker_produce_request *request;
+    size_t result_slot;
+    uint64_t index; /* 0 until proposed */
+    struct broker_partition *partition;
+    struct broker_produce_wait *next;
+};
+
+static void produce_request_unref(struct broker_produce_request *request)
+{
+    ETHER_ASSERT(request->references > 0);
+    if (--request->references > 0) {
+        return;
+    }
+    proto_message_free(request->request);
+    ether_free(request->results);
+    ether_free(request->result_pointers);
+    ether_free(request);
+}
+
+static void release_produce_borrow(void *object)
+{
+    produce_request_unref(object);
+}
+
+/* One more answer is known; the whole response goes when all are. */
+static void produce_count_down(struct broker_produce_request *request)
+{
+    ETHER_ASSERT(request->results_pending > 0);
+    if (--request->results_pending > 0) {
+        return;
+    }
+    if (request->acks != ETHER__ACKS__ACKS_NONE) {
+        Ether__ProduceResponse response = ETHER__PRODUCE_RESPONSE__INIT;
+        response.n_partitions = request->results_count;
+        response.partitions = request->result_pointers;
+        broker_respond(request->broker, request->connection_id, request->api_key,
+                       request->correlation_id, &response.base);
+    }
+    produce_request_unref(request);
+}
+
+static void produce_settle(struct broker_produce_request *request, size_t slot, int error,
+                           uint64_t base_offset, uint32_t leader_hint_id)
+{
+    ETHER_ASSERT(slot < request->results_count);
+    Ether__ProducePartitionResult *result = &request->results[slot];
+    result->error = (uint32_t)error;
+    result->base_offset = base_offset;
+    result->leader_hint_id = leader_hint_id;
+    produce_count_down(request);
+}
+
+static void waits_append(struct broker_partition *partition, struct broker_produce_wait *wait)
+{
+    wait->next = NULL;
+    if (partition->waits_tail != NULL) {
+        partition->waits_tail->next = wait;
+    } else {
+        partition->waits_head = wait;
+    }
+    partition->waits_tail = wait;
+}
+
+static void waits_remove(struct broker_partition *partition, struct broker_produce_wait *wait)
+{
+    struct broker_produce_wait **link = &partition->waits_head;
+    struct broker_produce_wait *previous = NULL;
+    while (*link != NULL && *link != wait) {
+        previous = *link;
+        link = &(*link)->next;
+    }
+    ETHER_ASSERT(*link == wait);
+    *link = wait->next;
+    if (partition->waits_tail == wait) {
+        partition->waits_tail = previous;
+    }
+}
+
+static uint32_t leader_broker_of(struct broker_partition *partition)
+{
+    if (partition->status.leader_id != RAFT_ID_NONE) {
+        return broker_node_broker_id(partition->status.leader_id);
+    }
+    const struct broker_leader_hint *hint =
+        broker_leader_hint_find(partition->broker, partition->group_id);
+    return hint != NULL ? hint->leader_broker_id : 0;
+}
+
+static void fail_waits(struct broker_partition *partition, int error)
+{
+    uint32_t leader = leader_broker_of(partition);
+    while (partition->waits_head != NULL) {
+        struct broker_produce_wait *wait = partition->waits_head;
+        waits_remove(partition, wait);
+        if (wait->index != 0) {
+            produce_settle(wait->request, wait->result_slot, error, 0, leader);
+            ether_free(wait);
+        } else {
+            /* Not proposed yet: its on_proposed callback settles it. */
+            wait->partition = NULL;
+        }
+    }
+}
+
+/* ---- partition lifecycle ----------------------------------------------------------------- */
+
+static int describe_batch(void *context, const struct raft_entry *entry, uint32_t *record_count,
+                          int64_t *max_timestamp_ms)
+{
+    (void)context;
+    if (entry->data_bytes < PROTO_BATCH_HEADER_BYTES) {
+        return ETHER_ERR_CORRUPT;
+    }
+    /* The leader checked the whole batch before proposing it; its header is trusted here. */
+    *record_count = ether_get_u32le(entry->data + 12);
+    *max_timestamp_ms = (int64_t)ether_get_u64le(entry->data + 24);
+    return *record_count > 0 ? ETHER_OK : ETHER_ERR_CORRUPT;
+}
+
+static size_t partition_position(const struct broker *broker, uint64_t group_id)
+{
+    size_t low = 0;
+    size_t high = broker->partitions_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (broker->partitions[middle]->group_id < group_id) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return low;
+}
+
+struct broker_partition *broker_partition_find(struct broker *broker, uint64_t group_id)
+{
+    size_t position = partition_position(broker, group_id);
+    if (position < broker->partitions_count && broker->partitions[position]->group_id == group_id) {
+        return broker->partitions[position];
+    }
+    return NULL;
+}
+
+static void delete_tree_work(uv_work_t *work)
+{
+    char command[BROKER_DIR_PATH_BYTES_MAX + 32];
+    /* The path is one the broker built itself (data dir + sanitized topic name). */
+    snprintf(command, sizeof command, "rm -rf -- '%s'", (const char *)work->data);
+    if (system(command) != 0) {
+        /* Left behind; the next start removes *.deleted directories again. */
+    }
+}
+
+static void delete_tree_done(uv_work_t *work, int status)
+{
+    (void)status;
+    ether_free(work->data);
+    ether_free(work);
+}
+
+/* Renames `dir_path` out of the way at once, then removes it off the loop. */
+static void delete_directory(struct broker *broker, const char *dir_path, uint32_t topic_id)
+{
+    char *doomed = ether_malloc(BROKER_DIR_PATH_BYTES_MAX + 32);
+    snprintf(doomed, BROKER_DIR_PATH_BYTES_MAX + 32, "%s.%u.deleted", dir_path, topic_id);
+    if (rename(dir_path, doomed) != 0) {
+        if (errno != ENOENT) {
+            ether_log_warn(broker->logger, "cannot remove %s: %s", dir_path, strerror(errno));
+        }
+        ether_free(doomed);
+        return;
+    }
+    uv_work_t *work = ether_calloc(1, sizeof *work);
+    work->data = doomed;
+    uv_queue_work(broker->loop, work, delete_tree_work, delete_tree_done);
+}
+
+/* <dir>/partition.meta names the topic id, so a recreated topic never reuses old data. */
+static int check_partition_meta(struct broker *broker, const char *dir_path, uint32_t topic_id)
+{
+    char path[BROKER_DIR_PATH_BYTES_MAX + 32];
+    snprintf(path, sizeof path, "%s/partition.meta", dir_path);
+    FILE *file = fopen(path, "r");
+    if (file != NULL) {
+        unsigned version = 0;
+        unsigned stored_topic_id = 0;
+        int fields = fscanf(file, "%u %u", &version, &stored_topic_id);
+        fclose(file);
+        if (fields == 2 && version == PARTITION_META_VERSION && stored_topic_id == topic_id) {
+            return ETHER_OK;
+        }
+        ether_log_warn(broker->logger, "%s holds topic id %u, not %u: removing it", dir_path,
+                       stored_topic_id, topic_id);
+        delete_directory(broker, dir_path, stored_topic_id);
+    }
+    if (mkdir(dir_path, 0755) != 0 && errno != EEXIST) {
+        return ether_error_from_errno(errno);
+    }
+    file = fopen(path, "w");
+    if (file == NULL) {
+        return ether_error_from_errno(errno);
+    }
+    fprintf(file, "%u %u\n", PARTITION_META_VERSION, topic_id);
+    int failed = fflush(file) != 0 || fsync(fileno(file)) != 0;
+    failed |= fclose(file) != 0;
+    return failed ? ETHER_ERR_IO : ETHER_OK;
+}
+
+static void refresh_log_start(struct broker_partition *partition)
+{
+    struct broker_raft_log *raft_log = broker_replica_log(partition->replica);
+    struct storage_bounds bounds;
+    broker_raft_log_lock(raft_log);
+    int rc = storage_get_bounds(broker_raft_log_storage(raft_log), &bounds);
+    broker_raft_log_unlock(raft_log);
+    if (rc == ETHER_OK) {
+        partition->log_start_offset = bounds.first_offset;
+    }
+}
+
+static struct broker_partition *open_partition(struct broker *broker,
+                                               const struct controller_topic *topic,
+                                               uint32_t partition_number)
+{
+    const struct controller_partition *assignment = &topic->partitions[partition_number];
+    struct broker_partition *partition = ether_calloc(1, sizeof *partition);
+    partition->broker = broker;
+    partition->topic_id = topic->topic_id;
+    partition->partition = partition_number;
+    partition->group_id = controller_group_id(topic->topic_id, partition_number);
+    partition->topic_name = ether_strdup(topic->name);
+    snprintf(partition->dir_path, sizeof partition->dir_path, "%s/%s-%u", broker->config->data_dir,
+             topic->name, partition_number);
+
+    int rc = check_partition_meta(broker, partition->dir_path, topic->topic_id);
+    struct raft_configuration configuration = {0};
+    for (uint32_t i = 0; i < assignment->replicas_count; i++) {
+        const struct controller_broker *member =
+            controller_state_broker(&broker->controller.state, assignment->replica_ids[i]);
+        uint64_t incarnation = member != NULL ? member->incarnation : 1;
+        configuration.servers[configuration.servers_count++] = (struct raft_server){
+            .id = broker_node_id(assignment->replica_ids[i], (uint32_t)incarnation),
+            .role = RAFT_VOTER,
+        };
+    }
+    struct broker_replica_options options;
+    broker_replica_options_init(&options);
+    options.group_id = partition->group_id;
+    options.node_id = broker->node_id;
+    options.dir_path = partition->dir_path;
+    options.bootstrap_configuration = &configuration;
+    options.election_timeout_ticks = broker->config->election_ticks;
+    options.heartbeat_ticks = broker->config->heartbeat_ticks;
+    options.random_seed = broker->node_id ^ partition->group_id;
+    options.storage_options = &broker->storage_options;
+    options.describe = describe_batch;
+    options.logger = broker->logger;
+    char errbuf[256] = "";
+    if (rc == ETHER_OK) {
+        rc = broker_replica_open(broker->loop, &options, broker_replica_callbacks_for(broker),
+                                 &partition->replica, errbuf, sizeof errbuf);
+    }
+    if (rc != ETHER_OK) {
+        ether_log_error(broker->logger, "cannot open partition %s/%u: %s %s", topic->name,
+                        partition_number, ether_strerror(rc), errbuf);
+        ether_free(partition->topic_name);
+        ether_free(partition);
+        return NULL;
+    }
+    broker_replica_status(partition->replica, &partition->status);
+    refresh_log_start(partition);
+    partition->high_watermark = partition->log_start_offset;
+    ether_log_info(broker->logger, "hosting partition %s/%u (group %llx) in %s", topic->name,
+                   partition_number, (unsigned long long)partition->group_id, partition->dir_path);
+    return partition;
+}
+
+static void close_partition(struct broker_partition *partition, bool delete_data)
+{
+    struct broker *broker = partition->broker;
+    fail_waits(partition, ETHER_ERR_NOT_LEADER);
+    broker_replica_close(partition->replica, NULL, NULL);
+    if (delete_data) {
+        ether_log_info(broker->logger, "deleting partition %s/%u", partition->topic_name,
+                       partition->partition);
+        delete_directory(broker, partition->dir_path, partition->topic_id);
+    }
+    ether_free(partition->topic_name);
+    ether_free(partition);
+}
+
+static void remove_at(struct broker *broker, size_t position)
+{
+    memmove(&broker->partitions[position], &broker->partitions[position + 1],
+            (broker->partitions_count - position - 1) * sizeof *broker->partitions);
+    broker->partitions_count--;
+}
+
+static void insert_at(struct broker *broker, size_t position, struct broker_partition *partition)
+{
+    if (broker->partitions_count == broker->partitions_capacity) {
+        broker->partitions_capacity =
+            broker->partitions_capacity == 0 ? 16 : broker->partitions_capacity * 2;
+        broker->partitions = ether_realloc(broker->partitions, broker->partitions_capacity *
+                                                                   sizeof *broker->partitions);
+    }
+    memmove(&broker->partitions[position + 1], &broker->partitions[position],
+            (broker->partitions_count - position) * sizeof *broker->partitions);
+    broker->partitions[position] = partition;
+    broker->partitions_count++;
+}
+
+void broker_partitions_reconcile(struct broker *broker)
+{
+    if (broker->stopping) {
+        return;
+    }
+    const struct controller_state *state = &broker->controller.state;
+    struct controller_replica *wanted = NULL;
+    size_t wanted_count = 0;
+    controller_state_broker_replicas(state, broker->broker_id, &wanted, &wanted_count);
+
+    /* Close what is no longer wanted, or has failed (it is reopened below). */
+    size_t w = 0;
+    for (size_t i = 0; i < broker->partitions_count;) {
+        struct broker_partition *partition = broker->partitions[i];
+        while (w < wanted_count && wanted[w].group_id < partition->group_id) {
+            w++;
+        }
+        bool still_wanted = w < wanted_count && wanted[w].group_id == partition->group_id;
+        if (still_wanted && !partition->closing) {
+            i++;
+            continue;
+        }
+        remove_at(broker, i);
+        bool deleted = controller_state_topic_deleted(state, partition->topic_id);
+        close_partition(partition, deleted && !still_wanted);
+    }
+    for (size_t i = 0; i < wanted_count; i++) {
+        if (broker_partition_find(broker, wanted[i].group_id) != NULL) {
+            continue;
+        }
+        const struct controller_topic *topic =
+            controller_state_topic_by_id(state, wanted[i].topic_id);
+        ETHER_ASSERT(topic != NULL);
+        struct broker_partition *partition = open_partition(broker, topic, wanted[i].partition);
+        if (partition != NULL) {
+            insert_at(broker, partition_position(broker, partition->group_id), partition);
+        }
+    }
+    ether_free(wanted);
+}
+
+void broker_partitions_close_all(struct broker *broker)
+{
+    while (broker->partitions_count > 0) {
+        struct broker_partition *partition = broker->partitions[broker->partitions_count - 1];
+        broker->partitions_count--;
+        close_partition(partition, false);
+    }
+}
+
+/* ---- replica events ---------------------------------------------------------------------- */
+
+static void fetches_wake(struct broker *broker, const struct broker_partition *partition);
+
+void broker_partition_apply(struct broker_partition *partition, const struct raft_entry *entries,
+                            size_t entries_count)
+{
+    uint64_t high_watermark_before = partition->high_watermark;
+    for (size_t i = 0; i < entries_count; i++) {
+        const struct raft_entry *entry = &entries[i];
+        ETHER_ASSERT(entry->index > partition->applied_index);
+        partition->applied_index = entry->index;
+        if (entry->type != RAFT_ENTRY_NORMAL || entry->data_bytes < PROTO_BATCH_HEADER_BYTES) {
+            continue;
+        }
+        uint64_t base_offset = partition->high_watermark;
+        partition->high_watermark += ether_get_u32le(entry->data + 12);
+        /* acks=all waits are in index order: the head is the next to commit. */
+        while (partition->waits_head != NULL && partition->waits_head->index != 0 &&
+               partition->waits_head->index <= entry->index) {
+            struct broker_produce_wait *wait = partition->waits_head;
+            waits_remove(partition, wait);
+            bool exact = wait->index == entry->index;
+            produce_settle(wait->request, wait->result_slot, exact ? ETHER_OK : ETHER_ERR_DROPPED,
+                           exact ? base_offset : 0, 0);
+            ether_free(wait);
+        }
+    }
+    if (partition->high_watermark != high_watermark_before) {
+        fetches_wake(partition->broker, partition);
+    }
+}
+
+void broker_partition_persisted(struct broker_partition *partition,
+                                const struct storage_entry *entries, size_t entries_count)
+{
+    /* acks=1: answer as soon as the entry is durable on this (leader) replica. */
+    struct broker_produce_wait **link = &partition->waits_head;
+    struct broker_produce_wait *previous = NULL;
+    size_t e = 0;
+    while (*link != NULL && e < entries_count) {
+        struct broker_produce_wait *wait = *link;
+        if (wait->index == 0 || wait->request->acks != ETHER__ACKS__ACKS_LEADER) {
+            previous = wait;
+            link = &wait->next;
+            continue;
+        }
+        while (e < entries_count && entries[e].index < wait->index) {
+            e++;
+        }
+        if (e == entries_count || entries[e].index != wait->index) {
+            previous = wait;
+            link = &wait->next;
+            continue;
+        }
+        *link = wait->next;
+        if (partition->waits_tail == wait) {
+            partition->waits_tail = previous;
+        }
+        produce_settle(wait->request, wait->result_slot, ETHER_OK, entries[e].base_offset, 0);
+        ether_free(wait);
+    }
+}
+
+void broker_partition_role_changed(struct broker_partition *partition,
+                                   const struct raft_status *status)
+{
+    bool was_leader = partition->status.role == RAFT_LEADER;
+    partition->status = *status;
+    ether_log_info(partition->broker->logger, "partition %s/%u: %s in term %llu, leader %llu",
+                   partition->topic_name, partition->partition, raft_role_name(status->role),
+                   (unsigned long long)status->term,
+                   (unsigned long long)broker_node_broker_id(status->leader_id));
+    if (was_leader && status->role != RAFT_LEADER) {
+        fail_waits(partition, ETHER_ERR_NOT_LEADER);
+    }
+    if (status->role == RAFT_LEADER) {
+        broker_partitions_broadcast_hints(partition->broker);
+    }
+}
+
+/* ---- leader hints ------------------------------------------------------------------------ */
+
+static size_t hint_position(const struct broker *broker, uint64_t group_id)
+{
+    size_t low = 0;
+    size_t high = broker->hints_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (broker->hints[middle].group_id < group_id) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return low;
+}
+
+const struct broker_leader_hint *broker_leader_hint_find(const struct broker *broker,
+                                                         uint64_t group_id)
+{
+    size_t position = hint_position(broker, group_id);
+    if (position < broker->hints_count && broker->hints[position].group_id == group_id) {
+        return &broker->hints[position];
+    }
+    return NULL;
+}
+
+static void hint_record(struct broker *broker, const struct broker_leader_hint *hint)
+{
+    size_t position = hint_position(broker, hint->group_id);
+    if (position < broker->hints_count && broker->hints[position].group_id == hint->group_id) {
+        if (hint->term >= broker->hints[position].term) {
+            broker->hints[position] = *hint;
+        }
+        return;
+    }
+    if (broker->hints_count == broker->hints_capacity) {
+        broker->hints_capacity = broker->hints_capacity == 0 ? 16 : broker->hints_capacity * 2;
+        broker->hints =
+            ether_realloc(broker->hints, broker->hints_capacity * sizeof *broker->hints);
+    }
+    memmove(&broker->hints[position + 1], &broker->hints[position],
+            (broker->hints_count - position) * sizeof *broker->hints);
+    broker->hints[position] = *hint;
+    broker->hints_count++;
+}
+
+void broker_partitions_broadcast_hints(struct broker *broker)
+{
+    size_t leading = 0;
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        if (broker->partitions[i]->status.role == RAFT_LEADER) {
+            leading++;
+        }
+    }
+    Ether__LeaderHint *hints = ether_calloc(leading > 0 ? leading : 1, sizeof *hints);
+    Ether__LeaderHint **pointers = ether_calloc(leading > 0 ? leading : 1, sizeof *pointers);
+    size_t count = 0;
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (partition->status.role != RAFT_LEADER) {
+            continue;
+        }
+        ether__leader_hint__init(&hints[count]);
+        hints[count].group_id = partition->group_id;
+        hints[count].term = partition->status.term;
+        hints[count].leader_broker_id = broker->broker_id;
+        hints[count].high_watermark = partition->high_watermark;
+        hints[count].log_start_offset = partition->log_start_offset;
+        pointers[count] = &hints[count];
+        struct broker_leader_hint own = {partition->group_id, partition->status.term,
+                                         broker->broker_id, partition->high_watermark,
+                                         partition->log_start_offset};
+        hint_record(broker, &own);
+        count++;
+    }
+    broker_transport_broadcast_hints(broker->transport, (const Ether__LeaderHint *const *)pointers,
+                                     count);
+    ether_free(hints);
+    ether_free(pointers);
+}
+
+void broker_partitions_receive_hints(struct broker *broker, Ether__LeaderHint *const *hints,
+                                     size_t hints_count)
+{
+    for (size_t i = 0; i < hints_count; i++) {
+        struct broker_leader_hint hint = {hints[i]->group_id, hints[i]->term,
+                                          hints[i]->leader_broker_id, hints[i]->high_watermark,
+                                          hints[i]->log_start_offset};
+        hint_record(broker, &hint);
+    }
+}
+
+void broker_partitions_fill_metadata(struct broker *broker, Ether__MetadataResponse *response)
+{
+    for (size_t t = 0; t < response->n_topics; t++) {
+        Ether__TopicMetadata *topic_metadata = response->topics[t];
+        const struct controller_topic *topic =
+            controller_state_topic_by_name(&broker->controller.state, topic_metadata->name);
+        if (topic == NULL) {
+            continue;
+        }
+        for (size_t p = 0; p < topic_metadata->n_partitions; p++) {
+            Ether__PartitionMetadata *metadata = topic_metadata->partitions[p];
+            uint64_t group_id = controller_group_id(topic->topic_id, metadata->partition);
+            struct broker_partition *partition = broker_partition_find(broker, group_id);
+            const struct broker_leader_hint *hint = broker_leader_hint_find(broker, group_id);
+            if (partition != NULL && partition->status.leader_id != RAFT_ID_NONE &&
+                (hint == NULL || partition->status.term >= hint->term)) {
+                metadata->leader_id = broker_node_broker_id(partition->status.leader_id);
+                metadata->leader_term = partition->status.term;
+                metadata->high_watermark = partition->high_watermark;
+                metadata->log_start_offset = partition->log_start_offset;
+            } else if (hint != NULL) {
+                metadata->leader_id = hint->leader_broker_id;
+                metadata->leader_term = hint->term;
+                metadata->high_watermark = hint->high_watermark;
+                metadata->log_start_offset = hint->log_start_offset;
+            }
+        }
+    }
+}
+
+/* ---- produce ----------------------------------------------------------------------------- */
+
+static void on_batch_proposed(void *context, int rc, uint64_t index, uint64_t term,
+                              uint64_t leader_hint)
+{
+    (void)term;
+    struct broker_produce_wait *wait = context;
+    struct broker_produce_request *request = wait->request;
+    if (wait->partition == NULL || rc != ETHER_OK) {
+        /* Failed, or the partition lost leadership or closed before the proposal ran. */
+        uint32_t hint = leader_hint != RAFT_ID_NONE ? broker_node_broker_id(leader_hint) : 0;
+        produce_settle(request, wait->result_slot, rc != ETHER_OK ? rc : ETHER_ERR_NOT_LEADER, 0,
+                       hint);
+        if (wait->partition != NULL) {
+            waits_remove(wait->partition, wait);
+        }
+        ether_free(wait);
+        return;
+    }
+    if (request->acks == ETHER__ACKS__ACKS_NONE) {
+        waits_remove(wait->partition, wait);
+        produce_settle(request, wait->result_slot, ETHER_OK, 0, 0);
+        ether_free(wait);
+        return;
+    }
+    wait->index = index;
+}
+
+static uint64_t topic_batch_bytes_max(const struct controller_topic *topic)
+{
+    const char *configured =
+        controller_topic_config(topic, CONTROLLER_TOPIC_CONFIG_MAX_MESSAGE_BYTES);
+    if (configured == NULL) {
+        return BATCH_BYTES_MAX_DEFAULT;
+    }
+    return strtoull(configured, NULL, 10);
+}
+
+void broker_handle_produce(struct broker *broker, uint64_t connection_id,
+                           const struct proto_frame_header *header, ProtobufCMessage *unpacked)
+{
+    Ether__ProduceRequest *produce = (Ether__ProduceRequest *)unpacked;
+    struct broker_produce_request *request = ether_calloc(1, sizeof *request);
+    request->broker = broker;
+    request->connection_id = connection_id;
+    request->correlation_id = header->correlation_id;
+    request->api_key = header->api_key;
+    request->acks = produce->acks;
+    request->request = unpacked;
+    request->references = 1;
+    size_t count = produce->n_partitions;
+    request->results = ether_calloc(count > 0 ? count : 1, sizeof *request->results);
+    request->result_pointers =
+        ether_calloc(count > 0 ? count : 1, sizeof *request->result_pointers);
+    request->results_count = count;
+    request->results_pending = count + 1; /* +1 until every partition has been dispatched */
+    for (size_t i = 0; i < count; i++) {
+        ether__produce_partition_result__init(&request->results[i]);
+        request->results[i].partition = produce->partitions[i]->partition;
+        request->result_pointers[i] = &request->results[i];
+    }
+
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, produce->topic);
+    for (size_t i = 0; i < count; i++) {
+        const Ether__ProducePartition *part = produce->partitions[i];
+        if (topic == NULL || part->partition >= topic->partitions_count) {
+            produce_settle(request, i, ETHER_ERR_NOT_FOUND, 0, 0);
+            continue;
+        }
+        uint64_t group_id = controller_group_id(topic->topic_id, part->partition);
+        struct broker_partition *partition = broker_partition_find(broker, group_id);
+        if (partition == NULL || partition->closing || partition->status.role != RAFT_LEADER) {
+            uint32_t leader = 0;
+            if (partition != NULL) {
+                leader = leader_broker_of(partition);
+            } else {
+                const struct broker_leader_hint *hint = broker_leader_hint_find(broker, group_id);
+                leader = hint != NULL ? hint->leader_broker_id : 0;
+            }
+            produce_settle(request, i, ETHER_ERR_NOT_LEADER, 0, leader);
+            continue;
+        }
+        struct proto_batch_header batch;
+        int rc = proto_batch_parse(part->batch.data, part->batch.len, &batch);
+        if (rc != ETHER_OK) {
+            produce_settle(request, i, ETHER_ERR_CORRUPT, 0, 0);
+            continue;
+        }
+        if (part->batch.len > topic_batch_bytes_max(topic)) {
+            produce_settle(request, i, ETHER_ERR_TOO_LARGE, 0, 0);
+            continue;
+        }
+        struct broker_produce_wait *wait = ether_calloc(1, sizeof *wait);
+        wait->request = request;
+        wait->result_slot = i;
+        wait->partition = partition;
+        waits_append(partition, wait);
+        request->references++;
+        struct broker_borrow borrow = {release_produce_borrow, request};
+        uint64_t leader_hint = 0;
+        rc = broker_replica_propose(partition->replica, part->batch.data, (uint32_t)part->batch.len,
+                                    &borrow, on_batch_proposed, wait, &leader_hint);
+        if (rc != ETHER_OK) {
+            request->references--;
+            waits_remove(partition, wait);
+            ether_free(wait);
+            produce_settle(request, i, rc, 0,
+                           leader_hint != RAFT_ID_NONE ? broker_node_broker_id(leader_hint) : 0);
+        }
+    }
+    produce_count_down(request); /* every partition is dispatched */
+}
+
+/* ---- fetch ------------------------------------------------------------------------------- */
+
+struct broker_fetch_request {
+    struct broker *broker;
+    uint64_t connection_id;
+    struct proto_frame_header header;
+    Ether__FetchRequest *request; /* owned */
+    uv_timer_t timer;
+    bool waiting;
+    struct broker_fetch_request *previous;
+    struct broker_fetch_request *next;
+};
+
+/* Reads committed batches of one partition from `offset`; fills `result`. */
+static void fetch_partition(struct broker *broker, const struct controller_topic *topic,
+                            const Ether__FetchPartition *wanted, uint64_t bytes_max,
+                            Ether__FetchPartitionResult *result, struct storage_batch *batch,
+                            uint64_t *bytes_returned)
+{
+    result->partition = wanted->partition;
+    if (topic == NULL || wanted->partition >= topic->partitions_count) {
+        result->error = ETHER_ERR_NOT_FOUND;
+        return;
+    }
+    uint64_t group_id = controller_group_id(topic->topic_id, wanted->partition);
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    if (partition == NULL || partition->closing) {
+        const struct broker_leader_hint *hint = broker_leader_hint_find(broker, group_id);
+        result->error = ETHER_ERR_NOT_LEADER;
+        result->leader_hint_id = hint != NULL ? hint->leader_broker_id : 0;
+        return;
+    }
+    result->high_watermark = partition->high_watermark;
+    result->log_start_offset = partition->log_start_offset;
+    result->leader_hint_id = leader_broker_of(partition);
+    if (wanted->offset > partition->high_watermark) {
+        result->error = ETHER_ERR_OUT_OF_RANGE;
+        return;
+    }
+    if (wanted->offset < partition->log_start_offset) {
+        result->error = ETHER_ERR_BELOW_START;
+        return;
+    }
+    if (wanted->offset == partition->high_watermark) {
+        return; /* nothing committed yet past the end */
+    }
+    struct broker_raft_log *raft_log = broker_replica_log(partition->replica);
+    struct storage_log *log = broker_raft_log_storage(raft_log);
+    uint64_t index = 0;
+    broker_raft_log_lock(raft_log);
+    int rc = storage_find_offset(log, wanted->offset, &index);
+    if (rc == ETHER_OK) {
+        rc = storage_read(log, index, bytes_max, batch);
+    }
+    broker_raft_log_unlock(raft_log);
+    if (rc != ETHER_OK) {
+        result->error = (uint32_t)rc;
+        return;
+    }
+    size_t data_entries = 0;
+    for (size_t i = 0; i < batch->entries_count; i++) {
+        if (batch->entries[i].type == STORAGE_ENTRY_DATA) {
+            data_entries++;
+        }
+    }
+    result->batches = ether_calloc(data_entries > 0 ? data_entries : 1, sizeof *result->batches);
+    for (size_t i = 0; i < batch->entries_count; i++) {
+        const struct storage_entry *entry = &batch->entries[i];
+        if (entry->type != STORAGE_ENTRY_DATA) {
+            continue;
+        }
+        if (entry->base_offset + entry->record_count > partition->high_watermark) {
+            break; /* not committed: never served */
+        }
+        Ether__FetchedBatch *fetched = ether_malloc(sizeof *fetched);
+        ether__fetched_batch__init(fetched);
+        fetched->base_offset = entry->base_offset;
+        fetched->batch.data = (uint8_t *)(uintptr_t)entry->payload;
+        fetched->batch.len = entry->payload_bytes;
+        result->batches[result->n_batches++] = fetched;
+        *bytes_returned += entry->payload_bytes;
+    }
+}
+
+/*
+ * Answers the fetch if it has data, or if `final`; returns true when answered.
+ */
+static bool fetch_try(struct broker *broker, uint64_t connection_id,
+                      const struct proto_frame_header *header, const Ether__FetchRequest *request,
+                      bool final)
+{
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, request->topic);
+    size_t count = request->n_partitions;
+    Ether__FetchPartitionResult *results = ether_calloc(count > 0 ? count : 1, sizeof *results);
+    Ether__FetchPartitionResult **pointers = ether_calloc(count > 0 ? count : 1, sizeof *pointers);
+    struct storage_batch *batches = ether_calloc(count > 0 ? count : 1, sizeof *batches);
+    uint64_t request_bytes_max = request->max_bytes > 0 ? request->max_bytes : 16u * 1024 * 1024;
+    uint64_t bytes_returned = 0;
+    bool any_error = false;
+    for (size_t i = 0; i < count; i++) {
+        ether__fetch_partition_result__init(&results[i]);
+        storage_batch_init(&batches[i]);
+        pointers[i] = &results[i];
+        if (bytes_returned >= request_bytes_max) {
+            results[i].partition = request->partitions[i]->partition;
+            continue; /* the response is full; the client asks again */
+        }
+        uint64_t partition_bytes_max = request->partitions[i]->max_bytes > 0
+                                           ? request->partitions[i]->max_bytes
+                                           : FETCH_BYTES_MAX_DEFAULT;
+        fetch_partition(broker, topic, request->partitions[i], partition_bytes_max, &results[i],
+                        &batches[i], &bytes_returned);
+        any_error |= results[i].error != ETHER_OK;
+    }
+    bool answer = final || bytes_returned > 0 || any_error || request->max_wait_ms == 0;
+    if (answer) {
+        Ether__FetchResponse response = ETHER__FETCH_RESPONSE__INIT;
+        response.n_partitions = count;
+        response.partitions = pointers;
+        broker_respond(broker, connection_id, header->api_key, header->correlation_id,
+                       &response.base);
+    }
+    for (size_t i = 0; i < count; i++) {
+        for (size_t b = 0; b < results[i].n_batches; b++) {
+            ether_free(results[i].batches[b]);
+        }
+        ether_free(results[i].batches);
+        storage_batch_free(&batches[i]);
+    }
+    ether_free(results);
+    ether_free(pointers);
+    ether_free(batches);
+    return answer;
+}
+
+static void fetch_request_closed(uv_handle_t *handle)
+{
+    struct broker_fetch_request *fetch = handle->data;
+    proto_message_free(&fetch->request->base);
+    ether_free(fetch);
+}
+
+static void fetch_unlink(struct broker_fetch_request *fetch)
+{
+    struct broker *broker = fetch->broker;
+    if (fetch->previous != NULL) {
+        fetch->previous->next = fetch->next;
+    } else {
+        broker->fetch_waiting = fetch->next;
+    }
+    if (fetch->next != NULL) {
+        fetch->next->previous = fetch->previous;
+    }
+    fetch->waiting = false;
+    uv_timer_stop(&fetch->timer);
+    uv_close((uv_handle_t *)&fetch->timer, fetch_request_closed);
+}
+
+static void on_fetch_timeout(uv_timer_t *timer)
+{
+    struct broker_fetch_request *fetch = timer->data;
+    fetch_try(fetch->broker, fetch->connection_id, &fetch->header, fetch->request, true);
+    fetch_unlink(fetch);
+}
+
+static bool fetch_names_partition(const Ether__FetchRequest *request,
+                                  const struct broker_partition *partition)
+{
+    if (strcmp(request->topic, partition->topic_name) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < request->n_partitions; i++) {
+        if (request->partitions[i]->partition == partition->partition) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void fetches_wake(struct broker *broker, const struct broker_partition *partition)
+{
+    struct broker_fetch_request *fetch = broker->fetch_waiting;
+    while (fetch != NULL) {
+        struct broker_fetch_request *next = fetch->next;
+        if (fetch_names_partition(fetch->request, partition) &&
+            fetch_try(broker, fetch->connection_id, &fetch->header, fetch->request, false)) {
+            fetch_unlink(fetch);
+        }
+        fetch = next;
+    }
+}
+
+void broker_fetches_cancel_all(struct broker *broker)
+{
+    while (broker->fetch_waiting != NULL) {
+        struct broker_fetch_request *fetch = broker->fetch_waiting;
+        fetch_try(broker, fetch->connection_id, &fetch->header, fetch->request, true);
+        fetch_unlink(fetch);
+    }
+}
+
+void broker_handle_fetch(struct broker *broker, uint64_t connection_id,
+                         const struct proto_frame_header *header, ProtobufCMessage *unpacked)
+{
+    Ether__FetchRequest *request = (Ether__FetchRequest *)unpacked;
+    if (fetch_try(broker, connection_id, header, request, false)) {
+        proto_message_free(unpacked);
+        return;
+    }
+    struct broker_fetch_request *fetch = ether_calloc(1, sizeof *fetch);
+    fetch->broker = broker;
+    fetch->connection_id = connection_id;
+    fetch->header = *header;
+    fetch->request = request;
+    fetch->waiting = true;
+    uv_timer_init(broker->loop, &fetch->timer);
+    fetch->timer.data = fetch;
+    uint32_t wait_ms =
+        request->max_wait_ms > FETCH_WAIT_MS_MAX ? FETCH_WAIT_MS_MAX : request->max_wait_ms;
+    uv_timer_start(&fetch->timer, on_fetch_timeout, wait_ms, 0);
+    fetch->next = broker->fetch_waiting;
+    if (broker->fetch_waiting != NULL) {
+        broker->fetch_waiting->previous = fetch;
+    }
+    broker->fetch_waiting = fetch;
+}
+
+/* ---- list offsets ------------------------------------------------------------------------ */
+
+static void list_offset(struct broker *broker, const struct controller_topic *topic,
+                        uint32_t partition_number, const Ether__ListOffsetsRequest *request,
+                        Ether__ListOffsetsPartitionResult *result)
+{
+    result->partition = partition_number;
+    result->timestamp_ms = -1;
+    if (topic == NULL || partition_number >= topic->partitions_count) {
+        result->error = ETHER_ERR_NOT_FOUND;
+        return;
+    }
+    struct broker_partition *partition =
+        broker_partition_find(broker, controller_group_id(topic->topic_id, partition_number));
+    if (partition == NULL || partition->closing) {
+        result->error = ETHER_ERR_NOT_LEADER;
+        return;
+    }
+    switch (request->spec) {
+    case ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST:
+        result->offset = partition->log_start_offset;
+        return;
+    case ETHER__OFFSET_SPEC__OFFSET_SPEC_TIMESTAMP:
+        break;
+    default:
+        result->offset = partition->high_watermark;
+        return;
+    }
+    struct broker_raft_log *raft_log = broker_replica_log(partition->replica);
+    struct storage_log *log = broker_raft_log_storage(raft_log);
+    struct storage_batch batch;
+    storage_batch_init(&batch);
+    uint64_t index = 0;
+    broker_raft_log_lock(raft_log);
+    int rc = storage_find_timestamp(log, request->timestamp_ms, &index);
+    if (rc == ETHER_OK) {
+        rc = storage_read(log, index, 1, &batch);
+    }
+    broker_raft_log_unlock(raft_log);
+    result->offset = partition->high_watermark;
+    if (rc == ETHER_OK && batch.entries_count > 0 &&
+        batch.entries[0].base_offset < partition->high_watermark) {
+        result->offset = batch.entries[0].base_offset;
+        result->timestamp_ms = batch.entries[0].max_timestamp_ms;
+    } else if (rc != ETHER_OK && rc != ETHER_ERR_NOT_FOUND) {
+        result->error = (uint32_t)rc;
+    }
+    storage_batch_free(&batch);
+}
+
+void broker_handle_list_offsets(struct broker *broker, uint64_t connection_id,
+                                const struct proto_frame_header *header, ProtobufCMessage *unpacked)
+{
+    Ether__ListOffsetsRequest *request = (Ether__ListOffsetsRequest *)unpacked;
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, request->topic);
+    size_t count = request->n_partitions;
+    Ether__ListOffsetsPartitionResult *results =
+        ether_calloc(count > 0 ? count : 1, sizeof *results);
+    Ether__ListOffsetsPartitionResult **pointers =
+        ether_calloc(count > 0 ? count : 1, sizeof *pointers);
+    for (size_t i = 0; i < count; i++) {
+        ether__list_offsets_partition_result__init(&results[i]);
+        list_offset(broker, topic, request->partitions[i], request, &results[i]);
+        pointers[i] = &results[i];
+    }
+    Ether__ListOffsetsResponse response = ETHER__LIST_OFFSETS_RESPONSE__INIT;
+    response.n_partitions = count;
+    response.partitions = pointers;
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    ether_free(results);
+    ether_free(pointers);
+    proto_message_free(unpacked);
+}
+
+/* ---- leadership transfer ----------------------------------------------------------------- */
+
+void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id,
+                                   const struct proto_frame_header *header,
+                                   ProtobufCMessage *unpacked)
+{
+    Ether__TransferLeaderRequest *request = (Ether__TransferLeaderRequest *)unpacked;
+    Ether__TransferLeaderResponse response = ETHER__TRANSFER_LEADER_RESPONSE__INIT;
+    response.error_message = "";
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, request->topic);
+    const struct controller_broker *target =
+        controller_state_broker(&broker->controller.state, request->to_broker_id);
+    struct broker_partition *partition = NULL;
+    if (topic != NULL && request->partition < topic->partitions_count) {
+        partition =
+            broker_partition_find(broker, controller_group_id(topic->topic_id, request->partition));
+    }
+    if (topic == NULL || request->partition >= topic->partitions_count || target == NULL) {
+        response.error = ETHER_ERR_NOT_FOUND;
+        response.error_message = "no such topic, partition or broker";
+    } else if (partition == NULL || partition->status.role != RAFT_LEADER) {
+        response.error = ETHER_ERR_NOT_LEADER;
+        response.leader_hint_id = partition != NULL ? leader_broker_of(partition) : 0;
+    } else {
+        uint64_t target_node = broker_node_id(target->broker_id, (uint32_t)target->incarnation);
+        int rc = broker_replica_transfer_leadership(partition->replica, target_node);
+        response.error = (uint32_t)rc;
+        response.leader_id = broker->broker_id;
+        if (rc == ETHER_ERR_INVALID_ARGUMENT) {
+            response.error_message = "the target is not a replica of this partition";
+        }
+    }
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    proto_message_free(unpacked);
+}
