@@ -30,6 +30,7 @@ enum { TOPIC_MISSING_ANSWERS_MAX = 3 };
 void client_ops_accept(struct ether_client *client, struct client_op *op, uint64_t now_ms)
 {
     op->deadline_ms = now_ms + op->timeout_ms;
+    op->metadata_generation_accepted = client->metadata_generation;
     op->retry_at_ms = 0;
     op->attempts = 0;
     op->in_flight = false;
@@ -167,8 +168,8 @@ static struct client_broker *op_target(struct ether_client *client, struct clien
     case CLIENT_TARGET_BROKER: {
         struct client_broker *broker = client_broker_find(client, op->broker_id);
         if (broker == NULL || !broker->in_metadata) {
-            if (client->metadata_refreshed_ms == 0 || client->metadata_wanted ||
-                client->metadata_in_flight) {
+            /* Only a refresh newer than the op can say that the broker is not there. */
+            if (client->metadata_generation == op->metadata_generation_accepted) {
                 client_metadata_want(client);
                 return NULL;
             }

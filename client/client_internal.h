@@ -326,6 +326,7 @@ struct ether_client {
     bool metadata_wanted;
     bool metadata_in_flight;
     uint64_t metadata_refreshed_ms;
+    uint64_t metadata_generation; /* refreshes completed */
     uint64_t metadata_retry_at_ms;
     uint32_t metadata_failures;
     uint32_t controller_id;
@@ -455,6 +456,7 @@ struct client_op {
     uint64_t deadline_ms;
     uint64_t retry_at_ms;
     uint64_t sent_ns;
+    uint64_t metadata_generation_accepted; /* client->metadata_generation when accepted */
     uint32_t attempts;
     bool in_flight;
     int result;

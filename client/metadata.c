@@ -194,6 +194,7 @@ static void on_metadata(struct ether_client *client, void *context, int error,
     client_metadata_apply(client, (const Ether__MetadataResponse *)response, true);
     client->metadata_failures = 0;
     client->metadata_refreshed_ms = now_ms;
+    client->metadata_generation++;
 }
 
 void client_metadata_service(struct ether_client *client, uint64_t now_ms)

@@ -1,0 +1,710 @@
+/*
+ * test_client_fake_cluster.h: a fake Ether cluster for testing libether and
+ * the ether CLI without the real broker. Header-only; include it in exactly
+ * one file of a program.
+ *
+ * It runs broker/server.c (the real framing server, compiled into the test)
+ * for each fake broker on one libuv loop on its own thread, and answers
+ * METADATA, PRODUCE, FETCH (with long-poll parking), LIST_OFFSETS,
+ * CREATE/DELETE_TOPIC, ALTER_TOPIC_CONFIG and TRANSFER_LEADER from a small
+ * in-memory model: topics, partitions with a leader each, and stored batches.
+ * A broker that does not lead a partition answers NOT_LEADER (with the
+ * leader's id as hint when `hint_on_not_leader`). Every field of the model
+ * is guarded by `mutex`, so a test thread can move leaders and read counters
+ * while the loop thread serves.
+ */
+#ifndef TEST_CLIENT_FAKE_CLUSTER_H
+#define TEST_CLIENT_FAKE_CLUSTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/server.c"
+
+enum {
+    FAKE_BROKERS_MAX = 3,
+    FAKE_TOPICS_MAX = 8,
+    FAKE_PARTITIONS_MAX = 8,
+    FAKE_CONFIGS_MAX = 8,
+    FAKE_NAME_BYTES = 64,
+};
+
+struct fake_batch {
+    uint64_t base_offset;
+    uint32_t record_count;
+    int64_t max_timestamp_ms;
+    uint8_t *bytes;
+    size_t length;
+};
+
+struct fake_partition {
+    uint32_t leader_id;
+    uint64_t next_offset;
+    struct fake_batch *batches;
+    size_t batch_count;
+};
+
+struct fake_topic {
+    bool used;
+    char name[FAKE_NAME_BYTES];
+    uint32_t partition_count;
+    struct fake_partition partitions[FAKE_PARTITIONS_MAX];
+    size_t config_count;
+    char config_names[FAKE_CONFIGS_MAX][FAKE_NAME_BYTES];
+    char config_values[FAKE_CONFIGS_MAX][FAKE_NAME_BYTES];
+};
+
+struct fake_cluster;
+
+struct fake_broker {
+    struct fake_cluster *cluster;
+    uint32_t broker_id;
+    struct broker_server *server;
+    uint16_t port;
+    char rack[16];
+};
+
+struct fake_parked_fetch {
+    uv_timer_t timer; /* first: the handle's address is the parked fetch's */
+    struct fake_parked_fetch *next;
+    struct fake_broker *broker;
+    uint64_t connection_id;
+    uint32_t correlation_id;
+    char topic[FAKE_NAME_BYTES];
+    uint32_t partition;
+    uint64_t offset;
+};
+
+struct fake_cluster {
+    uv_loop_t loop;
+    uv_async_t stop_signal;
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    struct fake_broker brokers[FAKE_BROKERS_MAX];
+    uint32_t broker_count;
+    struct fake_topic topics[FAKE_TOPICS_MAX];
+    struct fake_parked_fetch *parked;
+    /* behaviour */
+    bool hint_on_not_leader;
+    bool follower_reads;
+    uint32_t phantom_broker_port; /* >0: metadata also lists broker 9 at this port */
+    /* counters */
+    uint32_t metadata_requests;
+    uint32_t produce_requests[FAKE_BROKERS_MAX + 1];
+    uint32_t fetch_requests[FAKE_BROKERS_MAX + 1];
+    uint32_t not_leader_answers;
+    uint32_t acks_none_requests;
+    uint32_t parked_fetches;
+    uint32_t transfer_requests;
+    uint32_t create_requests;
+};
+
+static struct fake_topic *fake_topic_find(struct fake_cluster *cluster, const char *name)
+{
+    for (int i = 0; i < FAKE_TOPICS_MAX; i++) {
+        if (cluster->topics[i].used && name != NULL && strcmp(cluster->topics[i].name, name) == 0) {
+            return &cluster->topics[i];
+        }
+    }
+    return NULL;
+}
+
+/* Adds a topic whose partition p is led by broker (p % broker_count) + 1. Mutex held. */
+static struct fake_topic *fake_topic_add(struct fake_cluster *cluster, const char *name,
+                                         uint32_t partition_count)
+{
+    for (int i = 0; i < FAKE_TOPICS_MAX; i++) {
+        struct fake_topic *topic = &cluster->topics[i];
+        if (!topic->used) {
+            memset(topic, 0, sizeof *topic);
+            topic->used = true;
+            snprintf(topic->name, sizeof topic->name, "%s", name);
+            topic->partition_count = partition_count;
+            for (uint32_t p = 0; p < partition_count; p++) {
+                topic->partitions[p].leader_id = p % cluster->broker_count + 1;
+            }
+            return topic;
+        }
+    }
+    return NULL;
+}
+
+static void fake_topic_free(struct fake_topic *topic)
+{
+    for (uint32_t p = 0; p < FAKE_PARTITIONS_MAX; p++) {
+        for (size_t b = 0; b < topic->partitions[p].batch_count; b++) {
+            free(topic->partitions[p].batches[b].bytes);
+        }
+        free(topic->partitions[p].batches);
+    }
+    memset(topic, 0, sizeof *topic);
+}
+
+static void fake_answer_metadata(struct fake_broker *broker, uint64_t connection_id,
+                                 uint32_t correlation_id, const Ether__MetadataRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->metadata_requests++;
+    Ether__BrokerAddress addresses[FAKE_BROKERS_MAX + 1];
+    Ether__BrokerAddress *address_pointers[FAKE_BROKERS_MAX + 1];
+    size_t broker_count = 0;
+    for (uint32_t b = 0; b < cluster->broker_count; b++) {
+        ether__broker_address__init(&addresses[b]);
+        addresses[b].broker_id = cluster->brokers[b].broker_id;
+        addresses[b].host = (char *)"127.0.0.1";
+        addresses[b].port = cluster->brokers[b].port;
+        addresses[b].rack = cluster->brokers[b].rack;
+        address_pointers[b] = &addresses[b];
+        broker_count++;
+    }
+    if (cluster->phantom_broker_port != 0) {
+        ether__broker_address__init(&addresses[broker_count]);
+        addresses[broker_count].broker_id = 9;
+        addresses[broker_count].host = (char *)"127.0.0.1";
+        addresses[broker_count].port = cluster->phantom_broker_port;
+        addresses[broker_count].rack = (char *)"";
+        address_pointers[broker_count] = &addresses[broker_count];
+        broker_count++;
+    }
+    enum { ANSWER_TOPICS_MAX = FAKE_TOPICS_MAX + 4 };
+    Ether__TopicMetadata topics[ANSWER_TOPICS_MAX];
+    Ether__TopicMetadata *topic_pointers[ANSWER_TOPICS_MAX];
+    Ether__PartitionMetadata partitions[ANSWER_TOPICS_MAX][FAKE_PARTITIONS_MAX];
+    Ether__PartitionMetadata *partition_pointers[ANSWER_TOPICS_MAX][FAKE_PARTITIONS_MAX];
+    Ether__TopicMetadata__ConfigsEntry configs[ANSWER_TOPICS_MAX][FAKE_CONFIGS_MAX];
+    Ether__TopicMetadata__ConfigsEntry *config_pointers[ANSWER_TOPICS_MAX][FAKE_CONFIGS_MAX];
+    uint32_t replicas[FAKE_BROKERS_MAX];
+    for (uint32_t b = 0; b < cluster->broker_count; b++) {
+        replicas[b] = cluster->brokers[b].broker_id;
+    }
+    size_t topic_count = 0;
+    size_t wanted = request->n_topics == 0 ? FAKE_TOPICS_MAX : request->n_topics;
+    for (size_t i = 0; i < wanted && topic_count < ANSWER_TOPICS_MAX; i++) {
+        struct fake_topic *topic = NULL;
+        const char *name = NULL;
+        if (request->n_topics == 0) {
+            if (!cluster->topics[i].used) {
+                continue;
+            }
+            topic = &cluster->topics[i];
+            name = topic->name;
+        } else {
+            name = request->topics[i];
+            topic = fake_topic_find(cluster, name);
+        }
+        Ether__TopicMetadata *answer = &topics[topic_count];
+        ether__topic_metadata__init(answer);
+        answer->name = (char *)(uintptr_t)name;
+        topic_pointers[topic_count] = answer;
+        if (topic == NULL) {
+            answer->error = ETHER_ERR_NOT_FOUND;
+            topic_count++;
+            continue;
+        }
+        for (uint32_t p = 0; p < topic->partition_count; p++) {
+            Ether__PartitionMetadata *partition = &partitions[topic_count][p];
+            ether__partition_metadata__init(partition);
+            partition->partition = p;
+            partition->leader_id = topic->partitions[p].leader_id;
+            partition->leader_term = 1;
+            partition->n_replicas = cluster->broker_count;
+            partition->replicas = replicas;
+            partition->n_in_sync_replicas = cluster->broker_count;
+            partition->in_sync_replicas = replicas;
+            partition->high_watermark = topic->partitions[p].next_offset;
+            partition_pointers[topic_count][p] = partition;
+        }
+        answer->n_partitions = topic->partition_count;
+        answer->partitions = partition_pointers[topic_count];
+        for (size_t c = 0; c < topic->config_count; c++) {
+            ether__topic_metadata__configs_entry__init(&configs[topic_count][c]);
+            configs[topic_count][c].key = topic->config_names[c];
+            configs[topic_count][c].value = topic->config_values[c];
+            config_pointers[topic_count][c] = &configs[topic_count][c];
+        }
+        answer->n_configs = topic->config_count;
+        answer->configs = config_pointers[topic_count];
+        topic_count++;
+    }
+    Ether__MetadataResponse response = ETHER__METADATA_RESPONSE__INIT;
+    response.n_brokers = broker_count;
+    response.brokers = address_pointers;
+    response.controller_id = 1;
+    response.cluster_id = (char *)"fake-cluster";
+    response.n_topics = topic_count;
+    response.topics = topic_pointers;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_METADATA, correlation_id,
+                                &response.base);
+}
+
+/* The batches of a partition at or after `offset`, as a fetch answer for it. */
+static void fake_respond_fetch(struct fake_broker *broker, uint64_t connection_id,
+                               uint32_t correlation_id, struct fake_topic *topic,
+                               uint32_t partition, uint64_t offset, uint32_t error)
+{
+    Ether__FetchPartitionResult result = ETHER__FETCH_PARTITION_RESULT__INIT;
+    result.partition = partition;
+    result.error = error;
+    size_t batch_count = 0;
+    Ether__FetchedBatch *batches = NULL;
+    Ether__FetchedBatch **batch_pointers = NULL;
+    if (error == ETHER_OK && topic != NULL) {
+        struct fake_partition *stored = &topic->partitions[partition];
+        result.high_watermark = stored->next_offset;
+        batches = calloc(stored->batch_count + 1, sizeof *batches);
+        batch_pointers = calloc(stored->batch_count + 1, sizeof *batch_pointers);
+        for (size_t b = 0; b < stored->batch_count; b++) {
+            struct fake_batch *batch = &stored->batches[b];
+            if (batch->base_offset + batch->record_count <= offset) {
+                continue;
+            }
+            ether__fetched_batch__init(&batches[batch_count]);
+            batches[batch_count].base_offset = batch->base_offset;
+            batches[batch_count].batch.data = batch->bytes;
+            batches[batch_count].batch.len = batch->length;
+            batch_pointers[batch_count] = &batches[batch_count];
+            batch_count++;
+        }
+    }
+    result.n_batches = batch_count;
+    result.batches = batch_pointers;
+    Ether__FetchPartitionResult *results[] = {&result};
+    Ether__FetchResponse response = ETHER__FETCH_RESPONSE__INIT;
+    response.n_partitions = 1;
+    response.partitions = results;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_FETCH, correlation_id,
+                                &response.base);
+    free(batch_pointers);
+    free(batches);
+}
+
+static void fake_on_parked_closed(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+static void fake_unpark(struct fake_cluster *cluster, struct fake_parked_fetch *parked)
+{
+    for (struct fake_parked_fetch **link = &cluster->parked; *link != NULL; link = &(*link)->next) {
+        if (*link == parked) {
+            *link = parked->next;
+            break;
+        }
+    }
+    uv_timer_stop(&parked->timer);
+    uv_close((uv_handle_t *)&parked->timer, fake_on_parked_closed);
+}
+
+static void fake_on_parked_timeout(uv_timer_t *timer)
+{
+    struct fake_parked_fetch *parked = (struct fake_parked_fetch *)timer;
+    struct fake_cluster *cluster = parked->broker->cluster;
+    pthread_mutex_lock(&cluster->mutex);
+    fake_respond_fetch(parked->broker, parked->connection_id, parked->correlation_id,
+                       fake_topic_find(cluster, parked->topic), parked->partition, parked->offset,
+                       ETHER_OK);
+    fake_unpark(cluster, parked);
+    pthread_mutex_unlock(&cluster->mutex);
+}
+
+/* Answers the parked fetches of a partition that just got records. Mutex held. */
+static void fake_wake_parked(struct fake_cluster *cluster, struct fake_topic *topic,
+                             uint32_t partition)
+{
+    struct fake_parked_fetch *parked = cluster->parked;
+    while (parked != NULL) {
+        struct fake_parked_fetch *next = parked->next;
+        if (strcmp(parked->topic, topic->name) == 0 && parked->partition == partition) {
+            fake_respond_fetch(parked->broker, parked->connection_id, parked->correlation_id, topic,
+                               partition, parked->offset, ETHER_OK);
+            fake_unpark(cluster, parked);
+        }
+        parked = next;
+    }
+}
+
+static void fake_answer_produce(struct fake_broker *broker, uint64_t connection_id,
+                                uint32_t correlation_id, const Ether__ProduceRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->produce_requests[broker->broker_id]++;
+    struct fake_topic *topic = fake_topic_find(cluster, request->topic);
+    Ether__ProducePartitionResult results[FAKE_PARTITIONS_MAX];
+    Ether__ProducePartitionResult *result_pointers[FAKE_PARTITIONS_MAX];
+    size_t count = 0;
+    for (size_t i = 0; i < request->n_partitions && count < FAKE_PARTITIONS_MAX; i++) {
+        const Ether__ProducePartition *produced = request->partitions[i];
+        Ether__ProducePartitionResult *result = &results[count];
+        ether__produce_partition_result__init(result);
+        result->partition = produced->partition;
+        result_pointers[count++] = result;
+        if (topic == NULL || produced->partition >= topic->partition_count) {
+            result->error = ETHER_ERR_NOT_FOUND;
+            continue;
+        }
+        struct fake_partition *partition = &topic->partitions[produced->partition];
+        if (partition->leader_id != broker->broker_id) {
+            result->error = ETHER_ERR_NOT_LEADER;
+            result->leader_hint_id = cluster->hint_on_not_leader ? partition->leader_id : 0;
+            cluster->not_leader_answers++;
+            continue;
+        }
+        struct proto_batch_header header;
+        if (proto_batch_parse(produced->batch.data, produced->batch.len, &header) != ETHER_OK) {
+            result->error = ETHER_ERR_CORRUPT;
+            continue;
+        }
+        partition->batches =
+            realloc(partition->batches, (partition->batch_count + 1) * sizeof *partition->batches);
+        struct fake_batch *stored = &partition->batches[partition->batch_count++];
+        stored->base_offset = partition->next_offset;
+        stored->record_count = header.record_count;
+        stored->max_timestamp_ms = header.max_timestamp_ms;
+        stored->bytes = malloc(produced->batch.len);
+        memcpy(stored->bytes, produced->batch.data, produced->batch.len);
+        stored->length = produced->batch.len;
+        result->base_offset = partition->next_offset;
+        partition->next_offset += header.record_count;
+        fake_wake_parked(cluster, topic, produced->partition);
+    }
+    if (request->acks == ETHER__ACKS__ACKS_NONE) {
+        cluster->acks_none_requests++;
+        return;
+    }
+    Ether__ProduceResponse response = ETHER__PRODUCE_RESPONSE__INIT;
+    response.n_partitions = count;
+    response.partitions = result_pointers;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_PRODUCE, correlation_id,
+                                &response.base);
+}
+
+static void fake_answer_fetch(struct fake_broker *broker, uint64_t connection_id,
+                              uint32_t correlation_id, const Ether__FetchRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->fetch_requests[broker->broker_id]++;
+    if (request->n_partitions == 0) {
+        fake_respond_fetch(broker, connection_id, correlation_id, NULL, 0, 0,
+                           ETHER_ERR_INVALID_ARGUMENT);
+        return;
+    }
+    const Ether__FetchPartition *wanted = request->partitions[0];
+    struct fake_topic *topic = fake_topic_find(cluster, request->topic);
+    if (topic == NULL || wanted->partition >= topic->partition_count) {
+        fake_respond_fetch(broker, connection_id, correlation_id, NULL, wanted->partition, 0,
+                           ETHER_ERR_NOT_FOUND);
+        return;
+    }
+    struct fake_partition *partition = &topic->partitions[wanted->partition];
+    if (partition->leader_id != broker->broker_id && !cluster->follower_reads) {
+        cluster->not_leader_answers++;
+        fake_respond_fetch(broker, connection_id, correlation_id, NULL, wanted->partition, 0,
+                           ETHER_ERR_NOT_LEADER);
+        return;
+    }
+    if (wanted->offset > partition->next_offset) {
+        fake_respond_fetch(broker, connection_id, correlation_id, NULL, wanted->partition, 0,
+                           ETHER_ERR_OUT_OF_RANGE);
+        return;
+    }
+    if (wanted->offset == partition->next_offset && request->max_wait_ms > 0) {
+        struct fake_parked_fetch *parked = calloc(1, sizeof *parked);
+        parked->broker = broker;
+        parked->connection_id = connection_id;
+        parked->correlation_id = correlation_id;
+        snprintf(parked->topic, sizeof parked->topic, "%s", topic->name);
+        parked->partition = wanted->partition;
+        parked->offset = wanted->offset;
+        uv_timer_init(&cluster->loop, &parked->timer);
+        uv_timer_start(&parked->timer, fake_on_parked_timeout, request->max_wait_ms, 0);
+        parked->next = cluster->parked;
+        cluster->parked = parked;
+        cluster->parked_fetches++;
+        return;
+    }
+    fake_respond_fetch(broker, connection_id, correlation_id, topic, wanted->partition,
+                       wanted->offset, ETHER_OK);
+}
+
+static void fake_answer_list_offsets(struct fake_broker *broker, uint64_t connection_id,
+                                     uint32_t correlation_id,
+                                     const Ether__ListOffsetsRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    struct fake_topic *topic = fake_topic_find(cluster, request->topic);
+    Ether__ListOffsetsPartitionResult results[FAKE_PARTITIONS_MAX];
+    Ether__ListOffsetsPartitionResult *result_pointers[FAKE_PARTITIONS_MAX];
+    size_t count = 0;
+    for (size_t i = 0; i < request->n_partitions && count < FAKE_PARTITIONS_MAX; i++) {
+        Ether__ListOffsetsPartitionResult *result = &results[count];
+        ether__list_offsets_partition_result__init(result);
+        result->partition = request->partitions[i];
+        result_pointers[count++] = result;
+        if (topic == NULL || result->partition >= topic->partition_count) {
+            result->error = ETHER_ERR_NOT_FOUND;
+            continue;
+        }
+        struct fake_partition *partition = &topic->partitions[result->partition];
+        if (partition->leader_id != broker->broker_id) {
+            result->error = ETHER_ERR_NOT_LEADER;
+            continue;
+        }
+        switch (request->spec) {
+        case ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST:
+            result->offset = 0;
+            break;
+        case ETHER__OFFSET_SPEC__OFFSET_SPEC_TIMESTAMP:
+            result->offset = partition->next_offset;
+            for (size_t b = 0; b < partition->batch_count; b++) {
+                if (partition->batches[b].max_timestamp_ms >= request->timestamp_ms) {
+                    result->offset = partition->batches[b].base_offset;
+                    break;
+                }
+            }
+            break;
+        default:
+            result->offset = partition->next_offset;
+            break;
+        }
+    }
+    Ether__ListOffsetsResponse response = ETHER__LIST_OFFSETS_RESPONSE__INIT;
+    response.n_partitions = count;
+    response.partitions = result_pointers;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_LIST_OFFSETS,
+                                correlation_id, &response.base);
+}
+
+static void fake_on_request(void *context, struct broker_server *server, uint64_t connection_id,
+                            const struct proto_frame_header *header, ProtobufCMessage *request)
+{
+    struct fake_broker *broker = context;
+    struct fake_cluster *cluster = broker->cluster;
+    (void)server;
+    pthread_mutex_lock(&cluster->mutex);
+    uint32_t id = header->correlation_id;
+    switch (header->api_key) {
+    case PROTO_API_METADATA:
+        fake_answer_metadata(broker, connection_id, id, (const Ether__MetadataRequest *)request);
+        break;
+    case PROTO_API_PRODUCE:
+        fake_answer_produce(broker, connection_id, id, (const Ether__ProduceRequest *)request);
+        break;
+    case PROTO_API_FETCH:
+        fake_answer_fetch(broker, connection_id, id, (const Ether__FetchRequest *)request);
+        break;
+    case PROTO_API_LIST_OFFSETS:
+        fake_answer_list_offsets(broker, connection_id, id,
+                                 (const Ether__ListOffsetsRequest *)request);
+        break;
+    case PROTO_API_CREATE_TOPIC: {
+        const Ether__CreateTopicRequest *create = (const Ether__CreateTopicRequest *)request;
+        Ether__CreateTopicResponse response = ETHER__CREATE_TOPIC_RESPONSE__INIT;
+        cluster->create_requests++;
+        if (fake_topic_find(cluster, create->name) != NULL) {
+            response.error = ETHER_ERR_EXISTS;
+            response.error_message = (char *)"a topic with this name already exists";
+        } else if (create->partitions == 0 || create->partitions > FAKE_PARTITIONS_MAX ||
+                   create->replication_factor > cluster->broker_count) {
+            response.error = ETHER_ERR_INVALID_ARGUMENT;
+            response.error_message = (char *)"the fake cluster cannot hold that topic";
+        } else {
+            struct fake_topic *topic = fake_topic_add(cluster, create->name, create->partitions);
+            for (size_t c = 0; topic != NULL && c < create->n_configs && c < FAKE_CONFIGS_MAX;
+                 c++) {
+                snprintf(topic->config_names[c], FAKE_NAME_BYTES, "%s", create->configs[c]->key);
+                snprintf(topic->config_values[c], FAKE_NAME_BYTES, "%s", create->configs[c]->value);
+                topic->config_count++;
+            }
+        }
+        (void)broker_server_respond(server, connection_id, header->api_key, id, &response.base);
+        break;
+    }
+    case PROTO_API_DELETE_TOPIC: {
+        const Ether__DeleteTopicRequest *delete = (const Ether__DeleteTopicRequest *)request;
+        Ether__DeleteTopicResponse response = ETHER__DELETE_TOPIC_RESPONSE__INIT;
+        struct fake_topic *topic = fake_topic_find(cluster, delete->name);
+        if (topic == NULL) {
+            response.error = ETHER_ERR_NOT_FOUND;
+        } else {
+            fake_topic_free(topic);
+        }
+        (void)broker_server_respond(server, connection_id, header->api_key, id, &response.base);
+        break;
+    }
+    case PROTO_API_ALTER_TOPIC_CONFIG: {
+        const Ether__AlterTopicConfigRequest *alter =
+            (const Ether__AlterTopicConfigRequest *)request;
+        Ether__AlterTopicConfigResponse response = ETHER__ALTER_TOPIC_CONFIG_RESPONSE__INIT;
+        struct fake_topic *topic = fake_topic_find(cluster, alter->name);
+        if (topic == NULL) {
+            response.error = ETHER_ERR_NOT_FOUND;
+        } else {
+            for (size_t s = 0; s < alter->n_set; s++) {
+                size_t c = 0;
+                while (c < topic->config_count &&
+                       strcmp(topic->config_names[c], alter->set[s]->key) != 0) {
+                    c++;
+                }
+                if (c == topic->config_count && c < FAKE_CONFIGS_MAX) {
+                    topic->config_count++;
+                }
+                if (c < FAKE_CONFIGS_MAX) {
+                    snprintf(topic->config_names[c], FAKE_NAME_BYTES, "%s", alter->set[s]->key);
+                    snprintf(topic->config_values[c], FAKE_NAME_BYTES, "%s", alter->set[s]->value);
+                }
+            }
+            for (size_t d = 0; d < alter->n_delete_; d++) {
+                for (size_t c = 0; c < topic->config_count; c++) {
+                    if (strcmp(topic->config_names[c], alter->delete_[d]) == 0) {
+                        topic->config_count--;
+                        memcpy(topic->config_names[c], topic->config_names[topic->config_count],
+                               FAKE_NAME_BYTES);
+                        memcpy(topic->config_values[c], topic->config_values[topic->config_count],
+                               FAKE_NAME_BYTES);
+                        break;
+                    }
+                }
+            }
+        }
+        (void)broker_server_respond(server, connection_id, header->api_key, id, &response.base);
+        break;
+    }
+    case PROTO_API_TRANSFER_LEADER: {
+        const Ether__TransferLeaderRequest *transfer =
+            (const Ether__TransferLeaderRequest *)request;
+        Ether__TransferLeaderResponse response = ETHER__TRANSFER_LEADER_RESPONSE__INIT;
+        struct fake_topic *topic = fake_topic_find(cluster, transfer->topic);
+        cluster->transfer_requests++;
+        if (topic == NULL || transfer->partition >= topic->partition_count) {
+            response.error = ETHER_ERR_NOT_FOUND;
+        } else if (topic->partitions[transfer->partition].leader_id != broker->broker_id) {
+            response.error = ETHER_ERR_NOT_LEADER;
+            response.leader_hint_id = topic->partitions[transfer->partition].leader_id;
+        } else if (transfer->to_broker_id == 0 || transfer->to_broker_id > cluster->broker_count) {
+            response.error = ETHER_ERR_INVALID_ARGUMENT;
+            response.error_message = (char *)"that broker is not a replica of the partition";
+        } else {
+            topic->partitions[transfer->partition].leader_id = transfer->to_broker_id;
+            response.leader_id = transfer->to_broker_id;
+        }
+        (void)broker_server_respond(server, connection_id, header->api_key, id, &response.base);
+        break;
+    }
+    default:
+        break;
+    }
+    pthread_mutex_unlock(&cluster->mutex);
+    proto_message_free(request);
+}
+
+static void fake_on_stop_signal(uv_async_t *async)
+{
+    struct fake_cluster *cluster = async->data;
+    pthread_mutex_lock(&cluster->mutex);
+    while (cluster->parked != NULL) {
+        fake_unpark(cluster, cluster->parked);
+    }
+    pthread_mutex_unlock(&cluster->mutex);
+    for (uint32_t b = 0; b < cluster->broker_count; b++) {
+        broker_server_stop(cluster->brokers[b].server, NULL, NULL);
+    }
+    uv_close((uv_handle_t *)async, NULL);
+}
+
+static void *fake_loop_thread(void *argument)
+{
+    struct fake_cluster *cluster = argument;
+    uv_run(&cluster->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/*
+ * Starts `broker_count` fake brokers (ids 1..broker_count, racks "rack-<id>")
+ * on ports[i] (0: any free port). Returns 0, or -1 when a port cannot be bound.
+ */
+static int fake_cluster_start(struct fake_cluster *cluster, uint32_t broker_count,
+                              const uint16_t *ports)
+{
+    memset(cluster, 0, sizeof *cluster);
+    pthread_mutex_init(&cluster->mutex, NULL);
+    cluster->hint_on_not_leader = true;
+    if (uv_loop_init(&cluster->loop) != 0) {
+        return -1;
+    }
+    cluster->broker_count = broker_count;
+    for (uint32_t b = 0; b < broker_count; b++) {
+        struct fake_broker *broker = &cluster->brokers[b];
+        broker->cluster = cluster;
+        broker->broker_id = b + 1;
+        snprintf(broker->rack, sizeof broker->rack, "rack-%u", b + 1);
+        struct broker_server_options options;
+        broker_server_options_init(&options);
+        options.port = ports != NULL ? ports[b] : 0;
+        options.frame_bytes_max = 16 * 1024 * 1024;
+        options.on_request = fake_on_request;
+        options.handler_context = broker;
+        char errbuf[256];
+        if (broker_server_start(&cluster->loop, &options, &broker->server, errbuf, sizeof errbuf) !=
+            ETHER_OK) {
+            fprintf(stderr, "fake cluster: %s\n", errbuf);
+            return -1;
+        }
+        broker->port = broker_server_port(broker->server);
+    }
+    uv_async_init(&cluster->loop, &cluster->stop_signal, fake_on_stop_signal);
+    cluster->stop_signal.data = cluster;
+    pthread_create(&cluster->thread, NULL, fake_loop_thread, cluster);
+    return 0;
+}
+
+static void fake_cluster_stop(struct fake_cluster *cluster)
+{
+    uv_async_send(&cluster->stop_signal);
+    pthread_join(cluster->thread, NULL);
+    uv_loop_close(&cluster->loop);
+    for (int i = 0; i < FAKE_TOPICS_MAX; i++) {
+        fake_topic_free(&cluster->topics[i]);
+    }
+    pthread_mutex_destroy(&cluster->mutex);
+}
+
+/* "127.0.0.1:p1,127.0.0.1:p2,..." of the first `count` brokers. */
+static void fake_cluster_brokers(const struct fake_cluster *cluster, uint32_t count, char *out,
+                                 size_t out_bytes)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t b = 0; b < count && b < cluster->broker_count; b++) {
+        used += (size_t)snprintf(out + used, out_bytes - used, "%s127.0.0.1:%u", b > 0 ? "," : "",
+                                 cluster->brokers[b].port);
+    }
+}
+
+static void fake_add_topic(struct fake_cluster *cluster, const char *name, uint32_t partitions)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    fake_topic_add(cluster, name, partitions);
+    pthread_mutex_unlock(&cluster->mutex);
+}
+
+static void fake_set_leader(struct fake_cluster *cluster, const char *name, uint32_t partition,
+                            uint32_t leader_id)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    fake_topic_find(cluster, name)->partitions[partition].leader_id = leader_id;
+    pthread_mutex_unlock(&cluster->mutex);
+}
+
+/* Reads one counter under the mutex. */
+static uint32_t fake_read(struct fake_cluster *cluster, const uint32_t *counter)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    uint32_t value = *counter;
+    pthread_mutex_unlock(&cluster->mutex);
+    return value;
+}
+
+#endif
