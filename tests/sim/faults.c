@@ -48,14 +48,14 @@ void sim_faults_choose(struct sim *sim)
     f->partition_ticks_max = (uint32_t)sim_prng_range(prng, 10, 150);
     f->disk_full_ticks_max = (uint32_t)sim_prng_range(prng, 10, 200);
     /*
-     * One run in three is a leader-churn storm: leaders die while they hold
+     * One run in two is a leader-churn storm: leaders die while they hold
      * uncommitted entries, and entries travel one per message over a lossy
      * network. New leaders then inherit entries of older terms replicated to
      * a minority, the situation of the Raft paper's Figure 8.
      */
-    bool churn = sim_prng_chance(prng, 333333);
+    bool churn = sim_prng_chance(prng, 500000);
     f->leader_crash = churn ? (uint32_t)sim_prng_range(prng, 20000, 80000) : 0;
-    f->commit_crash = churn ? (uint32_t)sim_prng_range(prng, 50000, 300000) : 0;
+    f->commit_crash = churn ? (uint32_t)sim_prng_range(prng, 300000, 900000) : 0;
     if (churn) {
         f->down_ticks_max = (uint32_t)sim_prng_range(prng, 3, 30);
         f->propose = (uint32_t)sim_prng_range(prng, 300000, 800000);
@@ -235,7 +235,8 @@ bool sim_workload_propose(struct sim *sim, struct sim_node *node, uint64_t *inde
     }
     struct raft_status status;
     raft_status(node->raft, &status);
-    if (status.last_index > status.commit_index + UNCOMMITTED_ENTRIES_MAX) {
+    if (status.last_index > status.commit_index + UNCOMMITTED_ENTRIES_MAX ||
+        status.last_index > sim->checker.committed_count + UNCOMMITTED_ENTRIES_MAX) {
         return false; /* flow control, so that the calm phase starts without a backlog */
     }
     struct sim_prng *prng = &sim->prng;

@@ -23,7 +23,7 @@ void sim_options_default(struct sim_options *options)
     memset(options, 0, sizeof(*options));
     options->seed = 1;
     options->steps = 1500;
-    options->calm_ticks = 400;
+    options->calm_ticks = 1000;
     options->nodes_count = 3;
     options->trace_lines = 150;
 }
