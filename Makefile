@@ -99,7 +99,7 @@ SIM_BUG_PROGRAMS := $(if $(SIM_PROGRAM),$(foreach b,$(SIM_BUGS),$(B)/raftsim-$(b
 PROGRAMS := $(UNIT_PROGRAMS) $(INTEGRATION_PROGRAMS) $(BENCH_PROGRAMS) $(SIM_PROGRAM) \
             $(SIM_BUG_PROGRAMS) $(SERVER_PROGRAMS) $(CLI_PROGRAMS)
 
-.PHONY: all asan debug test check unit check-% programs-% format format-check run bench bench-storage sim-long \
+.PHONY: all asan debug test check unit check-% programs-% format format-check run bench bench-storage bench-raft sim-long \
         clean help
 .DEFAULT_GOAL := all
 
@@ -230,7 +230,11 @@ format-check:
 	    -not -path '*/gen/*' | xargs -r clang-format --dry-run -Werror
 
 # --- long runs and benchmarks (not part of `make test`) ----------------------------------
-bench: bench-storage
+bench: bench-storage bench-raft
+
+bench-raft: all
+	@if [ -x $(B)/raftsim ]; then $(B)/raftsim --bench; \
+	 else echo "make: raftsim is not built yet"; exit 2; fi
 
 bench-storage: all
 	@if [ -x $(B)/bench/storage-bench ]; then $(B)/bench/storage-bench; \
