@@ -150,13 +150,17 @@ $(call lib_path,$(1)): $(call module_objects,$(1))
 endef
 $(foreach m,$(MODULES),$(eval $(call module_lib_rule,$(m))))
 
+# $(1) source stem, $(2) program, $(3) name that selects the libraries, $(4) extra objects
 define program_rule
-$(2): $(B)/obj/$(1).o $(call libs_for,$(3))
+$(2): $(B)/obj/$(1).o $(4) $(call libs_for,$(3))
 	@mkdir -p $$(dir $$@)
 	$$(SAY) LINK $$@
-	$$(Q)$$(CC) $$(OPT_FLAGS) $$(LINK_FLAGS) $$(LDFLAGS) -o $$@ $$< $(call libs_for,$(3)) $$(EXTERNAL_LIBS)
+	$$(Q)$$(CC) $$(OPT_FLAGS) $$(LINK_FLAGS) $$(LDFLAGS) -o $$@ $$< $(4) $(call libs_for,$(3)) $$(EXTERNAL_LIBS)
 endef
-$(foreach s,$(UNIT_SOURCES) $(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))))))
+# Integration programs share tests/integration/harness/*.c (real etherd processes on loopback).
+INTEGRATION_HARNESS_OBJECTS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard tests/integration/harness/*.c))
+$(foreach s,$(UNIT_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))))))
+$(foreach s,$(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))),$(INTEGRATION_HARNESS_OBJECTS))))
 $(foreach s,$(BENCH_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/bench/$(subst _,-,$(notdir $(basename $(s)))),$(notdir $(basename $(s))))))
 
 $(B)/raftsim: $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(call libs_for,sim)

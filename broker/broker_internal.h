@@ -43,6 +43,7 @@ struct broker_controller {
     bool is_member; /* this broker has a seat in group 0 */
     struct broker_pending_admin *pending;
     bool registration_in_flight;
+    uint64_t registration_index; /* the registration entry proposed; 0 until known */
     uint64_t leader_broker_id; /* 0 when unknown */
 };
 

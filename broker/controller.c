@@ -377,6 +377,12 @@ void broker_controller_apply(struct broker *broker, const struct raft_entry *ent
             brokers_changed = true;
         }
         answer_applied(broker, entry->index, &result);
+        if (broker->controller.registration_in_flight &&
+            entry->index >= broker->controller.registration_index &&
+            broker->controller.registration_index != 0) {
+            broker->controller.registration_in_flight = false;
+            broker->controller.registration_index = 0;
+        }
     }
     if (brokers_changed) {
         update_peers(broker);
@@ -402,13 +408,14 @@ void broker_controller_role_changed(struct broker *broker, const struct raft_sta
 static void on_registration_proposed(void *context, int rc, uint64_t index, uint64_t term,
                                      uint64_t leader_hint)
 {
-    (void)index;
     (void)term;
     (void)leader_hint;
     struct broker *broker = context;
     if (rc != ETHER_OK) {
         broker->controller.registration_in_flight = false;
+        return;
     }
+    broker->controller.registration_index = index;
 }
 
 /* The controller leader registers every seed broker that is not registered yet. */

@@ -1,0 +1,542 @@
+/*
+ * Integration tests of etherd: real broker processes on loopback, spoken to
+ * over the wire protocol directly. Each test starts its own cluster.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/mem.h"
+#include "tests/integration/harness/cluster_harness.h"
+
+enum { PARTITIONS = 6, BATCHES = 20, RECORDS_PER_BATCH = 50 };
+
+static int setup_cluster(void **state)
+{
+    struct harness *harness = calloc(1, sizeof *harness);
+    harness_start(harness, 3);
+    *state = harness;
+    return 0;
+}
+
+static int teardown_cluster(void **state)
+{
+    struct harness *harness = *state;
+    harness_stop(harness);
+    free(harness);
+    return 0;
+}
+
+/* Fails the test after printing the brokers' logs. */
+#define CHECK(harness, condition)                                  \
+    do {                                                           \
+        if (!(condition)) {                                        \
+            harness_print_logs(harness);                           \
+            fail_msg("%s:%d: %s", __FILE__, __LINE__, #condition); \
+        }                                                          \
+    } while (0)
+
+static int leader_of(struct harness *harness, int asking_broker, const char *topic,
+                     uint32_t partition)
+{
+    Ether__MetadataResponse *metadata = harness_metadata(harness, asking_broker, topic);
+    int leader = 0;
+    if (metadata != NULL && metadata->n_topics == 1 &&
+        partition < metadata->topics[0]->n_partitions) {
+        leader = (int)metadata->topics[0]->partitions[partition]->leader_id;
+    }
+    if (metadata != NULL) {
+        proto_message_free(&metadata->base);
+    }
+    return leader;
+}
+
+/* Produces one batch; returns the partition's error and stores the base offset and hint. */
+static int produce(int fd, const char *topic, uint32_t partition, uint64_t first, uint32_t count,
+                   Ether__Acks acks, uint64_t *base_offset, uint32_t *leader_hint)
+{
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_batch(&batch, first, count);
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.partition = partition;
+    part.batch.data = batch.data;
+    part.batch.len = batch.length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = (char *)(uintptr_t)topic;
+    request.acks = acks;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    ProtobufCMessage *response = NULL;
+    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+    ether_buf_free(&batch);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
+    rc = produced->n_partitions == 1 ? (int)produced->partitions[0]->error : ETHER_ERR_CORRUPT;
+    if (produced->n_partitions == 1) {
+        if (base_offset != NULL) {
+            *base_offset = produced->partitions[0]->base_offset;
+        }
+        if (leader_hint != NULL) {
+            *leader_hint = produced->partitions[0]->leader_hint_id;
+        }
+    }
+    proto_message_free(response);
+    return rc;
+}
+
+/* Produces to the partition's current leader, retrying while leadership moves. */
+static int produce_to_leader(struct harness *harness, const char *topic, uint32_t partition,
+                             uint64_t first, uint32_t count, uint64_t *base_offset)
+{
+    uint64_t deadline = harness_now_ms() + 15000;
+    int rc = ETHER_ERR_TIMED_OUT;
+    while (harness_now_ms() < deadline) {
+        int asking = 1;
+        while (asking <= harness->brokers_count && harness->pids[asking] == 0) {
+            asking++;
+        }
+        int leader = leader_of(harness, asking, topic, partition);
+        if (leader != 0 && harness->pids[leader] != 0) {
+            int fd = harness_connect(harness_port(harness, leader));
+            if (fd >= 0) {
+                rc = produce(fd, topic, partition, first, count, ETHER__ACKS__ACKS_ALL, base_offset,
+                             NULL);
+                close(fd);
+                if (rc == ETHER_OK) {
+                    return rc;
+                }
+            }
+        }
+        usleep(50000);
+    }
+    return rc;
+}
+
+/*
+ * Fetches partition `partition` from broker `broker_id` starting at 0 and
+ * checks that it holds records 0..expected-1 of the sequence that started at
+ * first_value, in order.
+ */
+static void expect_partition_content(struct harness *harness, int broker_id, const char *topic,
+                                     uint32_t partition, uint64_t first_value, uint64_t expected)
+{
+    int fd = harness_connect(harness_port(harness, broker_id));
+    CHECK(harness, fd >= 0);
+    uint64_t offset = 0;
+    uint64_t deadline = harness_now_ms() + 15000;
+    while (offset < expected && harness_now_ms() < deadline) {
+        Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
+        wanted.partition = partition;
+        wanted.offset = offset;
+        wanted.max_bytes = 256 * 1024;
+        Ether__FetchPartition *wanted_list[1] = {&wanted};
+        Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
+        request.topic = (char *)(uintptr_t)topic;
+        request.n_partitions = 1;
+        request.partitions = wanted_list;
+        request.max_wait_ms = 200;
+        ProtobufCMessage *response = NULL;
+        int rc = harness_call(fd, PROTO_API_FETCH, &request.base, &response);
+        CHECK(harness, rc == ETHER_OK);
+        Ether__FetchResponse *fetched = (Ether__FetchResponse *)response;
+        CHECK(harness, fetched->n_partitions == 1);
+        Ether__FetchPartitionResult *result = fetched->partitions[0];
+        CHECK(harness, result->error == ETHER_OK);
+        CHECK(harness, result->high_watermark <= expected);
+        for (size_t b = 0; b < result->n_batches; b++) {
+            struct proto_batch_header header;
+            const ProtobufCBinaryData *bytes = &result->batches[b]->batch;
+            CHECK(harness, proto_batch_parse(bytes->data, bytes->len, &header) == ETHER_OK);
+            CHECK(harness, result->batches[b]->base_offset == offset);
+            struct proto_record_reader reader;
+            proto_record_reader_init(&reader, proto_batch_records(bytes->data),
+                                     header.records_bytes_uncompressed, header.first_timestamp_ms,
+                                     header.record_count);
+            struct proto_record record;
+            while (proto_record_reader_next(&reader, &record) == ETHER_OK) {
+                char value[64];
+                int value_bytes = snprintf(value, sizeof value, "value-%llu",
+                                           (unsigned long long)(first_value + offset));
+                CHECK(harness, record.value_bytes == (size_t)value_bytes);
+                CHECK(harness, memcmp(record.value, value, record.value_bytes) == 0);
+                offset++;
+            }
+        }
+        proto_message_free(response);
+    }
+    close(fd);
+    CHECK(harness, offset == expected);
+}
+
+static void test_three_brokers_replicate_a_topic_and_every_replica_serves_it(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "orders", PARTITIONS, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "orders", PARTITIONS, 15000));
+
+    /* Leaders are spread: no broker leads more than half of the partitions. */
+    int led[4] = {0};
+    for (uint32_t p = 0; p < PARTITIONS; p++) {
+        int leader = leader_of(harness, 2, "orders", p);
+        CHECK(harness, leader >= 1 && leader <= 3);
+        led[leader]++;
+    }
+    for (int id = 1; id <= 3; id++) {
+        CHECK(harness, led[id] <= PARTITIONS / 2);
+    }
+
+    for (uint32_t p = 0; p < PARTITIONS; p++) {
+        for (uint32_t b = 0; b < BATCHES; b++) {
+            uint64_t base_offset = UINT64_MAX;
+            uint64_t first_value = (uint64_t)p * 1000000 + (uint64_t)b * RECORDS_PER_BATCH;
+            CHECK(harness, produce_to_leader(harness, "orders", p, first_value, RECORDS_PER_BATCH,
+                                             &base_offset) == ETHER_OK);
+            CHECK(harness, base_offset == (uint64_t)b * RECORDS_PER_BATCH);
+        }
+    }
+    /* Every replica, leader or follower, serves the same records in the same order. */
+    for (int id = 1; id <= 3; id++) {
+        for (uint32_t p = 0; p < PARTITIONS; p++) {
+            expect_partition_content(harness, id, "orders", p, (uint64_t)p * 1000000,
+                                     BATCHES * RECORDS_PER_BATCH);
+        }
+    }
+}
+
+static void test_produce_to_a_follower_is_refused_with_the_leader_named(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "payments", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "payments", 1, 15000));
+    int leader = leader_of(harness, 1, "payments", 0);
+    int follower = leader == 1 ? 2 : 1;
+    int fd = harness_connect(harness_port(harness, follower));
+    uint32_t hint = 0;
+    int rc = produce(fd, "payments", 0, 0, 10, ETHER__ACKS__ACKS_ALL, NULL, &hint);
+    close(fd);
+    CHECK(harness, rc == ETHER_ERR_NOT_LEADER);
+    CHECK(harness, hint == (uint32_t)leader);
+}
+
+static void test_acks_one_and_zero_write_and_acks_one_answers_with_the_offset(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "clicks", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "clicks", 1, 15000));
+    int leader = leader_of(harness, 1, "clicks", 0);
+    int fd = harness_connect(harness_port(harness, leader));
+    uint64_t base_offset = 99;
+    CHECK(harness, produce(fd, "clicks", 0, 0, 10, ETHER__ACKS__ACKS_LEADER, &base_offset, NULL) ==
+                       ETHER_OK);
+    CHECK(harness, base_offset == 0);
+
+    /* acks=0: no answer at all; the next acks=all request on the connection is answered. */
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_batch(&batch, 10, 10);
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.batch.data = batch.data;
+    part.batch.len = batch.length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = "clicks";
+    request.acks = ETHER__ACKS__ACKS_NONE;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    struct proto_frame_header header = {.api_key = PROTO_API_PRODUCE, .correlation_id = 777};
+    struct ether_buf frame = ETHER_BUF_INIT;
+    CHECK(harness, proto_frame_encode(&frame, &header, &request.base, 1 << 24) == ETHER_OK);
+    harness_send_raw(fd, frame.data, frame.length);
+    ether_buf_free(&frame);
+    ether_buf_free(&batch);
+    CHECK(harness,
+          produce(fd, "clicks", 0, 20, 10, ETHER__ACKS__ACKS_ALL, &base_offset, NULL) == ETHER_OK);
+    CHECK(harness, base_offset == 20);
+    close(fd);
+    expect_partition_content(harness, leader, "clicks", 0, 0, 30);
+}
+
+static void test_fetch_at_the_end_waits_for_new_data(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "events", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "events", 1, 15000));
+    int leader = leader_of(harness, 1, "events", 0);
+    int follower = leader == 3 ? 1 : 3;
+
+    int fetch_fd = harness_connect(harness_port(harness, follower));
+    Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
+    Ether__FetchPartition *wanted_list[1] = {&wanted};
+    Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
+    request.topic = "events";
+    request.n_partitions = 1;
+    request.partitions = wanted_list;
+    request.max_wait_ms = 5000;
+    struct proto_frame_header header = {.api_key = PROTO_API_FETCH, .correlation_id = 5};
+    struct ether_buf frame = ETHER_BUF_INIT;
+    CHECK(harness, proto_frame_encode(&frame, &header, &request.base, 1 << 24) == ETHER_OK);
+    uint64_t started_ms = harness_now_ms();
+    harness_send_raw(fetch_fd, frame.data, frame.length);
+    ether_buf_free(&frame);
+
+    usleep(300000);
+    uint64_t base_offset = 0;
+    CHECK(harness, produce_to_leader(harness, "events", 0, 0, 5, &base_offset) == ETHER_OK);
+
+    struct proto_frame_header answer;
+    ProtobufCMessage *body = NULL;
+    CHECK(harness, harness_receive(fetch_fd, &answer, &body) == 0);
+    uint64_t waited_ms = harness_now_ms() - started_ms;
+    Ether__FetchResponse *fetched = (Ether__FetchResponse *)body;
+    CHECK(harness, fetched->n_partitions == 1);
+    CHECK(harness, fetched->partitions[0]->n_batches == 1);
+    CHECK(harness, waited_ms >= 250); /* it did wait for the data ... */
+    CHECK(harness, waited_ms < 4000); /* ... and answered when it came, not at max_wait */
+    proto_message_free(body);
+    close(fetch_fd);
+}
+
+static void test_malformed_input_gets_named_errors_and_the_broker_keeps_serving(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "strict", 2, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "strict", 2, 15000));
+    int leader = leader_of(harness, 1, "strict", 0);
+    struct proto_frame_header answer;
+    ProtobufCMessage *body = NULL;
+
+    /* A frame over the maximum: the connection is closed. */
+    int fd = harness_connect(harness_port(harness, leader));
+    uint8_t huge[PROTO_FRAME_HEADER_BYTES] = {0};
+    ether_put_u32le(huge, 512u * 1024 * 1024);
+    harness_send_raw(fd, huge, sizeof huge);
+    CHECK(harness, harness_receive(fd, &answer, &body) == -1);
+    close(fd);
+
+    /* An unknown api: an error answer naming the correlation id, then the close. */
+    fd = harness_connect(harness_port(harness, leader));
+    uint8_t unknown[PROTO_FRAME_HEADER_BYTES] = {0};
+    ether_put_u32le(unknown, PROTO_FRAME_HEADER_BYTES - 4);
+    unknown[4] = PROTO_FRAME_VERSION;
+    ether_put_u16le(unknown + 6, 4242);
+    ether_put_u32le(unknown + 12, 31);
+    harness_send_raw(fd, unknown, sizeof unknown);
+    CHECK(harness, harness_receive(fd, &answer, &body) == 0);
+    CHECK(harness, answer.is_error && answer.correlation_id == 31);
+    CHECK(harness, ((Ether__ErrorResponse *)body)->error == ETHER_ERR_UNSUPPORTED);
+    proto_message_free(body);
+    CHECK(harness, harness_receive(fd, &answer, &body) == -1);
+    close(fd);
+
+    /* A truncated, undecodable body: error answer, then the close. */
+    fd = harness_connect(harness_port(harness, leader));
+    uint8_t garbage[PROTO_FRAME_HEADER_BYTES + 3] = {0};
+    ether_put_u32le(garbage, sizeof garbage - 4);
+    garbage[4] = PROTO_FRAME_VERSION;
+    ether_put_u16le(garbage + 6, PROTO_API_PRODUCE);
+    ether_put_u32le(garbage + 12, 32);
+    memset(garbage + PROTO_FRAME_HEADER_BYTES, 0xff, 3);
+    harness_send_raw(fd, garbage, sizeof garbage);
+    CHECK(harness, harness_receive(fd, &answer, &body) == 0);
+    CHECK(harness, answer.is_error && answer.correlation_id == 32);
+    CHECK(harness, ((Ether__ErrorResponse *)body)->error == ETHER_ERR_CORRUPT);
+    proto_message_free(body);
+    close(fd);
+
+    /* Unknown topic, unknown partition, a bad CRC, an oversized batch: named errors. */
+    fd = harness_connect(harness_port(harness, leader));
+    CHECK(harness, produce(fd, "no-such-topic", 0, 0, 1, ETHER__ACKS__ACKS_ALL, NULL, NULL) ==
+                       ETHER_ERR_NOT_FOUND);
+    CHECK(harness,
+          produce(fd, "strict", 7, 0, 1, ETHER__ACKS__ACKS_ALL, NULL, NULL) == ETHER_ERR_NOT_FOUND);
+
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_batch(&batch, 0, 3);
+    batch.data[batch.length - 1] ^= 0x01; /* breaks the CRC */
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.batch.data = batch.data;
+    part.batch.len = batch.length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = "strict";
+    request.acks = ETHER__ACKS__ACKS_ALL;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    CHECK(harness, harness_call(fd, PROTO_API_PRODUCE, &request.base, &body) == ETHER_OK);
+    CHECK(harness, ((Ether__ProduceResponse *)body)->partitions[0]->error == ETHER_ERR_CORRUPT);
+    proto_message_free(body);
+    ether_buf_free(&batch);
+
+    struct ether_buf big = ETHER_BUF_INIT;
+    size_t big_value_bytes = 5u * 1024 * 1024;
+    char *big_value = calloc(1, big_value_bytes);
+    struct ether_buf records = ETHER_BUF_INIT;
+    proto_record_append(&records, 0, 0, NULL, 0, big_value, big_value_bytes, NULL, 0);
+    struct proto_batch_header big_header = {.record_count = 1,
+                                            .producer_id = -1,
+                                            .producer_epoch = -1,
+                                            .base_sequence = -1,
+                                            .records_bytes_uncompressed = (uint32_t)records.length};
+    CHECK(harness, proto_batch_write(&big, &big_header, records.data, records.length) == ETHER_OK);
+    part.batch.data = big.data;
+    part.batch.len = big.length;
+    CHECK(harness, harness_call(fd, PROTO_API_PRODUCE, &request.base, &body) == ETHER_OK);
+    CHECK(harness, ((Ether__ProduceResponse *)body)->partitions[0]->error == ETHER_ERR_TOO_LARGE);
+    proto_message_free(body);
+    ether_buf_free(&big);
+    ether_buf_free(&records);
+    free(big_value);
+
+    /* Nothing was appended, and the broker still serves. */
+    uint64_t base_offset = 99;
+    CHECK(harness,
+          produce(fd, "strict", 0, 0, 4, ETHER__ACKS__ACKS_ALL, &base_offset, NULL) == ETHER_OK);
+    CHECK(harness, base_offset == 0);
+    close(fd);
+}
+
+static void test_list_offsets_finds_earliest_latest_and_by_timestamp(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "ledger", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "ledger", 1, 15000));
+    for (uint64_t b = 0; b < 5; b++) {
+        /* batch b holds values b*10 .. b*10+9 and timestamp 1700000000000 + b*10 */
+        CHECK(harness, produce_to_leader(harness, "ledger", 0, b * 10, 10, NULL) == ETHER_OK);
+    }
+    int fd = harness_connect(harness_port(harness, leader_of(harness, 1, "ledger", 0)));
+    uint32_t partitions[1] = {0};
+    Ether__ListOffsetsRequest request = ETHER__LIST_OFFSETS_REQUEST__INIT;
+    request.topic = "ledger";
+    request.n_partitions = 1;
+    request.partitions = partitions;
+    const struct {
+        Ether__OffsetSpec spec;
+        int64_t timestamp_ms;
+        uint64_t expected;
+    } cases[] = {
+        {ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST, 0, 0},
+        {ETHER__OFFSET_SPEC__OFFSET_SPEC_LATEST, 0, 50},
+        {ETHER__OFFSET_SPEC__OFFSET_SPEC_TIMESTAMP, 1700000000000 + 25, 30},
+        {ETHER__OFFSET_SPEC__OFFSET_SPEC_TIMESTAMP, 1700000000000 + 1000, 50},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        request.spec = cases[i].spec;
+        request.timestamp_ms = cases[i].timestamp_ms;
+        ProtobufCMessage *body = NULL;
+        CHECK(harness, harness_call(fd, PROTO_API_LIST_OFFSETS, &request.base, &body) == ETHER_OK);
+        Ether__ListOffsetsResponse *listed = (Ether__ListOffsetsResponse *)body;
+        CHECK(harness, listed->n_partitions == 1 && listed->partitions[0]->error == ETHER_OK);
+        CHECK(harness, listed->partitions[0]->offset == cases[i].expected);
+        proto_message_free(body);
+    }
+    close(fd);
+}
+
+static bool directory_exists(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+static void test_deleted_topic_is_gone_with_its_files(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "scratch", 2, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "scratch", 2, 15000));
+    CHECK(harness, produce_to_leader(harness, "scratch", 0, 0, 10, NULL) == ETHER_OK);
+    char path[400];
+    snprintf(path, sizeof path, "%s/broker-2/scratch-0", harness->data_root);
+    CHECK(harness, directory_exists(path));
+
+    int controller = 0;
+    Ether__MetadataResponse *metadata = harness_metadata(harness, 1, NULL);
+    CHECK(harness, metadata != NULL);
+    controller = (int)metadata->controller_id;
+    proto_message_free(&metadata->base);
+    int fd = harness_connect(harness_port(harness, controller));
+    Ether__DeleteTopicRequest request = ETHER__DELETE_TOPIC_REQUEST__INIT;
+    request.name = "scratch";
+    ProtobufCMessage *body = NULL;
+    CHECK(harness, harness_call(fd, PROTO_API_DELETE_TOPIC, &request.base, &body) == ETHER_OK);
+    CHECK(harness, ((Ether__DeleteTopicResponse *)body)->error == ETHER_OK);
+    proto_message_free(body);
+    close(fd);
+
+    uint64_t deadline = harness_now_ms() + 10000;
+    while (directory_exists(path) && harness_now_ms() < deadline) {
+        usleep(50000);
+    }
+    CHECK(harness, !directory_exists(path));
+    metadata = harness_metadata(harness, 3, "scratch");
+    CHECK(harness, metadata != NULL && metadata->n_topics == 1);
+    CHECK(harness, metadata->topics[0]->error == ETHER_ERR_NOT_FOUND);
+    proto_message_free(&metadata->base);
+}
+
+static void test_killed_leader_is_replaced_and_acknowledged_records_survive(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "durable", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "durable", 1, 15000));
+    for (uint64_t b = 0; b < 10; b++) {
+        CHECK(harness, produce_to_leader(harness, "durable", 0, b * 10, 10, NULL) == ETHER_OK);
+    }
+    int old_leader = leader_of(harness, 1, "durable", 0);
+    harness_kill_broker(harness, old_leader, SIGKILL);
+    uint64_t killed_ms = harness_now_ms();
+    uint64_t base_offset = 0;
+    CHECK(harness, produce_to_leader(harness, "durable", 0, 100, 10, &base_offset) == ETHER_OK);
+    uint64_t failover_ms = harness_now_ms() - killed_ms;
+    fprintf(stderr,
+            "      leader killed -> first acknowledged produce on the new leader: %llu ms\n",
+            (unsigned long long)failover_ms);
+    CHECK(harness, base_offset == 100);
+    for (uint64_t b = 11; b < 20; b++) {
+        CHECK(harness, produce_to_leader(harness, "durable", 0, b * 10, 10, NULL) == ETHER_OK);
+    }
+    harness_start_broker(harness, old_leader);
+    /* The restarted broker catches up and serves every acknowledged record. */
+    expect_partition_content(harness, old_leader, "durable", 0, 0, 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_three_brokers_replicate_a_topic_and_every_replica_serves_it, setup_cluster,
+            teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_produce_to_a_follower_is_refused_with_the_leader_named,
+                                        setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_acks_one_and_zero_write_and_acks_one_answers_with_the_offset, setup_cluster,
+            teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fetch_at_the_end_waits_for_new_data, setup_cluster,
+                                        teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_malformed_input_gets_named_errors_and_the_broker_keeps_serving, setup_cluster,
+            teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_list_offsets_finds_earliest_latest_and_by_timestamp,
+                                        setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_deleted_topic_is_gone_with_its_files, setup_cluster,
+                                        teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_killed_leader_is_replaced_and_acknowledged_records_survive, setup_cluster,
+            teardown_cluster),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

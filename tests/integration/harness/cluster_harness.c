@@ -1,0 +1,362 @@
+#include "tests/integration/harness/cluster_harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+
+enum { CALL_TIMEOUT_MS = 10000, RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024 };
+
+uint64_t harness_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec duration = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&duration, NULL);
+}
+
+uint16_t harness_port(const struct harness *harness, int broker_id)
+{
+    return (uint16_t)(harness->base_port + broker_id - 1);
+}
+
+void harness_start_broker(struct harness *harness, int broker_id)
+{
+    ETHER_ASSERT(broker_id >= 1 && broker_id <= harness->brokers_count);
+    char seeds[512] = "";
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        char seed[64];
+        snprintf(seed, sizeof seed, "%s%d@127.0.0.1:%u", id > 1 ? "," : "", id,
+                 harness_port(harness, id));
+        strncat(seeds, seed, sizeof seeds - strlen(seeds) - 1);
+    }
+    char data_dir[300];
+    char log_path[320];
+    char broker_id_text[16];
+    char client_port[16];
+    char http_port[16];
+    snprintf(data_dir, sizeof data_dir, "%s/broker-%d", harness->data_root, broker_id);
+    snprintf(log_path, sizeof log_path, "%s/broker-%d.log", harness->data_root, broker_id);
+    snprintf(broker_id_text, sizeof broker_id_text, "%d", broker_id);
+    snprintf(client_port, sizeof client_port, "%u", harness_port(harness, broker_id));
+    snprintf(http_port, sizeof http_port, "%u", harness_port(harness, broker_id) + 100);
+    pid_t pid = fork();
+    ETHER_ASSERT(pid >= 0);
+    if (pid == 0) {
+        FILE *log = freopen(log_path, "a", stderr);
+        (void)log;
+        execl(harness->etherd_path, "etherd", "--broker-id", broker_id_text, "--data-dir", data_dir,
+              "--client-port", client_port, "--http-port", http_port, "--seeds", seeds, "--tick-ms",
+              "20", "--election-ticks", "10", "--heartbeat-ticks", "2", (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", harness->etherd_path, strerror(errno));
+        _exit(127);
+    }
+    harness->pids[broker_id] = pid;
+    /* Wait until it accepts connections. */
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int fd = harness_connect(harness_port(harness, broker_id));
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        sleep_ms(25);
+    }
+    fprintf(stderr, "harness: broker %d did not start listening\n", broker_id);
+    harness_print_logs(harness);
+    abort();
+}
+
+void harness_start(struct harness *harness, int brokers_count)
+{
+    memset(harness, 0, sizeof *harness);
+    ETHER_ASSERT(brokers_count >= 1 && brokers_count <= HARNESS_BROKERS_MAX);
+    const char *build = getenv("BUILD");
+    snprintf(harness->etherd_path, sizeof harness->etherd_path, "%s/etherd",
+             build != NULL ? build : "build/release");
+    snprintf(harness->data_root, sizeof harness->data_root, "/tmp/ether-cluster-XXXXXX");
+    ETHER_ASSERT(mkdtemp(harness->data_root) != NULL);
+    harness->brokers_count = brokers_count;
+    harness->base_port = (uint16_t)(20000 + (getpid() % 4000) * 10);
+    signal(SIGPIPE, SIG_IGN);
+    for (int id = 1; id <= brokers_count; id++) {
+        harness_start_broker(harness, id);
+    }
+}
+
+void harness_kill_broker(struct harness *harness, int broker_id, int signal_number)
+{
+    pid_t pid = harness->pids[broker_id];
+    if (pid <= 0) {
+        return;
+    }
+    kill(pid, signal_number);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    harness->pids[broker_id] = 0;
+}
+
+void harness_print_logs(const struct harness *harness)
+{
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        char command[400];
+        snprintf(command, sizeof command,
+                 "echo '--- broker %d log (last 40 lines) ---'; tail -n 40 '%s/broker-%d.log'", id,
+                 harness->data_root, id);
+        if (system(command) != 0) {
+            fprintf(stderr, "harness: no log for broker %d\n", id);
+        }
+    }
+}
+
+void harness_stop(struct harness *harness)
+{
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        harness_kill_broker(harness, id, SIGTERM);
+    }
+    if (getenv("HARNESS_KEEP_DATA") == NULL) {
+        char command[300];
+        snprintf(command, sizeof command, "rm -rf '%s'", harness->data_root);
+        if (system(command) != 0) {
+            fprintf(stderr, "harness: could not remove %s\n", harness->data_root);
+        }
+    }
+}
+
+int harness_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct timeval timeout = {.tv_sec = CALL_TIMEOUT_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void harness_send_raw(int fd, const void *data, size_t size_bytes)
+{
+    const uint8_t *bytes = data;
+    while (size_bytes > 0) {
+        ssize_t sent = send(fd, bytes, size_bytes, MSG_NOSIGNAL);
+        if (sent <= 0) {
+            return;
+        }
+        bytes += sent;
+        size_bytes -= (size_t)sent;
+    }
+}
+
+int harness_receive(int fd, struct proto_frame_header *header, ProtobufCMessage **body)
+{
+    uint8_t prefix[4];
+    size_t have = 0;
+    while (have < 4) {
+        ssize_t received = recv(fd, prefix + have, 4 - have, 0);
+        if (received <= 0) {
+            return -1;
+        }
+        have += (size_t)received;
+    }
+    uint32_t following = ether_get_u32le(prefix);
+    if (following > RECEIVE_BUFFER_BYTES) {
+        return -1;
+    }
+    uint8_t *frame = ether_malloc(following + 4);
+    memcpy(frame, prefix, 4);
+    have = 0;
+    while (have < following) {
+        ssize_t received = recv(fd, frame + 4 + have, following - have, 0);
+        if (received <= 0) {
+            ether_free(frame);
+            return -1;
+        }
+        have += (size_t)received;
+    }
+    const uint8_t *frame_body = NULL;
+    size_t frame_bytes = 0;
+    int rc = proto_frame_parse(frame, following + 4, RECEIVE_BUFFER_BYTES + 4, header, &frame_body,
+                               &frame_bytes);
+    if (rc == ETHER_OK) {
+        rc = proto_body_unpack(header, frame_body, body);
+    }
+    ether_free(frame);
+    return rc == ETHER_OK ? 0 : -1;
+}
+
+int harness_call(int fd, uint16_t api_key, const ProtobufCMessage *request,
+                 ProtobufCMessage **response)
+{
+    static uint32_t next_correlation_id = 1;
+    struct proto_frame_header header = {
+        .api_key = api_key,
+        .api_version = proto_api_version_max(api_key),
+        .correlation_id = next_correlation_id++,
+    };
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc = proto_frame_encode(&frame, &header, request, RECEIVE_BUFFER_BYTES);
+    if (rc != ETHER_OK) {
+        ether_buf_free(&frame);
+        return rc;
+    }
+    harness_send_raw(fd, frame.data, frame.length);
+    ether_buf_free(&frame);
+    struct proto_frame_header answer;
+    ProtobufCMessage *body = NULL;
+    if (harness_receive(fd, &answer, &body) != 0) {
+        return ETHER_ERR_CLOSED;
+    }
+    if (answer.correlation_id != header.correlation_id) {
+        proto_message_free(body);
+        return ETHER_ERR_CORRUPT;
+    }
+    if (answer.is_error) {
+        int error = (int)((Ether__ErrorResponse *)body)->error;
+        proto_message_free(body);
+        return error;
+    }
+    *response = body;
+    return ETHER_OK;
+}
+
+Ether__MetadataResponse *harness_metadata(struct harness *harness, int broker_id, const char *topic)
+{
+    int fd = harness_connect(harness_port(harness, broker_id));
+    if (fd < 0) {
+        return NULL;
+    }
+    Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
+    char *topics[1] = {(char *)(uintptr_t)topic};
+    if (topic != NULL) {
+        request.n_topics = 1;
+        request.topics = topics;
+    }
+    ProtobufCMessage *response = NULL;
+    int rc = harness_call(fd, PROTO_API_METADATA, &request.base, &response);
+    close(fd);
+    return rc == ETHER_OK ? (Ether__MetadataResponse *)response : NULL;
+}
+
+int harness_create_topic(struct harness *harness, const char *name, uint32_t partitions,
+                         uint32_t replication_factor)
+{
+    uint64_t deadline = harness_now_ms() + 20000;
+    int rc = ETHER_ERR_TIMED_OUT;
+    while (harness_now_ms() < deadline) {
+        int controller = 0;
+        for (int id = 1; id <= harness->brokers_count && controller == 0; id++) {
+            if (harness->pids[id] == 0) {
+                continue;
+            }
+            Ether__MetadataResponse *metadata = harness_metadata(harness, id, NULL);
+            if (metadata != NULL) {
+                /* Every seed must be registered before a topic can use it. */
+                if (metadata->controller_id != 0 &&
+                    metadata->n_brokers >= (size_t)harness->brokers_count) {
+                    controller = (int)metadata->controller_id;
+                }
+                proto_message_free(&metadata->base);
+            }
+        }
+        if (controller == 0) {
+            sleep_ms(100);
+            continue;
+        }
+        int fd = harness_connect(harness_port(harness, controller));
+        if (fd < 0) {
+            sleep_ms(100);
+            continue;
+        }
+        Ether__CreateTopicRequest request = ETHER__CREATE_TOPIC_REQUEST__INIT;
+        request.name = (char *)(uintptr_t)name;
+        request.partitions = partitions;
+        request.replication_factor = replication_factor;
+        ProtobufCMessage *response = NULL;
+        rc = harness_call(fd, PROTO_API_CREATE_TOPIC, &request.base, &response);
+        close(fd);
+        if (rc == ETHER_OK) {
+            rc = (int)((Ether__CreateTopicResponse *)response)->error;
+            proto_message_free(response);
+        }
+        if (rc != ETHER_ERR_NOT_LEADER && rc != ETHER_ERR_CLOSED) {
+            return rc;
+        }
+        sleep_ms(100);
+    }
+    return rc;
+}
+
+bool harness_wait_for_leaders(struct harness *harness, int broker_id, const char *topic,
+                              uint32_t partitions, int timeout_ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+    while (harness_now_ms() < deadline) {
+        Ether__MetadataResponse *metadata = harness_metadata(harness, broker_id, topic);
+        bool all = false;
+        if (metadata != NULL && metadata->n_topics == 1 && metadata->topics[0]->error == 0 &&
+            metadata->topics[0]->n_partitions == partitions) {
+            all = true;
+            for (size_t p = 0; p < partitions; p++) {
+                all &= metadata->topics[0]->partitions[p]->leader_id != 0;
+            }
+        }
+        if (metadata != NULL) {
+            proto_message_free(&metadata->base);
+        }
+        if (all) {
+            return true;
+        }
+        sleep_ms(50);
+    }
+    return false;
+}
+
+void harness_build_batch(struct ether_buf *batch, uint64_t first, uint32_t count)
+{
+    struct ether_buf records = ETHER_BUF_INIT;
+    for (uint32_t i = 0; i < count; i++) {
+        char key[32];
+        char value[64];
+        int key_bytes = snprintf(key, sizeof key, "key-%llu", (unsigned long long)(first + i));
+        int value_bytes =
+            snprintf(value, sizeof value, "value-%llu", (unsigned long long)(first + i));
+        proto_record_append(&records, 0, i, key, (size_t)key_bytes, value, (size_t)value_bytes,
+                            NULL, 0);
+    }
+    struct proto_batch_header header = {
+        .compression = PROTO_COMPRESSION_NONE,
+        .record_count = count,
+        .first_timestamp_ms = 1700000000000 + (int64_t)first,
+        .max_timestamp_ms = 1700000000000 + (int64_t)first,
+        .producer_id = -1,
+        .producer_epoch = -1,
+        .base_sequence = -1,
+        .records_bytes_uncompressed = (uint32_t)records.length,
+    };
+    int rc = proto_batch_write(batch, &header, records.data, records.length);
+    ETHER_ASSERT(rc == ETHER_OK);
+    ether_buf_free(&records);
+}
