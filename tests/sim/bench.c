@@ -52,7 +52,8 @@ static void group_init(struct bench_group *group, uint64_t group_id,
     }
     for (uint32_t i = 0; i < BENCH_NODES; i++) {
         group->logs[i] = raft_memory_log_create();
-        ETHER_ASSERT(raft_memory_log_bootstrap(group->logs[i], &configuration) == 0);
+        int rc = raft_memory_log_bootstrap(group->logs[i], &configuration);
+        ETHER_ASSERT(rc == 0);
         struct raft_config config = *tuning;
         config.id = i + 1;
         config.group_id = group_id;
@@ -60,7 +61,8 @@ static void group_init(struct bench_group *group, uint64_t group_id,
         config.storage = raft_memory_log_storage(group->logs[i]);
         raft_memory_log_hard_state(group->logs[i], &config.hard_state);
         char errstr[128];
-        ETHER_ASSERT(raft_create(&config, &group->rafts[i], errstr, sizeof(errstr)) == 0);
+        rc = raft_create(&config, &group->rafts[i], errstr, sizeof(errstr));
+        ETHER_ASSERT(rc == 0);
         group->applied[i] = 0;
         group->compacted[i] = 0;
     }
@@ -86,7 +88,8 @@ static bool group_round(struct bench_group *group)
         progressed = true;
         struct raft_ready ready;
         raft_ready(r, &ready);
-        ETHER_ASSERT(raft_memory_log_persist(group->logs[i], &ready) == 0);
+        int rc = raft_memory_log_persist(group->logs[i], &ready);
+        ETHER_ASSERT(rc == 0);
         for (size_t m = 0; m < ready.messages_count; m++) {
             const struct raft_message *message = &ready.messages[m];
             ETHER_ASSERT(message->to >= 1 && message->to <= BENCH_NODES);

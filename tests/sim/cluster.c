@@ -143,7 +143,8 @@ void sim_node_start(struct sim *sim, struct sim_node *node, bool bootstrap)
             configuration.servers[i].role = RAFT_VOTER;
         }
         configuration.servers_count = sim->options.nodes_count;
-        ETHER_ASSERT(raft_memory_log_bootstrap(node->disk.medium, &configuration) == 0);
+        int rc = raft_memory_log_bootstrap(node->disk.medium, &configuration);
+        ETHER_ASSERT(rc == 0);
     }
     create_raft(sim, node);
     sim_trace_event(sim, SIM_TRACE_RESTART, node->id, 0, NULL, node->term_seen,
@@ -453,7 +454,9 @@ struct sim_node *sim_cluster_leader(struct sim *sim)
 void sim_cluster_free(struct sim *sim)
 {
     struct sim_packet packet;
-    while (sim_network_pop_any(&sim->network, &packet)) {
+    for (size_t left = sim->network.count; left > 0; left--) {
+        bool popped = sim_network_pop_any(&sim->network, &packet);
+        ETHER_ASSERT(popped);
         sim_envelope_free(packet.payload);
     }
     for (uint32_t s = 0; s < SIM_NODES_MAX; s++) {
