@@ -683,15 +683,16 @@ static void fake_cluster_brokers(const struct fake_cluster *cluster, uint32_t co
     }
 }
 
-static void fake_add_topic(struct fake_cluster *cluster, const char *name, uint32_t partitions)
+__attribute__((unused)) static void fake_add_topic(struct fake_cluster *cluster, const char *name,
+                                                   uint32_t partitions)
 {
     pthread_mutex_lock(&cluster->mutex);
     fake_topic_add(cluster, name, partitions);
     pthread_mutex_unlock(&cluster->mutex);
 }
 
-static void fake_set_leader(struct fake_cluster *cluster, const char *name, uint32_t partition,
-                            uint32_t leader_id)
+__attribute__((unused)) static void fake_set_leader(struct fake_cluster *cluster, const char *name,
+                                                    uint32_t partition, uint32_t leader_id)
 {
     pthread_mutex_lock(&cluster->mutex);
     fake_topic_find(cluster, name)->partitions[partition].leader_id = leader_id;
@@ -699,7 +700,8 @@ static void fake_set_leader(struct fake_cluster *cluster, const char *name, uint
 }
 
 /* Reads one counter under the mutex. */
-static uint32_t fake_read(struct fake_cluster *cluster, const uint32_t *counter)
+__attribute__((unused)) static uint32_t fake_read(struct fake_cluster *cluster,
+                                                  const uint32_t *counter)
 {
     pthread_mutex_lock(&cluster->mutex);
     uint32_t value = *counter;

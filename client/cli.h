@@ -1,0 +1,147 @@
+/*
+ * cli.h: the pure parts of the `ether` command-line tool: argument parsing
+ * into a `struct cli_options`, the help texts, and output formatting (consume
+ * templates, JSON strings, key=value settings). No I/O, no network: the
+ * program (client/ether_main.c) does that through client/ether.h only.
+ *
+ * Ownership: a parsed `struct cli_options` points into argv (which outlives
+ * it) and owns nothing; cli_text buffers own their bytes (cli_text_free).
+ *
+ * Exit statuses of the tool: CLI_EXIT_OK, CLI_EXIT_ERROR (a request failed),
+ * CLI_EXIT_USAGE (bad arguments), CLI_EXIT_UNHEALTHY (cluster health).
+ */
+#ifndef ETHER_CLIENT_CLI_H
+#define ETHER_CLIENT_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_UNHEALTHY = 3,
+    CLI_SETTINGS_MAX = 64,
+    CLI_TIMEOUT_MS_DEFAULT = 10000,
+};
+
+enum cli_verb {
+    CLI_HELP, /* print options.help_topic's help and exit 0 */
+    CLI_VERSION,
+    CLI_CLUSTER_STATUS,
+    CLI_CLUSTER_HEALTH,
+    CLI_BROKER_LIST,
+    CLI_TOPIC_CREATE,
+    CLI_TOPIC_LIST,
+    CLI_TOPIC_DESCRIBE,
+    CLI_TOPIC_DELETE,
+    CLI_TOPIC_ALTER_CONFIG,
+    CLI_PRODUCE,
+    CLI_CONSUME,
+    CLI_PARTITION_TRANSFER_LEADER,
+    CLI_BENCH_PRODUCE,
+    CLI_BENCH_CONSUME,
+};
+
+enum cli_output { CLI_OUTPUT_TEXT, CLI_OUTPUT_JSON, CLI_OUTPUT_TEMPLATE };
+
+enum cli_start { CLI_START_END, CLI_START_BEGINNING, CLI_START_OFFSET, CLI_START_TIMESTAMP };
+
+struct cli_setting {
+    const char *name; /* points into argv; not NUL-terminated at '=': see name_bytes */
+    size_t name_bytes;
+    const char *value;
+};
+
+struct cli_options {
+    enum cli_verb verb;
+    const char *help_group; /* with CLI_HELP: "" or a group ("topic") */
+    const char *help_topic; /* with CLI_HELP: "", a group, or a command ("create") */
+    const char *brokers;    /* NULL: ETHER_BROKERS or the default */
+    enum cli_output output;
+    const char *template_text; /* with CLI_OUTPUT_TEMPLATE */
+    int timeout_ms;
+    const char *topic;
+    int32_t partition; /* -1: not given */
+    uint32_t partition_count;
+    uint32_t replication_factor;
+    struct cli_setting settings[CLI_SETTINGS_MAX]; /* -c / --set */
+    size_t setting_count;
+    const char *deletes[CLI_SETTINGS_MAX];
+    size_t delete_count;
+    const char *key;
+    const char *acks; /* "0", "1", "all" */
+    enum cli_start start;
+    int64_t start_value; /* offset or timestamp */
+    bool follow;
+    uint32_t to_broker_id;
+    bool watch;
+    bool exit_when_healthy;
+    /* bench */
+    uint32_t record_bytes;
+    uint64_t record_count; /* 0: run for duration_s */
+    uint32_t duration_s;
+    uint32_t producer_count;
+    uint32_t batch_bytes;
+    uint32_t linger_ms;
+};
+
+/*
+ * Parses argv[1..argc) (argv[0] is the program). Returns CLI_EXIT_OK and fills
+ * `options`, or CLI_EXIT_USAGE with one sentence in errstr (no trailing
+ * newline) that names the bad argument and says what was expected.
+ */
+int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, size_t errstr_size);
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+struct cli_text {
+    char *data; /* NUL-terminated once anything was appended */
+    size_t length;
+    size_t capacity;
+};
+
+/*
+ * Appends a help text: ("", "") the top level, ("", "topic") a group's
+ * commands, ("topic", "create") or ("", "produce") one command's flags.
+ */
+void cli_help(const char *help_group, const char *help_topic, struct cli_text *out);
+
+void cli_text_append(struct cli_text *text, const void *bytes, size_t size_bytes);
+void cli_text_printf(struct cli_text *text, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_text_free(struct cli_text *text);
+
+/* Appends bytes as a JSON string literal (quotes included); NULL gives null. */
+void cli_json_string(struct cli_text *out, const void *bytes, size_t size_bytes);
+
+struct cli_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    const void *key; /* NULL: null key */
+    size_t key_bytes;
+    const void *value;
+    size_t value_bytes;
+};
+
+/*
+ * Checks a consume template: %k key, %v value, %p partition, %o offset,
+ * %t timestamp (ms), %T topic, %% percent; \n newline, \t tab, \\ backslash.
+ * Returns CLI_EXIT_OK or CLI_EXIT_USAGE with a sentence naming the bad escape.
+ */
+int cli_template_check(const char *template_text, char *errstr, size_t errstr_size);
+
+/* Appends one record formatted by a checked template (null key/value print as ""). */
+void cli_template_format(struct cli_text *out, const char *template_text,
+                         const struct cli_record *record);
+
+/* One JSON object for a consumed record, followed by a newline. */
+void cli_record_json(struct cli_text *out, const struct cli_record *record);
+
+/* p-th percentile (0 < p <= 100) of `sorted_count` sorted values; 0 when empty. */
+uint64_t cli_percentile(const uint64_t *sorted, size_t sorted_count, double percentile);
+
+#endif

@@ -1,0 +1,620 @@
+/*
+ * cli_args.c: the command line of `ether`, parsed into struct cli_options.
+ *
+ * Two passes: the first separates words (the command, its argument) from
+ * flags, so that flags may come anywhere ("ether --brokers h:1 topic list");
+ * the second finds the command from the words and reads every flag,
+ * refusing flags the command does not take. Short flags mean what the
+ * command says (-p is --partitions for topic create, --partition elsewhere).
+ */
+#include "client/cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum flag_id {
+    F_BROKERS,
+    F_FORMAT,
+    F_TIMEOUT,
+    F_HELP,
+    F_PARTITIONS,
+    F_REPLICAS,
+    F_CONFIG,
+    F_SET,
+    F_DELETE,
+    F_KEY,
+    F_ACKS,
+    F_PARTITION,
+    F_FROM_BEGINNING,
+    F_OFFSET,
+    F_FOLLOW,
+    F_TO,
+    F_WATCH,
+    F_EXIT_WHEN_HEALTHY,
+    F_RECORD_SIZE,
+    F_COUNT,
+    F_DURATION,
+    F_PRODUCERS,
+    F_BATCH_BYTES,
+    F_LINGER_MS,
+    F_COUNT_OF_FLAGS,
+};
+
+struct flag {
+    const char *long_name;
+    char short_name;
+    bool takes_value;
+    const char *value_name;
+    const char *help;
+};
+
+static const struct flag flags[F_COUNT_OF_FLAGS] = {
+    [F_BROKERS] = {"brokers", 0, true, "HOST:PORT,...",
+                   "brokers to bootstrap from (default: $ETHER_BROKERS, else "
+                   "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094)"},
+    [F_FORMAT] = {"format", 0, true, "text|json", "output format"},
+    [F_TIMEOUT] = {"timeout", 0, true, "MS", "how long to wait for the cluster (10000)"},
+    [F_HELP] = {"help", 'h', false, NULL, "show this help"},
+    [F_PARTITIONS] = {"partitions", 'p', true, "N", "number of partitions (1)"},
+    [F_REPLICAS] = {"replicas", 'r', true, "N", "replication factor (3)"},
+    [F_CONFIG] = {"config", 'c', true, "KEY=VALUE", "a topic setting; repeatable"},
+    [F_SET] = {"set", 0, true, "KEY=VALUE", "set a topic setting; repeatable"},
+    [F_DELETE] = {"delete", 0, true, "KEY", "remove a topic setting; repeatable"},
+    [F_KEY] = {"key", 'k', true, "KEY", "the key of every record (default: none)"},
+    [F_ACKS] = {"acks", 0, true, "0|1|all", "acknowledgements to wait for (all)"},
+    [F_PARTITION] = {"partition", 'p', true, "P", "only this partition"},
+    [F_FROM_BEGINNING] = {"from-beginning", 0, false, NULL,
+                          "start at the first stored record (default: the end)"},
+    [F_OFFSET] = {"offset", 'o', true, "N|start|end|@MS",
+                  "start at an offset, the start, the end or the first record at or after a "
+                  "timestamp (ms since the epoch)"},
+    [F_FOLLOW] = {"follow", 'f', false, NULL,
+                  "keep waiting for new records (default: stop at the end)"},
+    [F_TO] = {"to", 0, true, "BROKER", "the broker id that should lead"},
+    [F_WATCH] = {"watch", 'w', false, NULL, "check again every second"},
+    [F_EXIT_WHEN_HEALTHY] = {"exit-when-healthy", 'e', false, NULL,
+                             "wait until the cluster is healthy, then exit 0"},
+    [F_RECORD_SIZE] = {"record-size", 's', true, "BYTES", "value bytes per record (100)"},
+    [F_COUNT] = {"count", 'n', true, "N", "records in total (default: run for --duration)"},
+    [F_DURATION] = {"duration", 'd', true, "SECONDS", "how long to run (10)"},
+    [F_PRODUCERS] = {"producers", 0, true, "N", "producer clients, one thread each (1)"},
+    [F_BATCH_BYTES] = {"batch-bytes", 0, true, "BYTES", "batch size (65536)"},
+    [F_LINGER_MS] = {"linger-ms", 0, true, "MS", "batching delay (5)"},
+};
+
+#define BIT(flag)    (1u << (flag))
+#define GLOBAL_FLAGS (BIT(F_BROKERS) | BIT(F_FORMAT) | BIT(F_TIMEOUT) | BIT(F_HELP))
+
+struct command {
+    const char *group; /* NULL for top-level commands */
+    const char *name;
+    enum cli_verb verb;
+    const char *argument; /* the one positional argument, or NULL */
+    uint32_t flag_set;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"cluster", "status", CLI_CLUSTER_STATUS, NULL, 0,
+     "show the cluster: id, controller, brokers, topics"},
+    {"cluster", "health", CLI_CLUSTER_HEALTH, NULL, BIT(F_WATCH) | BIT(F_EXIT_WHEN_HEALTHY),
+     "check that every broker answers, every partition has a leader and there is a "
+     "controller; exit status 3 when not"},
+    {"broker", "list", CLI_BROKER_LIST, NULL, 0, "list the brokers"},
+    {"topic", "create", CLI_TOPIC_CREATE, "NAME",
+     BIT(F_PARTITIONS) | BIT(F_REPLICAS) | BIT(F_CONFIG), "create a topic"},
+    {"topic", "list", CLI_TOPIC_LIST, NULL, 0, "list the topics"},
+    {"topic", "describe", CLI_TOPIC_DESCRIBE, "NAME", 0,
+     "show a topic's settings and, per partition, leader, replicas and high watermark"},
+    {"topic", "delete", CLI_TOPIC_DELETE, "NAME", 0, "delete a topic and its records"},
+    {"topic", "alter-config", CLI_TOPIC_ALTER_CONFIG, "NAME", BIT(F_SET) | BIT(F_DELETE),
+     "change a topic's settings"},
+    {"partition", "transfer-leader", CLI_PARTITION_TRANSFER_LEADER, "TOPIC/PARTITION", BIT(F_TO),
+     "move a partition's leadership to another replica"},
+    {NULL, "produce", CLI_PRODUCE, "TOPIC", BIT(F_KEY) | BIT(F_ACKS) | BIT(F_PARTITION),
+     "produce one record per line of standard input"},
+    {NULL, "consume", CLI_CONSUME, "TOPIC",
+     BIT(F_PARTITION) | BIT(F_FROM_BEGINNING) | BIT(F_OFFSET) | BIT(F_FOLLOW),
+     "print records; --format json or a template: %k key, %v value, %p partition, %o offset, "
+     "%t timestamp, %T topic, \\n newline (default \"%v\\n\")"},
+    {"bench", "produce", CLI_BENCH_PRODUCE, "TOPIC",
+     BIT(F_RECORD_SIZE) | BIT(F_COUNT) | BIT(F_DURATION) | BIT(F_ACKS) | BIT(F_PRODUCERS) |
+         BIT(F_BATCH_BYTES) | BIT(F_LINGER_MS),
+     "measure produce throughput and latency"},
+    {"bench", "consume", CLI_BENCH_CONSUME, "TOPIC", BIT(F_COUNT) | BIT(F_DURATION),
+     "measure consume throughput from the beginning of a topic"},
+    {NULL, "version", CLI_VERSION, NULL, 0, "print the version"},
+};
+
+enum { COMMAND_COUNT = sizeof commands / sizeof commands[0], WORDS_MAX = 8 };
+
+static int usage_error(char *errstr, size_t errstr_size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int usage_error(char *errstr, size_t errstr_size, const char *format, ...)
+{
+    if (errstr != NULL && errstr_size > 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(errstr, errstr_size, format, args);
+        va_end(args);
+    }
+    return CLI_EXIT_USAGE;
+}
+
+static bool is_group(const char *word)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        if (commands[i].group != NULL && strcmp(commands[i].group, word) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The flag a long name (without "--") or a short letter means for `command`. */
+static int find_flag(const char *long_name, size_t long_bytes, char short_name, uint32_t allowed)
+{
+    for (int id = 0; id < F_COUNT_OF_FLAGS; id++) {
+        if ((allowed & BIT(id)) == 0) {
+            continue;
+        }
+        if (long_name != NULL ? strlen(flags[id].long_name) == long_bytes &&
+                                    strncmp(flags[id].long_name, long_name, long_bytes) == 0
+                              : flags[id].short_name == short_name) {
+            return id;
+        }
+    }
+    return -1;
+}
+
+/* Whether an argument that starts with '-' takes the next argument as its value. */
+static bool takes_separate_value(const char *argument)
+{
+    if (strchr(argument, '=') != NULL) {
+        return false;
+    }
+    static const char *const booleans[] = {
+        "-h",      "--help", "--from-beginning",    "--follow", "-f",
+        "--watch", "-w",     "--exit-when-healthy", "-e"};
+    for (size_t i = 0; i < sizeof booleans / sizeof booleans[0]; i++) {
+        if (strcmp(argument, booleans[i]) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int parse_number(const char *flag_name, const char *text, uint64_t min, uint64_t max,
+                        uint64_t *out, char *errstr, size_t errstr_size)
+{
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || value < min || value > max) {
+        return usage_error(errstr, errstr_size,
+                           "%s expects a whole number from %" PRIu64 " to %" PRIu64 ", not \"%s\"",
+                           flag_name, min, max, text);
+    }
+    *out = value;
+    return CLI_EXIT_OK;
+}
+
+static int parse_setting(const char *flag_name, const char *text, struct cli_options *options,
+                         char *errstr, size_t errstr_size)
+{
+    const char *equals = strchr(text, '=');
+    if (equals == NULL || equals == text) {
+        return usage_error(errstr, errstr_size, "%s expects KEY=VALUE, not \"%s\"", flag_name,
+                           text);
+    }
+    if (options->setting_count == CLI_SETTINGS_MAX) {
+        return usage_error(errstr, errstr_size, "at most %d settings can be given",
+                           CLI_SETTINGS_MAX);
+    }
+    struct cli_setting *setting = &options->settings[options->setting_count++];
+    setting->name = text;
+    setting->name_bytes = (size_t)(equals - text);
+    setting->value = equals + 1;
+    return CLI_EXIT_OK;
+}
+
+static int apply_flag(int id, const char *shown, const char *value, struct cli_options *options,
+                      char *errstr, size_t errstr_size)
+{
+    uint64_t number = 0;
+    int rc = CLI_EXIT_OK;
+    switch (id) {
+    case F_BROKERS:
+        options->brokers = value;
+        break;
+    case F_FORMAT:
+        if (strcmp(value, "json") == 0) {
+            options->output = CLI_OUTPUT_JSON;
+        } else if (strcmp(value, "text") == 0) {
+            options->output = CLI_OUTPUT_TEXT;
+        } else if (options->verb == CLI_CONSUME) {
+            rc = cli_template_check(value, errstr, errstr_size);
+            options->output = CLI_OUTPUT_TEMPLATE;
+            options->template_text = value;
+        } else {
+            rc = usage_error(errstr, errstr_size, "%s expects text or json, not \"%s\"", shown,
+                             value);
+        }
+        break;
+    case F_TIMEOUT:
+        rc = parse_number(shown, value, 1, 86400000, &number, errstr, errstr_size);
+        options->timeout_ms = (int)number;
+        break;
+    case F_PARTITIONS:
+        rc = parse_number(shown, value, 1, 100000, &number, errstr, errstr_size);
+        options->partition_count = (uint32_t)number;
+        break;
+    case F_REPLICAS:
+        rc = parse_number(shown, value, 1, 100, &number, errstr, errstr_size);
+        options->replication_factor = (uint32_t)number;
+        break;
+    case F_CONFIG:
+    case F_SET:
+        rc = parse_setting(shown, value, options, errstr, errstr_size);
+        break;
+    case F_DELETE:
+        if (options->delete_count == CLI_SETTINGS_MAX) {
+            return usage_error(errstr, errstr_size, "at most %d settings can be deleted",
+                               CLI_SETTINGS_MAX);
+        }
+        options->deletes[options->delete_count++] = value;
+        break;
+    case F_KEY:
+        options->key = value;
+        break;
+    case F_ACKS:
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0 && strcmp(value, "all") != 0) {
+            rc = usage_error(errstr, errstr_size, "%s expects 0, 1 or all, not \"%s\"", shown,
+                             value);
+        }
+        options->acks = value;
+        break;
+    case F_PARTITION:
+        rc = parse_number(shown, value, 0, INT32_MAX, &number, errstr, errstr_size);
+        options->partition = (int32_t)number;
+        break;
+    case F_FROM_BEGINNING:
+        options->start = CLI_START_BEGINNING;
+        break;
+    case F_OFFSET:
+        if (strcmp(value, "start") == 0) {
+            options->start = CLI_START_BEGINNING;
+        } else if (strcmp(value, "end") == 0) {
+            options->start = CLI_START_END;
+        } else if (value[0] == '@') {
+            rc = parse_number(shown, value + 1, 0, INT64_MAX, &number, errstr, errstr_size);
+            options->start = CLI_START_TIMESTAMP;
+            options->start_value = (int64_t)number;
+        } else {
+            rc = parse_number(shown, value, 0, INT64_MAX, &number, errstr, errstr_size);
+            options->start = CLI_START_OFFSET;
+            options->start_value = (int64_t)number;
+            if (rc != CLI_EXIT_OK) {
+                rc = usage_error(errstr, errstr_size,
+                                 "%s expects an offset, start, end or @TIMESTAMP_MS, not \"%s\"",
+                                 shown, value);
+            }
+        }
+        break;
+    case F_FOLLOW:
+        options->follow = true;
+        break;
+    case F_TO:
+        rc = parse_number(shown, value, 1, UINT32_MAX, &number, errstr, errstr_size);
+        options->to_broker_id = (uint32_t)number;
+        break;
+    case F_WATCH:
+        options->watch = true;
+        break;
+    case F_EXIT_WHEN_HEALTHY:
+        options->exit_when_healthy = true;
+        break;
+    case F_RECORD_SIZE:
+        rc = parse_number(shown, value, 0, 1024 * 1024, &number, errstr, errstr_size);
+        options->record_bytes = (uint32_t)number;
+        break;
+    case F_COUNT:
+        rc = parse_number(shown, value, 1, UINT64_MAX / 2, &number, errstr, errstr_size);
+        options->record_count = number;
+        break;
+    case F_DURATION:
+        rc = parse_number(shown, value, 1, 86400, &number, errstr, errstr_size);
+        options->duration_s = (uint32_t)number;
+        break;
+    case F_PRODUCERS:
+        rc = parse_number(shown, value, 1, 64, &number, errstr, errstr_size);
+        options->producer_count = (uint32_t)number;
+        break;
+    case F_BATCH_BYTES:
+        rc = parse_number(shown, value, 64, 4 * 1024 * 1024, &number, errstr, errstr_size);
+        options->batch_bytes = (uint32_t)number;
+        break;
+    case F_LINGER_MS:
+        rc = parse_number(shown, value, 0, 600000, &number, errstr, errstr_size);
+        options->linger_ms = (uint32_t)number;
+        break;
+    default:
+        break;
+    }
+    return rc;
+}
+
+static void options_init(struct cli_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->verb = CLI_HELP;
+    options->help_topic = "";
+    options->output = CLI_OUTPUT_TEXT;
+    options->timeout_ms = CLI_TIMEOUT_MS_DEFAULT;
+    options->partition = -1;
+    options->partition_count = 1;
+    options->replication_factor = 3;
+    options->acks = "all";
+    options->start = CLI_START_END;
+    options->record_bytes = 100;
+    options->duration_s = 10;
+    options->producer_count = 1;
+    options->batch_bytes = 65536;
+    options->linger_ms = 5;
+}
+
+/* "topic/3" -> topic and partition; the slash is the last one. */
+static int parse_topic_partition(char *text, struct cli_options *options, char *errstr,
+                                 size_t errstr_size)
+{
+    char *slash = strrchr(text, '/');
+    uint64_t number = 0;
+    if (slash == NULL || slash == text ||
+        parse_number("the partition", slash + 1, 0, INT32_MAX, &number, NULL, 0) != CLI_EXIT_OK) {
+        return usage_error(errstr, errstr_size,
+                           "expected TOPIC/PARTITION (like orders/3), not \"%s\"", text);
+    }
+    *slash = '\0';
+    options->topic = text;
+    options->partition = (int32_t)number;
+    return CLI_EXIT_OK;
+}
+
+int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, size_t errstr_size)
+{
+    options_init(options);
+    options->help_group = "";
+    /* Pass 1: words. */
+    const char *words[WORDS_MAX];
+    int word_indexes[WORDS_MAX];
+    size_t word_count = 0;
+    bool help = false;
+    for (int i = 1; i < argc; i++) {
+        const char *argument = argv[i];
+        if (strcmp(argument, "--") == 0) {
+            return usage_error(errstr, errstr_size, "\"--\" is not supported");
+        }
+        if (argument[0] == '-' && argument[1] != '\0') {
+            if (strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0) {
+                help = true;
+            } else if (takes_separate_value(argument)) {
+                i++;
+            }
+            continue;
+        }
+        if (word_count == WORDS_MAX) {
+            return usage_error(errstr, errstr_size, "too many arguments, starting at \"%s\"",
+                               argument);
+        }
+        word_indexes[word_count] = i;
+        words[word_count++] = argument;
+    }
+
+    /* The command. */
+    if (word_count == 0 || strcmp(words[0], "help") == 0) {
+        options->verb = CLI_HELP;
+        options->help_topic = word_count >= 2 ? words[1] : "";
+        options->help_group = word_count >= 3 ? words[1] : "";
+        if (word_count >= 3) {
+            options->help_topic = words[2];
+        }
+        return CLI_EXIT_OK;
+    }
+    const struct command *command = NULL;
+    size_t command_words = 0;
+    if (is_group(words[0])) {
+        if (word_count == 1) {
+            if (help) {
+                options->help_topic = words[0];
+                return CLI_EXIT_OK;
+            }
+            return usage_error(errstr, errstr_size,
+                               "\"ether %s\" needs a subcommand; see \"ether %s --help\"", words[0],
+                               words[0]);
+        }
+        for (size_t c = 0; c < COMMAND_COUNT; c++) {
+            if (commands[c].group != NULL && strcmp(commands[c].group, words[0]) == 0 &&
+                strcmp(commands[c].name, words[1]) == 0) {
+                command = &commands[c];
+            }
+        }
+        if (command == NULL) {
+            return usage_error(errstr, errstr_size,
+                               "unknown command \"ether %s %s\"; see \"ether %s --help\"", words[0],
+                               words[1], words[0]);
+        }
+        command_words = 2;
+    } else {
+        for (size_t c = 0; c < COMMAND_COUNT; c++) {
+            if (commands[c].group == NULL && strcmp(commands[c].name, words[0]) == 0) {
+                command = &commands[c];
+            }
+        }
+        if (command == NULL) {
+            return usage_error(errstr, errstr_size, "unknown command \"%s\"; see \"ether --help\"",
+                               words[0]);
+        }
+        command_words = 1;
+    }
+    if (help) {
+        /* The help topic is the command's words, e.g. "topic create". */
+        options->verb = CLI_HELP;
+        options->help_group = command->group != NULL ? command->group : "";
+        options->help_topic = command->name;
+        return CLI_EXIT_OK;
+    }
+    options->verb = command->verb;
+    size_t arguments = word_count - command_words;
+    size_t wanted = command->argument != NULL ? 1 : 0;
+    if (arguments < wanted) {
+        return usage_error(errstr, errstr_size, "\"ether %s%s%s\" needs %s",
+                           command->group != NULL ? command->group : "",
+                           command->group != NULL ? " " : "", command->name, command->argument);
+    }
+    if (arguments > wanted) {
+        return usage_error(errstr, errstr_size, "unexpected argument \"%s\"",
+                           words[command_words + wanted]);
+    }
+    if (wanted == 1) {
+        if (command->verb == CLI_PARTITION_TRANSFER_LEADER) {
+            int rc = parse_topic_partition(argv[word_indexes[command_words]], options, errstr,
+                                           errstr_size);
+            if (rc != CLI_EXIT_OK) {
+                return rc;
+            }
+        } else {
+            options->topic = words[command_words];
+        }
+    }
+
+    /* Pass 2: flags. */
+    uint32_t allowed = GLOBAL_FLAGS | command->flag_set;
+    for (int i = 1; i < argc; i++) {
+        const char *argument = argv[i];
+        if (argument[0] != '-' || argument[1] == '\0') {
+            continue;
+        }
+        int id = -1;
+        const char *value = NULL;
+        const char *equals = strchr(argument, '=');
+        if (argument[1] == '-') {
+            size_t name_bytes =
+                equals != NULL ? (size_t)(equals - argument - 2) : strlen(argument + 2);
+            id = find_flag(argument + 2, name_bytes, 0, allowed);
+        } else if (argument[2] == '\0' || argument[2] == '=') {
+            id = find_flag(NULL, 0, argument[1], allowed);
+        }
+        if (id < 0) {
+            char shown[64];
+            snprintf(shown, sizeof shown, "%.*s",
+                     equals != NULL ? (int)(equals - argument) : (int)strlen(argument), argument);
+            if (find_flag(shown + (shown[1] == '-' ? 2 : 1),
+                          strlen(shown + (shown[1] == '-' ? 2 : 1)), 0, UINT32_MAX) >= 0 ||
+                (shown[1] != '-' && find_flag(NULL, 0, shown[1], UINT32_MAX) >= 0)) {
+                return usage_error(errstr, errstr_size,
+                                   "\"ether %s%s%s\" does not take %s; see --help",
+                                   command->group != NULL ? command->group : "",
+                                   command->group != NULL ? " " : "", command->name, shown);
+            }
+            return usage_error(errstr, errstr_size, "unknown flag %s; see --help", shown);
+        }
+        char shown[64];
+        snprintf(shown, sizeof shown, "--%s", flags[id].long_name);
+        if (flags[id].takes_value) {
+            if (equals != NULL) {
+                value = equals + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                return usage_error(errstr, errstr_size, "%s needs a value (%s)", shown,
+                                   flags[id].value_name);
+            }
+        } else if (equals != NULL) {
+            return usage_error(errstr, errstr_size, "%s takes no value", shown);
+        }
+        int rc = apply_flag(id, shown, value, options, errstr, errstr_size);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+    }
+    if (options->verb == CLI_PARTITION_TRANSFER_LEADER && options->to_broker_id == 0) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether partition transfer-leader\" needs --to BROKER");
+    }
+    if (options->verb == CLI_TOPIC_ALTER_CONFIG &&
+        options->setting_count + options->delete_count == 0) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether topic alter-config\" needs --set KEY=VALUE or --delete KEY");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ---- help ------------------------------------------------------------------------------ */
+
+static void help_command(const struct command *command, struct cli_text *out)
+{
+    cli_text_printf(out, "Usage: ether %s%s%s%s%s [flags]\n\n%s.\n\nFlags:\n",
+                    command->group != NULL ? command->group : "", command->group != NULL ? " " : "",
+                    command->name, command->argument != NULL ? " " : "",
+                    command->argument != NULL ? command->argument : "", command->summary);
+    uint32_t allowed = command->flag_set | GLOBAL_FLAGS;
+    for (int id = 0; id < F_COUNT_OF_FLAGS; id++) {
+        if ((allowed & BIT(id)) == 0) {
+            continue;
+        }
+        char left[64];
+        char short_part[8] = "    ";
+        if (flags[id].short_name != 0) {
+            snprintf(short_part, sizeof short_part, "-%c, ", flags[id].short_name);
+        }
+        snprintf(left, sizeof left, "%s--%s%s%s", short_part, flags[id].long_name,
+                 flags[id].takes_value ? " " : "",
+                 flags[id].takes_value ? flags[id].value_name : "");
+        const char *help = flags[id].help;
+        if (id == F_FORMAT && command->verb == CLI_CONSUME) {
+            help = "text (values), json, or a template like '%p:%o %k=%v\\n'";
+        }
+        cli_text_printf(out, "  %-34s %s\n", left, help);
+    }
+}
+
+void cli_help(const char *help_group, const char *help_topic, struct cli_text *out)
+{
+    for (size_t c = 0; c < COMMAND_COUNT; c++) {
+        const struct command *command = &commands[c];
+        bool group_matches = command->group == NULL ? help_group[0] == '\0'
+                                                    : strcmp(command->group, help_group) == 0;
+        if (group_matches && strcmp(command->name, help_topic) == 0) {
+            help_command(command, out);
+            return;
+        }
+    }
+    bool is_known_group = help_topic[0] != '\0' && is_group(help_topic);
+    cli_text_printf(out, "Usage: ether %s%sCOMMAND [flags]\n\n", is_known_group ? help_topic : "",
+                    is_known_group ? " " : "");
+    if (!is_known_group) {
+        cli_text_printf(out, "ether talks to an Ether cluster: administers topics, produces, "
+                             "consumes and measures.\n\n");
+    }
+    cli_text_printf(out, "Commands:\n");
+    for (size_t c = 0; c < COMMAND_COUNT; c++) {
+        const struct command *command = &commands[c];
+        if (is_known_group && (command->group == NULL || strcmp(command->group, help_topic) != 0)) {
+            continue;
+        }
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", command->group != NULL ? command->group : "",
+                 command->group != NULL ? " " : "", command->name);
+        cli_text_printf(out, "  %-26s %s\n", left, command->summary);
+    }
+    cli_text_printf(out,
+                    "\nGlobal flags: --brokers HOST:PORT,... (or ETHER_BROKERS), --format "
+                    "text|json, --timeout MS, --help.\nRun \"ether %s%sCOMMAND --help\" for a "
+                    "command's flags.\n",
+                    is_known_group ? help_topic : "", is_known_group ? " " : "");
+}

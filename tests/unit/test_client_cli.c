@@ -1,0 +1,328 @@
+/*
+ * Unit tests for the pure parts of the `ether` tool (client/cli.h): argument
+ * parsing, help, consume templates, JSON strings and percentiles.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "client/cli.h"
+
+/* Parses a NULL-terminated list of words after "ether". */
+static int parse(struct cli_options *options, char *errstr, size_t errstr_size, ...)
+{
+    char *argv[32] = {"ether"};
+    int argc = 1;
+    va_list args;
+    va_start(args, errstr_size);
+    for (char *word = va_arg(args, char *); word != NULL; word = va_arg(args, char *)) {
+        argv[argc++] = word;
+    }
+    va_end(args);
+    errstr[0] = '\0';
+    return cli_parse(argc, argv, options, errstr, errstr_size);
+}
+
+static void test_topic_create_reads_partitions_replicas_and_settings(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    char words[][32] = {"topic",
+                        "create",
+                        "orders",
+                        "-p",
+                        "6",
+                        "-r",
+                        "3",
+                        "-c",
+                        "retention.ms=60000",
+                        "--config=cleanup.policy=delete",
+                        "--brokers",
+                        "h:1"};
+    assert_int_equal(parse(&options, errstr, sizeof errstr, words[0], words[1], words[2], words[3],
+                           words[4], words[5], words[6], words[7], words[8], words[9], words[10],
+                           words[11], NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_TOPIC_CREATE);
+    assert_string_equal(options.topic, "orders");
+    assert_int_equal(options.partition_count, 6);
+    assert_int_equal(options.replication_factor, 3);
+    assert_int_equal(options.setting_count, 2);
+    assert_int_equal(options.settings[0].name_bytes, strlen("retention.ms"));
+    assert_memory_equal(options.settings[0].name, "retention.ms", strlen("retention.ms"));
+    assert_string_equal(options.settings[0].value, "60000");
+    assert_string_equal(options.settings[1].value, "delete");
+    assert_string_equal(options.brokers, "h:1");
+}
+
+static void test_global_flags_may_come_before_the_command(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    char brokers[] = "h:9";
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "--brokers", brokers, "--format",
+                           "json", "topic", "list", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_TOPIC_LIST);
+    assert_int_equal(options.output, CLI_OUTPUT_JSON);
+    assert_string_equal(options.brokers, "h:9");
+}
+
+static void test_short_p_means_partition_for_consume(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "orders", "-p", "2",
+                           "--offset", "@1700000000000", "--follow", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_CONSUME);
+    assert_int_equal(options.partition, 2);
+    assert_int_equal(options.start, CLI_START_TIMESTAMP);
+    assert_int_equal(options.start_value, 1700000000000);
+    assert_true(options.follow);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--from-beginning",
+                           "--format", "%p/%o %v\\n", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.start, CLI_START_BEGINNING);
+    assert_int_equal(options.output, CLI_OUTPUT_TEMPLATE);
+    assert_string_equal(options.template_text, "%p/%o %v\\n");
+}
+
+static void test_transfer_leader_splits_topic_and_partition(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    char target[] = "orders/3";
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "partition", "transfer-leader", target,
+                           "--to", "2", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_PARTITION_TRANSFER_LEADER);
+    assert_string_equal(options.topic, "orders");
+    assert_int_equal(options.partition, 3);
+    assert_int_equal(options.to_broker_id, 2);
+}
+
+static void test_bench_and_health_flags(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "bench", "produce", "t", "-s", "512",
+                           "-n", "1000", "--acks", "1", "--producers", "4", "--batch-bytes",
+                           "131072", "--linger-ms", "20", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_BENCH_PRODUCE);
+    assert_int_equal(options.record_bytes, 512);
+    assert_int_equal(options.record_count, 1000);
+    assert_string_equal(options.acks, "1");
+    assert_int_equal(options.producer_count, 4);
+    assert_int_equal(options.batch_bytes, 131072);
+    assert_int_equal(options.linger_ms, 20);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "cluster", "health", "--watch",
+                           "--exit-when-healthy", NULL),
+                     CLI_EXIT_OK);
+    assert_true(options.watch);
+    assert_true(options.exit_when_healthy);
+}
+
+static void test_bad_arguments_get_one_clear_sentence(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "topic", "create", "t", "-p", "six", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr,
+                        "--partitions expects a whole number from 1 to 100000, not \"six\"");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "frobnicate", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr,
+                        "unknown command \"ether topic frobnicate\"; see \"ether topic --help\"");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--follow", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether topic list\" does not take --follow; see --help");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--colour", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "unknown flag --colour; see --help");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "produce", NULL), CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether produce\" needs TOPIC");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "produce", "t", "--acks", "2", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--acks expects 0, 1 or all, not \"2\"");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "produce", "t", "--acks", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--acks needs a value (0|1|all)");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "create", "a", "b", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "unexpected argument \"b\"");
+
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "topic", "create", "t", "-c", "x", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--config expects KEY=VALUE, not \"x\"");
+
+    char target[] = "orders";
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "partition", "transfer-leader", target,
+                           "--to", "1", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "expected TOPIC/PARTITION (like orders/3), not \"orders\"");
+
+    char target2[] = "orders/1";
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "partition", "transfer-leader", target2, NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether partition transfer-leader\" needs --to BROKER");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "alter-config", "t", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr,
+                        "\"ether topic alter-config\" needs --set KEY=VALUE or --delete KEY");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--format", "%x", NULL),
+                     CLI_EXIT_USAGE);
+    assert_non_null(strstr(errstr, "unknown template escape \"%x\""));
+
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "topic", "list", "--format", "xml", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--format expects text or json, not \"xml\"");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", NULL), CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether topic\" needs a subcommand; see \"ether topic --help\"");
+}
+
+static void test_help_exists_on_every_level(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    struct cli_text text = {0};
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "--help", NULL), CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_HELP);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "topic create"));
+    assert_non_null(strstr(text.data, "bench produce"));
+    cli_text_free(&text);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "--help", NULL), CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "Usage: ether topic COMMAND"));
+    assert_non_null(strstr(text.data, "topic alter-config"));
+    assert_null(strstr(text.data, "bench produce"));
+    cli_text_free(&text);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "create", "-h", NULL),
+                     CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "Usage: ether topic create NAME"));
+    assert_non_null(strstr(text.data, "-p, --partitions N"));
+    assert_non_null(strstr(text.data, "--brokers"));
+    cli_text_free(&text);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "--help", NULL),
+                     CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "-p, --partition P"));
+    assert_non_null(strstr(text.data, "--from-beginning"));
+    cli_text_free(&text);
+}
+
+static void test_template_formats_every_escape(void **state)
+{
+    (void)state;
+    struct cli_record record = {
+        .topic = "orders",
+        .partition = 4,
+        .offset = 1234,
+        .timestamp_ms = 1700000000123,
+        .key = "k1",
+        .key_bytes = 2,
+        .value = "hello",
+        .value_bytes = 5,
+    };
+    struct cli_text text = {0};
+    char errstr[256];
+    const char *template_text = "%T/%p@%o t=%t %k=%v%%\\t\\\\\\n";
+    assert_int_equal(cli_template_check(template_text, errstr, sizeof errstr), CLI_EXIT_OK);
+    cli_template_format(&text, template_text, &record);
+    assert_string_equal(text.data, "orders/4@1234 t=1700000000123 k1=hello%\t\\\n");
+    cli_text_free(&text);
+
+    record.key = NULL;
+    cli_template_format(&text, "[%k] %v", &record);
+    assert_string_equal(text.data, "[] hello");
+    cli_text_free(&text);
+
+    assert_int_equal(cli_template_check("%", errstr, sizeof errstr), CLI_EXIT_USAGE);
+    assert_int_equal(cli_template_check("\\q", errstr, sizeof errstr), CLI_EXIT_USAGE);
+    assert_non_null(strstr(errstr, "\\q"));
+}
+
+static void test_json_output_escapes_bytes_and_nulls(void **state)
+{
+    (void)state;
+    struct cli_text text = {0};
+    cli_json_string(&text, "a\"b\\c\nd\x01", 8);
+    assert_string_equal(text.data, "\"a\\\"b\\\\c\\nd\\u0001\"");
+    cli_text_free(&text);
+    struct cli_record record = {.topic = "t",
+                                .partition = 0,
+                                .offset = 7,
+                                .timestamp_ms = 9,
+                                .value = "v",
+                                .value_bytes = 1};
+    cli_record_json(&text, &record);
+    assert_string_equal(text.data, "{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"timestamp_ms\":"
+                                   "9,\"key\":null,\"value\":\"v\"}\n");
+    cli_text_free(&text);
+}
+
+static void test_percentiles_use_the_nearest_rank(void **state)
+{
+    (void)state;
+    uint64_t values[1000];
+    for (int i = 0; i < 1000; i++) {
+        values[i] = (uint64_t)i + 1;
+    }
+    assert_int_equal(cli_percentile(values, 1000, 50), 500);
+    assert_int_equal(cli_percentile(values, 1000, 99), 990);
+    assert_int_equal(cli_percentile(values, 1000, 99.9), 999);
+    assert_int_equal(cli_percentile(values, 1000, 100), 1000);
+    assert_int_equal(cli_percentile(values, 1, 99.9), 1);
+    assert_int_equal(cli_percentile(values, 0, 50), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topic_create_reads_partitions_replicas_and_settings),
+        cmocka_unit_test(test_global_flags_may_come_before_the_command),
+        cmocka_unit_test(test_short_p_means_partition_for_consume),
+        cmocka_unit_test(test_transfer_leader_splits_topic_and_partition),
+        cmocka_unit_test(test_bench_and_health_flags),
+        cmocka_unit_test(test_bad_arguments_get_one_clear_sentence),
+        cmocka_unit_test(test_help_exists_on_every_level),
+        cmocka_unit_test(test_template_formats_every_escape),
+        cmocka_unit_test(test_json_output_escapes_bytes_and_nulls),
+        cmocka_unit_test(test_percentiles_use_the_nearest_rank),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
