@@ -274,6 +274,7 @@ static void on_housekeeping(uv_timer_t *timer)
     }
     broker_controller_housekeeping(broker);
     broker_partitions_reconcile(broker);
+    broker_partitions_rebalance_leaders(broker);
     broker_partitions_broadcast_hints(broker);
 }
 

@@ -44,7 +44,7 @@ struct broker_controller {
     struct broker_pending_admin *pending;
     bool registration_in_flight;
     uint64_t registration_index; /* the registration entry proposed; 0 until known */
-    uint64_t leader_broker_id; /* 0 when unknown */
+    uint64_t leader_broker_id;   /* 0 when unknown */
 };
 
 /* What is known of a partition's leadership, from the local replica or from hints. */
@@ -67,9 +67,11 @@ struct broker_partition {
     char dir_path[BROKER_DIR_PATH_BYTES_MAX];
     struct broker_replica *replica;
     struct raft_status status;
-    uint64_t high_watermark;   /* next offset after the last committed record */
-    uint64_t applied_index;    /* last committed entry applied */
-    uint64_t log_start_offset; /* first offset still stored */
+    uint32_t preferred_leader_id; /* the assignment's first replica */
+    uint64_t leader_since_ms;     /* loop time this replica last became leader */
+    uint64_t high_watermark;      /* next offset after the last committed record */
+    uint64_t applied_index;       /* last committed entry applied */
+    uint64_t log_start_offset;    /* first offset still stored */
     /* Produce waits, in proposal order: acks=1 until persisted, acks=all until applied. */
     struct broker_produce_wait *waits_head;
     struct broker_produce_wait *waits_tail;
@@ -144,6 +146,7 @@ void broker_partition_persisted(struct broker_partition *partition,
 void broker_partition_role_changed(struct broker_partition *partition,
                                    const struct raft_status *status);
 void broker_partitions_close_all(struct broker *broker);
+void broker_partitions_rebalance_leaders(struct broker *broker);
 void broker_partitions_broadcast_hints(struct broker *broker);
 void broker_partitions_receive_hints(struct broker *broker, Ether__LeaderHint *const *hints,
                                      size_t hints_count);

@@ -38,6 +38,7 @@ enum {
     BATCH_BYTES_MAX_DEFAULT = 4 * 1024 * 1024,
     FETCH_BYTES_MAX_DEFAULT = 1024 * 1024,
     FETCH_WAIT_MS_MAX = 60000,
+    LEADERSHIP_HOLD_MS = 10000,
 };
 
 /* ---- produce bookkeeping ----------------------------------------------------------------- */
@@ -327,6 +328,12 @@ static struct broker_partition *open_partition(struct broker *broker,
         return NULL;
     }
     broker_replica_status(partition->replica, &partition->status);
+    /* A new group's preferred leader claims it at once, so leaders start out spread
+     * the way the controller assigned them instead of going to the fastest timer. */
+    partition->preferred_leader_id = assignment->replica_ids[0];
+    if (partition->status.term <= 1 && partition->preferred_leader_id == broker->broker_id) {
+        broker_replica_campaign(partition->replica);
+    }
     refresh_log_start(partition);
     partition->high_watermark = partition->log_start_offset;
     ether_log_info(broker->logger, "hosting partition %s/%u (group %llx) in %s", topic->name,
@@ -496,7 +503,49 @@ void broker_partition_role_changed(struct broker_partition *partition,
         fail_waits(partition, ETHER_ERR_NOT_LEADER);
     }
     if (status->role == RAFT_LEADER) {
+        partition->leader_since_ms = uv_now(partition->broker->loop);
         broker_partitions_broadcast_hints(partition->broker);
+    }
+}
+
+/*
+ * Gives leadership back to the preferred leader (the assignment's first
+ * replica) once it is back and caught up, so that leadership returns to the
+ * spread the controller chose after failovers. A leader keeps leadership for
+ * at least LEADERSHIP_HOLD_MS first, so a flapping broker does not make it
+ * bounce.
+ */
+void broker_partitions_rebalance_leaders(struct broker *broker)
+{
+    uint64_t now_ms = uv_now(broker->loop);
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (partition->closing || partition->status.role != RAFT_LEADER ||
+            partition->preferred_leader_id == broker->broker_id ||
+            now_ms - partition->leader_since_ms < LEADERSHIP_HOLD_MS) {
+            continue;
+        }
+        const struct raft_configuration *configuration =
+            broker_replica_configuration(partition->replica);
+        for (uint32_t s = 0; s < configuration->servers_count; s++) {
+            const struct raft_server *server = &configuration->servers[s];
+            if (broker_node_broker_id(server->id) != partition->preferred_leader_id ||
+                server->role != RAFT_VOTER) {
+                continue;
+            }
+            struct raft_progress_info progress;
+            struct raft_status status;
+            broker_replica_status(partition->replica, &status);
+            if (broker_replica_progress(partition->replica, server->id, &progress) == ETHER_OK &&
+                progress.recent_active && progress.match_index == status.last_index) {
+                ether_log_info(broker->logger,
+                               "partition %s/%u: handing leadership back to preferred broker %u",
+                               partition->topic_name, partition->partition,
+                               partition->preferred_leader_id);
+                broker_replica_transfer_leadership(partition->replica, server->id);
+                partition->leader_since_ms = now_ms; /* one attempt per hold period */
+            }
+        }
     }
 }
 

@@ -58,6 +58,7 @@ struct broker_replica {
     size_t proposals_capacity;
     uint32_t pending_ticks;
     uint64_t pending_transfer_target;
+    bool pending_campaign;
     bool pending_change_present;
     enum raft_config_change pending_change;
     uint64_t pending_change_server_id;
@@ -303,6 +304,11 @@ int broker_replica_propose(struct broker_replica *replica, const uint8_t *data, 
     return ETHER_OK;
 }
 
+void broker_replica_campaign(struct broker_replica *replica)
+{
+    replica->pending_campaign = true;
+}
+
 int broker_replica_transfer_leadership(struct broker_replica *replica, uint64_t target)
 {
     struct raft_status status;
@@ -342,7 +348,7 @@ bool broker_replica_has_work(const struct broker_replica *replica)
     }
     return replica->pending_ticks > 0 || inputs_queued(replica) > 0 ||
            replica->pending_transfer_target != 0 || replica->pending_change_present ||
-           raft_has_ready(replica->raft);
+           replica->pending_campaign || raft_has_ready(replica->raft);
 }
 
 /* ---- the ready loop ---------------------------------------------------------------------- */
@@ -403,6 +409,10 @@ static void feed_inputs(struct broker_replica *replica)
         ether_free(batch);
     }
 
+    if (replica->pending_campaign) {
+        raft_campaign(replica->raft);
+        replica->pending_campaign = false;
+    }
     if (replica->pending_transfer_target != 0) {
         int rc = raft_transfer_leadership(replica->raft, replica->pending_transfer_target);
         if (rc != ETHER_OK) {
@@ -549,4 +559,10 @@ struct broker_raft_log *broker_replica_log(struct broker_replica *replica)
 const struct raft_configuration *broker_replica_configuration(const struct broker_replica *replica)
 {
     return raft_configuration(replica->raft);
+}
+
+int broker_replica_progress(const struct broker_replica *replica, uint64_t id,
+                            struct raft_progress_info *info)
+{
+    return raft_progress(replica->raft, id, info);
 }

@@ -119,6 +119,9 @@ uint64_t broker_replica_group_id(const struct broker_replica *replica);
 void broker_replica_status(const struct broker_replica *replica, struct raft_status *status);
 struct broker_raft_log *broker_replica_log(struct broker_replica *replica);
 
+/* Starts an election at the next flush (a preferred leader claiming its group). */
+void broker_replica_campaign(struct broker_replica *replica);
+
 /* Leader only: starts moving leadership to `target`; errors as raft_transfer_leadership. */
 int broker_replica_transfer_leadership(struct broker_replica *replica, uint64_t target);
 
@@ -127,5 +130,9 @@ int broker_replica_change_configuration(struct broker_replica *replica,
                                         enum raft_config_change change, uint64_t server_id);
 
 const struct raft_configuration *broker_replica_configuration(const struct broker_replica *replica);
+
+/* Leader only: replication progress of member `id` (see raft_progress). */
+int broker_replica_progress(const struct broker_replica *replica, uint64_t id,
+                            struct raft_progress_info *info);
 
 #endif
