@@ -221,7 +221,9 @@ static void send_message(struct sim *sim, struct sim_node *node, const struct ra
     sim->result->messages_sent++;
     unsigned copies = sim_network_send(&sim->network, &sim->prng, sim->now, node->slot,
                                        (uint32_t)(m->to - 1), envelope, clone_payload, NULL);
-    uint64_t count = m->entries_count > 0 ? m->entries_count : m->data_bytes;
+    uint64_t count = m->reject              ? SIM_TRACE_REJECTED
+                     : m->entries_count > 0 ? m->entries_count
+                                            : m->data_bytes;
     if (copies == 0) {
         sim_envelope_free(envelope);
         sim_trace_event(sim, SIM_TRACE_DROP, node->id, m->to, "lost", m->term, m->index, 0);
@@ -262,7 +264,7 @@ static void step_envelope(struct sim *sim, struct sim_node *node, struct sim_env
 {
     const struct raft_message *m = &envelope->message;
     sim_trace_event(sim, SIM_TRACE_DELIVER, m->from, m->to, raft_message_type_name(m->type),
-                    m->term, m->index, m->entries_count);
+                    m->term, m->index, m->reject ? SIM_TRACE_REJECTED : m->entries_count);
     int rc = raft_step(node->raft, m);
     sim_node_hold(node, envelope); /* raft may borrow its bytes until the next advance */
     if (rc != 0) {

@@ -16,11 +16,29 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum { FAILURES_LISTED_MAX = 20 };
+enum { FAILURES_LISTED_MAX = 20, CRASH_NOTE_BYTES = 192 };
+
+/*
+ * The one piece of process-wide state: when raft (or the simulator) aborts on
+ * a broken assertion in the middle of a sweep, the SIGABRT handler prints
+ * which seed was running and how to replay it. Everything else lives in
+ * struct sim.
+ */
+static char crash_note[CRASH_NOTE_BYTES];
+
+static void on_abort(int signal_number)
+{
+    ssize_t ignored = write(STDERR_FILENO, crash_note, strnlen(crash_note, sizeof(crash_note)));
+    (void)ignored;
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
 
 static void usage(FILE *out)
 {
@@ -79,6 +97,10 @@ static int sweep(const struct sim_options *base, uint32_t nodes_option, uint64_t
         options.seed = seed;
         options.nodes_count = nodes_for_seed(nodes_option, seed);
         options.report = NULL;
+        snprintf(crash_note, sizeof(crash_note),
+                 "raftsim: aborted in seed %" PRIu64 "; replay with: %s --seed %" PRIu64
+                 " --steps %" PRIu64 " --nodes %" PRIu32 "\n",
+                 seed, options.program_name, seed, options.steps, options.nodes_count);
         struct sim_result result;
         if (!sim_run(&options, &result)) {
             if (violations < FAILURES_LISTED_MAX) {
@@ -100,9 +122,9 @@ static int sweep(const struct sim_options *base, uint32_t nodes_option, uint64_t
            " violations, %.1fs\n",
            first, last, last - first + 1, steps_total, violations, seconds);
     for (uint64_t i = 0; i < violations && i < FAILURES_LISTED_MAX; i++) {
-        printf("  FAILED seed %" PRIu64 ": replay with: raftsim --seed %" PRIu64 " --steps %" PRIu64
+        printf("  FAILED seed %" PRIu64 ": replay with: %s --seed %" PRIu64 " --steps %" PRIu64
                " --nodes %" PRIu32 " --trace\n",
-               failed_seeds[i], failed_seeds[i], base->steps, failed_nodes[i]);
+               failed_seeds[i], base->program_name, failed_seeds[i], base->steps, failed_nodes[i]);
     }
     if (violations > 0) {
         printf("  first violation: %s\n", first_message);
@@ -114,6 +136,8 @@ int main(int argc, char **argv)
 {
     struct sim_options options;
     sim_options_default(&options);
+    const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    options.program_name = slash != NULL ? slash + 1 : argc > 0 ? argv[0] : "raftsim";
     uint64_t seed = 0;
     uint64_t first = 0;
     uint64_t last = 0;
@@ -168,6 +192,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (have_range) {
+        signal(SIGABRT, on_abort);
         return sweep(&options, nodes_option, first, last);
     }
     options.seed = seed;

@@ -26,6 +26,7 @@ void sim_options_default(struct sim_options *options)
     options->calm_ticks = 1000;
     options->nodes_count = 3;
     options->trace_lines = 150;
+    options->program_name = "raftsim";
 }
 
 struct liveness {
@@ -66,9 +67,8 @@ static void report_violation(const struct sim *sim, FILE *out)
     fprintf(out, "last events (oldest first):\n");
     sim_trace_print(&sim->trace, out);
     fprintf(out,
-            "replay with: raftsim --seed %" PRIu64 " --steps %" PRIu64 " --nodes %" PRIu32
-            " --trace\n",
-            options->seed, options->steps, options->nodes_count);
+            "replay with: %s --seed %" PRIu64 " --steps %" PRIu64 " --nodes %" PRIu32 " --trace\n",
+            options->program_name, options->seed, options->steps, options->nodes_count);
 }
 
 bool sim_run(const struct sim_options *options, struct sim_result *result)
@@ -130,8 +130,8 @@ bool sim_run(const struct sim_options *options, struct sim_result *result)
         result->committed_index = sim->checker.committed_count;
     }
     if (result->violated) {
-        sim_trace_event(sim, SIM_TRACE_VIOLATION, sim->checker.first_violation_node, 0, "see above",
-                        0, 0, 0);
+        sim_trace_event(sim, SIM_TRACE_VIOLATION, sim->checker.first_violation_node, 0,
+                        "violation (explained on the first line)", 0, 0, 0);
         if (options->report != NULL) {
             report_violation(sim, options->report);
         }

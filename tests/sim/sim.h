@@ -19,12 +19,13 @@
 
 struct sim_options {
     uint64_t seed;
-    uint64_t steps;       /* ticks with faults */
-    uint64_t calm_ticks;  /* liveness bound once faults stop */
-    uint32_t nodes_count; /* initial voters: 3 or 5 */
-    size_t trace_lines;   /* events printed on a violation */
-    FILE *trace_live;     /* print every event here when not NULL */
-    FILE *report;         /* where a violation is explained; NULL: stay silent */
+    uint64_t steps;           /* ticks with faults */
+    uint64_t calm_ticks;      /* liveness bound once faults stop */
+    uint32_t nodes_count;     /* initial voters: 3 or 5 */
+    size_t trace_lines;       /* events printed on a violation */
+    FILE *trace_live;         /* print every event here when not NULL */
+    FILE *report;             /* where a violation is explained; NULL: stay silent */
+    const char *program_name; /* for the replay command printed with a violation */
 };
 
 struct sim_result {

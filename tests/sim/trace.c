@@ -60,8 +60,13 @@ void sim_trace_print_event(const struct sim_trace_event *e, FILE *out)
     case SIM_TRACE_SEND:
     case SIM_TRACE_DELIVER:
     case SIM_TRACE_DUPLICATE:
-        fprintf(out, "%-22s %u->%u term=%" PRIu64 " index=%" PRIu64 " n=%" PRIu64, e->label,
-                e->node, e->peer, e->a, e->b, e->c);
+        fprintf(out, "%-22s %u->%u term=%" PRIu64 " index=%" PRIu64, e->label, e->node, e->peer,
+                e->a, e->b);
+        if (e->c == SIM_TRACE_REJECTED) {
+            fprintf(out, " REJECT");
+        } else if (e->c > 0) {
+            fprintf(out, " n=%" PRIu64, e->c);
+        }
         break;
     case SIM_TRACE_DROP:
         fprintf(out, "%u->%u term=%" PRIu64 " index=%" PRIu64 " (%s)", e->node, e->peer, e->a, e->b,
@@ -120,8 +125,7 @@ void sim_trace_print_event(const struct sim_trace_event *e, FILE *out)
         fprintf(out, "%s", e->label);
         break;
     case SIM_TRACE_VIOLATION:
-        fprintf(out, "node %u: %s (a=%" PRIu64 " b=%" PRIu64 " c=%" PRIu64 ")", e->node, e->label,
-                e->a, e->b, e->c);
+        fprintf(out, "node %u: %s", e->node, e->label);
         break;
     }
     fputc('\n', out);

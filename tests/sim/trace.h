@@ -43,6 +43,9 @@ enum sim_trace_kind {
 
 enum { SIM_TRACE_NO_NODE = 0 };
 
+/* `c` of a SEND/DELIVER/DUPLICATE event for a response that rejects. */
+#define SIM_TRACE_REJECTED UINT64_MAX
+
 struct sim_trace_event {
     uint64_t tick;
     uint64_t a;
