@@ -196,7 +196,70 @@ $(B)/ether: $(B)/obj/client/ether_main.o $(call libs_for,client)
 	$(SAY) LINK $@
 	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $< $(call libs_for,client) $(EXTERNAL_LIBS)
 
+# --- libether: the client library for other programs ---------------------------------------
+# libether.so and libether.a hold client/ (without the CLI's cli_*.c), proto/ and common/,
+# compiled again as position-independent code into build/<flavour>/pic/ so that no other
+# object changes. The shared library exports only the API of client/ether.h
+# (client/libether.map); tests/integration/client_install.sh checks that.
+LIBETHER_SOURCES := $(filter-out client/cli_%.c,$(call module_sources,client)) \
+                    $(call module_sources,proto) $(call module_sources,common)
+LIBETHER_OBJECTS := $(patsubst %.c,$(B)/pic/%.o,$(LIBETHER_SOURCES)) \
+                    $(patsubst $(B)/gen/%.c,$(B)/pic/gen/%.o,$(PROTO_GEN_C))
+LIBETHER_SONAME := libether.so.0
+LIBETHER_LIBS := -luv -llz4 -lprotobuf-c -lpthread
+LIBETHER_TARGETS := $(if $(call module_sources,client),$(B)/lib/libether.so $(B)/lib/libether.a)
+
+all: $(LIBETHER_TARGETS)
+
+$(B)/pic/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(SAY) CC "$< [pic]"
+	$(Q)$(CC) -std=c11 -g -fPIC -I$(B)/gen -Wall -Werror $(OPT_FLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/pic/%.o: %.c | $(PROTO_GEN_H)
+	@mkdir -p $(dir $@)
+	$(SAY) CC "$< [pic]"
+	$(Q)$(CC) $(CFLAGS_COMMON) -fPIC $(OPT_FLAGS) \
+	    $(if $(filter $(STRICT_MODULES),$(firstword $(subst /, ,$<))),$(STRICT_FLAGS)) \
+	    $(CFLAGS) -c $< -o $@
+
+$(B)/lib/libether.so: $(LIBETHER_OBJECTS) client/libether.map
+	@mkdir -p $(dir $@)
+	$(SAY) LINK $@
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBETHER_SONAME) -Wl,--version-script=client/libether.map \
+	    -Wl,--no-undefined $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $(LIBETHER_OBJECTS) \
+	    $(LIBETHER_LIBS)
+
+$(B)/lib/libether.a: $(LIBETHER_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(SAY) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/ether.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: ether' 'Description: client library of the Ether replicated log broker' \
+	    'Version: $(shell sed -n 's/^#define ETHER_VERSION_STRING "\(.*\)"/\1/p' client/ether.h)' \
+	    'Libs: -L$${libdir} -lether' 'Libs.private: $(LIBETHER_LIBS)' \
+	    'Cflags: -I$${includedir}' >$@
+
+# `make install PREFIX=/opt/ether` (default /usr/local; DESTDIR for staging): etherd (when
+# broker/etherd_main.c exists), ether, libether.so, libether.a, ether.h and ether.pc.
+PREFIX ?= /usr/local
+DESTDIR ?=
+.PHONY: install $(B)/ether.pc
+install: $(SERVER_PROGRAMS) $(CLI_PROGRAMS) $(LIBETHER_TARGETS) $(B)/ether.pc
+	@mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	$(if $(SERVER_PROGRAMS),install -m 755 $(SERVER_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
+	install -m 755 $(CLI_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(B)/lib/libether.so $(DESTDIR)$(PREFIX)/lib/$(LIBETHER_SONAME)
+	ln -sf $(LIBETHER_SONAME) $(DESTDIR)$(PREFIX)/lib/libether.so
+	install -m 644 $(B)/lib/libether.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 client/ether.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/ether.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
 -include $(shell find build/$(FLAVOUR)/obj build/$(FLAVOUR)/bug-* -name '*.d' 2>/dev/null)
+-include $(shell find build/$(FLAVOUR)/pic -name '*.d' 2>/dev/null)
 
 # --- tests -------------------------------------------------------------------------------
 # Every check in tests/checks.txt runs against both flavours where it says so;
@@ -272,3 +335,4 @@ help:
 	@echo "make format     apply clang-format to all C sources"
 	@echo "make bench      run the benchmarks (prints figures, asserts nothing)"
 	@echo "make sim-long   sweep 100,000 Raft simulator seeds"
+	@echo "make install    install etherd, ether, libether and ether.h (PREFIX=/usr/local)"
