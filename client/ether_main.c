@@ -202,7 +202,8 @@ static int run_cluster_status(const struct cli_options *options, struct ether_cl
                         ",\"topics\":%zu,\"partitions\":%zu,\"partitions_without_leader\":%zu}\n",
                         cluster->topic_count, partitions, leaderless);
     } else {
-        cli_text_printf(&out, "Cluster     %s\n", cluster->cluster_id);
+        cli_text_printf(&out, "Cluster     %s\n",
+                        cluster->cluster_id[0] != '\0' ? cluster->cluster_id : "-");
         if (cluster->controller_id != 0) {
             cli_text_printf(&out, "Controller  broker %" PRIu32 "\n", cluster->controller_id);
         } else {
@@ -822,9 +823,8 @@ static void *bench_producer_main(void *argument)
     char linger_ms[32];
     snprintf(batch_bytes, sizeof batch_bytes, "%" PRIu32, options->batch_bytes);
     snprintf(linger_ms, sizeof linger_ms, "%" PRIu32, options->linger_ms);
-    const char *settings[] = {"acks",      options->acks, "batch_bytes",       batch_bytes,
-                              "linger_ms", linger_ms,     "queue_records_max", "1000000",
-                              NULL};
+    const char *settings[] = {"acks",      options->acks, "batch_bytes", batch_bytes,
+                              "linger_ms", linger_ms,     NULL};
     struct ether_client *client = client_new(options, settings, on_bench_delivery, producer);
     if (client == NULL) {
         producer->status = CLI_EXIT_ERROR;
