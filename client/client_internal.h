@@ -313,7 +313,6 @@ struct ether_client {
     struct client_message *messages_head;
     struct client_message *messages_tail;
     size_t messages_count;
-    bool polling_thread_busy; /* one thread at a time serves delivery callbacks */
 
     /* [io] */
     bool io_stopping; /* connections are closing: answers are dropped, nothing is sent */

@@ -14,7 +14,8 @@
  * time (the handle is protected by a mutex; calls wake the I/O thread) except
  * ether_client_destroy, which must be the last call on a handle. Callbacks
  * (delivery reports) never run on the I/O thread: they run on the application
- * thread that calls ether_poll or ether_flush, one at a time.
+ * thread that calls ether_poll or ether_flush (when several threads poll, each
+ * serves different reports).
  *
  * Ownership: whatever a function returns through a pointer is the caller's
  * and has its own free function (ether_message_free, ether_cluster_free);
