@@ -77,6 +77,24 @@ static void on_replica_persisted(void *context, struct broker_replica *replica,
     }
 }
 
+static void on_replica_snapshot_installed(void *context, struct broker_replica *replica,
+                                          const struct raft_snapshot_meta *meta,
+                                          uint64_t next_offset)
+{
+    struct broker *broker = context;
+    uint64_t group_id = broker_replica_group_id(replica);
+    if (group_id == BROKER_CONTROLLER_GROUP_ID) {
+        /* The controller never compacts its log today, so no leader sends it a snapshot. */
+        ether_log_error(broker->logger, "controller: unexpected snapshot at index %llu ignored",
+                        (unsigned long long)meta->index);
+        return;
+    }
+    struct broker_partition *partition = broker_partition_find(broker, group_id);
+    if (partition != NULL && partition->replica == replica) {
+        broker_partition_snapshot_installed(partition, meta, next_offset);
+    }
+}
+
 static void on_replica_role_changed(void *context, struct broker_replica *replica,
                                     const struct raft_status *status)
 {
@@ -275,6 +293,7 @@ static void on_housekeeping(uv_timer_t *timer)
     broker_controller_housekeeping(broker);
     broker_partitions_reconcile(broker);
     broker_partitions_rebalance_leaders(broker);
+    broker_partitions_compact(broker);
     broker_partitions_broadcast_hints(broker);
 }
 
@@ -359,6 +378,7 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
         .send = on_replica_send,
         .apply = on_replica_apply,
         .persisted = on_replica_persisted,
+        .snapshot_installed = on_replica_snapshot_installed,
         .role_changed = on_replica_role_changed,
         .failed = on_replica_failed,
     };

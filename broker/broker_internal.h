@@ -67,11 +67,13 @@ struct broker_partition {
     char dir_path[BROKER_DIR_PATH_BYTES_MAX];
     struct broker_replica *replica;
     struct raft_status status;
-    uint32_t preferred_leader_id; /* the assignment's first replica */
-    uint64_t leader_since_ms;     /* loop time this replica last became leader */
-    uint64_t high_watermark;      /* next offset after the last committed record */
-    uint64_t applied_index;       /* last committed entry applied */
-    uint64_t log_start_offset;    /* first offset still stored */
+    uint32_t preferred_leader_id;           /* the assignment's first replica */
+    struct storage_options storage_options; /* the broker's, with the topic's segment size */
+    uint64_t retention_checked_ms;          /* loop time of the last compaction attempt */
+    uint64_t leader_since_ms;               /* loop time this replica last became leader */
+    uint64_t high_watermark;                /* next offset after the last committed record */
+    uint64_t applied_index;                 /* last committed entry applied */
+    uint64_t log_start_offset;              /* first offset still stored */
     /* Produce waits, in proposal order: acks=1 until persisted, acks=all until applied. */
     struct broker_produce_wait *waits_head;
     struct broker_produce_wait *waits_tail;
@@ -147,6 +149,10 @@ void broker_partition_role_changed(struct broker_partition *partition,
                                    const struct raft_status *status);
 void broker_partitions_close_all(struct broker *broker);
 void broker_partitions_rebalance_leaders(struct broker *broker);
+void broker_partitions_compact(struct broker *broker);
+void broker_partition_snapshot_installed(struct broker_partition *partition,
+                                         const struct raft_snapshot_meta *meta,
+                                         uint64_t next_offset);
 void broker_partitions_broadcast_hints(struct broker *broker);
 void broker_partitions_receive_hints(struct broker *broker, Ether__LeaderHint *const *hints,
                                      size_t hints_count);

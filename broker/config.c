@@ -363,6 +363,11 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->heartbeat_ticks, config->election_ticks);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    if (config->retention_check_ms < 100) {
+        snprintf(errbuf, errbuf_size, "retention-check-ms (%u) must be at least 100",
+                 config->retention_check_ms);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
     if (config->tick_ms == 0) {
         snprintf(errbuf, errbuf_size, "tick-ms must be at least 1");
         return ETHER_ERR_INVALID_ARGUMENT;

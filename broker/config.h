@@ -46,7 +46,9 @@ struct broker_seed {
     XX(frame_bytes_max, u32, "frame-bytes-max", "8388608", "largest request or response frame")  \
     XX(tick_ms, u32, "tick-ms", "50", "Raft tick interval")                                      \
     XX(election_ticks, u32, "election-ticks", "20", "ticks without a leader before an election") \
-    XX(heartbeat_ticks, u32, "heartbeat-ticks", "2", "ticks between leader heartbeats")
+    XX(heartbeat_ticks, u32, "heartbeat-ticks", "2", "ticks between leader heartbeats")          \
+    XX(retention_check_ms, u32, "retention-check-ms", "30000",                                   \
+       "how often each partition applies retention and snapshots its state")
 
 struct broker_config {
     uint32_t broker_id;
@@ -64,6 +66,7 @@ struct broker_config {
     uint32_t tick_ms;
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
+    uint32_t retention_check_ms;
 };
 
 /*

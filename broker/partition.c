@@ -22,6 +22,7 @@
  */
 #include "broker/broker_internal.h"
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/panic.h"
@@ -40,6 +41,9 @@ enum {
     FETCH_WAIT_MS_MAX = 60000,
     LEADERSHIP_HOLD_MS = 10000,
 };
+
+/* Kafka's default: records are kept for seven days unless the topic says otherwise. */
+static const int64_t RETENTION_MS_DEFAULT = 7LL * 24 * 3600 * 1000;
 
 /* ---- produce bookkeeping ----------------------------------------------------------------- */
 
@@ -312,7 +316,13 @@ static struct broker_partition *open_partition(struct broker *broker,
     options.election_timeout_ticks = broker->config->election_ticks;
     options.heartbeat_ticks = broker->config->heartbeat_ticks;
     options.random_seed = broker->node_id ^ partition->group_id;
-    options.storage_options = &broker->storage_options;
+    partition->storage_options = broker->storage_options;
+    const char *segment_bytes =
+        controller_topic_config(topic, CONTROLLER_TOPIC_CONFIG_SEGMENT_BYTES);
+    if (segment_bytes != NULL) {
+        partition->storage_options.segment_bytes_max = strtoull(segment_bytes, NULL, 10);
+    }
+    options.storage_options = &partition->storage_options;
     options.describe = describe_batch;
     options.logger = broker->logger;
     char errbuf[256] = "";
@@ -335,7 +345,15 @@ static struct broker_partition *open_partition(struct broker *broker,
         broker_replica_campaign(partition->replica);
     }
     refresh_log_start(partition);
-    partition->high_watermark = partition->log_start_offset;
+    struct raft_snapshot_meta snapshot;
+    uint64_t snapshot_next_offset = 0;
+    broker_raft_log_snapshot(broker_replica_log(partition->replica), &snapshot,
+                             &snapshot_next_offset);
+    /* Raft replays the committed entries after the snapshot (or the whole log). */
+    partition->applied_index = snapshot.index;
+    partition->high_watermark =
+        snapshot.index > 0 ? snapshot_next_offset : partition->log_start_offset;
+    partition->retention_checked_ms = uv_now(broker->loop);
     ether_log_info(broker->logger, "hosting partition %s/%u (group %llx) in %s", topic->name,
                    partition_number, (unsigned long long)partition->group_id, partition->dir_path);
     return partition;
@@ -505,6 +523,80 @@ void broker_partition_role_changed(struct broker_partition *partition,
     if (status->role == RAFT_LEADER) {
         partition->leader_since_ms = uv_now(partition->broker->loop);
         broker_partitions_broadcast_hints(partition->broker);
+    }
+}
+
+void broker_partition_snapshot_installed(struct broker_partition *partition,
+                                         const struct raft_snapshot_meta *meta,
+                                         uint64_t next_offset)
+{
+    ether_log_info(partition->broker->logger,
+                   "partition %s/%u: installed the leader's snapshot at index %llu (offset %llu)",
+                   partition->topic_name, partition->partition, (unsigned long long)meta->index,
+                   (unsigned long long)next_offset);
+    partition->applied_index = meta->index;
+    partition->high_watermark = next_offset;
+    refresh_log_start(partition);
+}
+
+static void on_compacted(void *context, int rc, uint64_t first_index)
+{
+    (void)first_index;
+    struct broker_partition *partition = context;
+    if (rc == ETHER_OK) {
+        refresh_log_start(partition);
+    } else if (rc != ETHER_ERR_STOPPED) {
+        ether_log_warn(partition->broker->logger, "partition %s/%u: compaction: %s",
+                       partition->topic_name, partition->partition, ether_strerror(rc));
+    }
+}
+
+static int64_t topic_config_int(const struct controller_topic *topic,
+                                enum controller_topic_config config, int64_t default_value)
+{
+    const char *value = controller_topic_config(topic, config);
+    return value != NULL ? strtoll(value, NULL, 10) : default_value;
+}
+
+/*
+ * Every retention-check-ms, each replica snapshots its partition state at
+ * its applied index (bounding what a restart replays) and lets retention
+ * remove whole segments that are older or beyond the size the topic allows.
+ */
+void broker_partitions_compact(struct broker *broker)
+{
+    uint64_t now_ms = uv_now(broker->loop);
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (partition->closing || broker_replica_compacting(partition->replica) ||
+            now_ms - partition->retention_checked_ms < broker->config->retention_check_ms) {
+            continue;
+        }
+        partition->retention_checked_ms = now_ms;
+        const struct controller_topic *topic =
+            controller_state_topic_by_id(&broker->controller.state, partition->topic_id);
+        if (topic == NULL) {
+            continue;
+        }
+        int64_t retention_ms =
+            topic_config_int(topic, CONTROLLER_TOPIC_CONFIG_RETENTION_MS, RETENTION_MS_DEFAULT);
+        int64_t retention_bytes =
+            topic_config_int(topic, CONTROLLER_TOPIC_CONFIG_RETENTION_BYTES, -1);
+        struct broker_compaction compaction = {
+            .index = partition->applied_index,
+            .next_offset = partition->high_watermark,
+            .retention =
+                {
+                    .retention_ms = retention_ms > 0 ? retention_ms : 0,
+                    .retention_bytes = retention_bytes > 0 ? (uint64_t)retention_bytes : 0,
+                },
+            .now_ms = ether_clock_wall_ms(),
+        };
+        int rc = broker_replica_compact(partition->replica, &compaction, on_compacted, partition);
+        if (rc != ETHER_OK && rc != ETHER_ERR_INVALID_ARGUMENT) {
+            ether_log_debug(broker->logger, "partition %s/%u: no compaction now: %s",
+                            partition->topic_name, partition->partition, ether_strerror(rc));
+        }
     }
 }
 

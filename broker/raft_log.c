@@ -56,6 +56,7 @@ struct broker_raft_log {
     size_t configurations_count;
     size_t configurations_capacity;
     struct raft_snapshot_meta snapshot;
+    uint64_t snapshot_next_offset; /* the record offset right after the snapshot */
 
     /* Memory lent to Raft until the next release. */
     struct storage_batch *reads;
@@ -67,6 +68,7 @@ struct broker_raft_log {
 
     /* Worker-thread state. */
     struct storage_snapshot_writer *incoming_snapshot;
+    uint64_t incoming_next_offset; /* of the snapshot installed by the last persist */
     struct storage_entry *append_scratch;
     size_t append_scratch_capacity;
     size_t appended_count; /* entries of append_scratch the last persist stored */
@@ -393,6 +395,7 @@ static int load_snapshot_meta(struct broker_raft_log *raft_log)
     raft_log->snapshot.index = meta.last_included_index;
     raft_log->snapshot.term = meta.last_included_term;
     raft_log->snapshot.size_bytes = meta.data_bytes;
+    raft_log->snapshot_next_offset = next_offset;
     return ETHER_OK;
 }
 
@@ -623,6 +626,7 @@ static int persist_snapshot_install(struct broker_raft_log *raft_log,
     if (meta.last_included_index != snapshot->index) {
         return ETHER_ERR_CORRUPT;
     }
+    raft_log->incoming_next_offset = meta.next_offset;
     return storage_reset(raft_log->log, snapshot->index + 1, meta.next_offset);
 }
 
@@ -704,6 +708,7 @@ void broker_raft_log_persisted(struct broker_raft_log *raft_log, const struct ra
     }
     if (ready->snapshot_install) {
         raft_log->snapshot = *ready->snapshot;
+        raft_log->snapshot_next_offset = raft_log->incoming_next_offset;
         raft_log->first_index = ready->snapshot->index + 1;
         raft_log->last_index = ready->snapshot->index;
         raft_log->runs_count = 0;
@@ -757,4 +762,81 @@ void broker_raft_log_release_reads(struct broker_raft_log *raft_log)
         ether_free(raft_log->snapshot_buffers[i]);
     }
     raft_log->snapshot_buffers_count = 0;
+}
+
+/* ---- snapshots and retention ------------------------------------------------------------- */
+
+int broker_raft_log_snapshot_write(struct broker_raft_log *raft_log,
+                                   struct raft_snapshot_meta *meta, uint64_t next_offset,
+                                   const uint8_t *state, size_t state_bytes)
+{
+    uint8_t envelope[BROKER_SNAPSHOT_ENVELOPE_HEADER_BYTES + RAFT_CONFIGURATION_ENCODED_BYTES_MAX];
+    size_t configuration_bytes = raft_configuration_encode(
+        &meta->configuration, envelope + BROKER_SNAPSHOT_ENVELOPE_HEADER_BYTES);
+    size_t envelope_bytes = BROKER_SNAPSHOT_ENVELOPE_HEADER_BYTES + configuration_bytes;
+    ether_put_u32le(envelope, ENVELOPE_MAGIC);
+    ether_put_u32le(envelope + 4, (uint32_t)envelope_bytes);
+    ether_put_u64le(envelope + 8, next_offset);
+
+    struct storage_snapshot_meta stored = {
+        .last_included_index = meta->index,
+        .last_included_term = meta->term,
+        .next_offset = next_offset,
+    };
+    pthread_mutex_lock(&raft_log->mutex);
+    struct storage_snapshot_writer *writer = NULL;
+    int rc = storage_snapshot_begin(raft_log->log, &stored, &writer);
+    if (rc == ETHER_OK) {
+        rc = storage_snapshot_write(writer, 0, envelope, envelope_bytes);
+        if (rc == ETHER_OK && state_bytes > 0) {
+            rc = storage_snapshot_write(writer, envelope_bytes, state, state_bytes);
+        }
+        if (rc == ETHER_OK) {
+            rc = storage_snapshot_commit(writer);
+        } else {
+            storage_snapshot_abort(writer);
+        }
+    }
+    pthread_mutex_unlock(&raft_log->mutex);
+    meta->size_bytes = envelope_bytes + state_bytes;
+    return rc;
+}
+
+void broker_raft_log_snapshot_written(struct broker_raft_log *raft_log,
+                                      const struct raft_snapshot_meta *meta, uint64_t next_offset)
+{
+    ETHER_ASSERT(meta->index >= raft_log->snapshot.index);
+    raft_log->snapshot = *meta;
+    raft_log->snapshot_next_offset = next_offset;
+}
+
+void broker_raft_log_snapshot(const struct broker_raft_log *raft_log,
+                              struct raft_snapshot_meta *meta, uint64_t *next_offset)
+{
+    *meta = raft_log->snapshot;
+    *next_offset = raft_log->snapshot_next_offset;
+}
+
+int broker_raft_log_apply_retention(struct broker_raft_log *raft_log,
+                                    const struct storage_retention *retention, int64_t now_ms,
+                                    uint64_t index_limit, uint64_t *segments_removed_count)
+{
+    pthread_mutex_lock(&raft_log->mutex);
+    int rc = storage_apply_retention(raft_log->log, retention, now_ms, index_limit,
+                                     segments_removed_count);
+    pthread_mutex_unlock(&raft_log->mutex);
+    return rc;
+}
+
+void broker_raft_log_refresh_bounds(struct broker_raft_log *raft_log)
+{
+    struct storage_bounds bounds;
+    pthread_mutex_lock(&raft_log->mutex);
+    int rc = storage_get_bounds(raft_log->log, &bounds);
+    pthread_mutex_unlock(&raft_log->mutex);
+    if (rc == ETHER_OK) {
+        ETHER_ASSERT(bounds.last_index == raft_log->last_index);
+        raft_log->first_index = bounds.first_index;
+        raft_log->next_offset = bounds.next_offset;
+    }
 }

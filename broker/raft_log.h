@@ -104,6 +104,31 @@ void broker_raft_log_appended(const struct broker_raft_log *raft_log,
 /* Loop thread, right after raft_advance: Raft no longer points into read batches. */
 void broker_raft_log_release_reads(struct broker_raft_log *raft_log);
 
+/*
+ * Disk worker: writes a snapshot of the application at meta->index durably:
+ * the envelope (next_offset and meta->configuration) followed by `state`.
+ * meta->size_bytes is set to the bytes written.
+ */
+int broker_raft_log_snapshot_write(struct broker_raft_log *raft_log,
+                                   struct raft_snapshot_meta *meta, uint64_t next_offset,
+                                   const uint8_t *state, size_t state_bytes);
+
+/* Loop thread, when no ready is outstanding: the snapshot just written is current. */
+void broker_raft_log_snapshot_written(struct broker_raft_log *raft_log,
+                                      const struct raft_snapshot_meta *meta, uint64_t next_offset);
+
+/* The current snapshot (index 0: none) and the record offset right after it. */
+void broker_raft_log_snapshot(const struct broker_raft_log *raft_log,
+                              struct raft_snapshot_meta *meta, uint64_t *next_offset);
+
+/* Disk worker: storage_apply_retention on this log, removing only entries below index_limit. */
+int broker_raft_log_apply_retention(struct broker_raft_log *raft_log,
+                                    const struct storage_retention *retention, int64_t now_ms,
+                                    uint64_t index_limit, uint64_t *segments_removed_count);
+
+/* Loop thread, when no ready is outstanding: re-reads first index and offsets after a removal. */
+void broker_raft_log_refresh_bounds(struct broker_raft_log *raft_log);
+
 /* The next record offset of the log (for partitions' high watermark arithmetic). */
 uint64_t broker_raft_log_next_offset(struct broker_raft_log *raft_log);
 

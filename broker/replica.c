@@ -22,6 +22,14 @@
 
 enum { PENDING_TICKS_MAX = 64 };
 
+enum compaction_phase {
+    COMPACTION_IDLE,
+    COMPACTION_WRITING_SNAPSHOT, /* pool */
+    COMPACTION_TELL_RAFT,        /* loop, between readies */
+    COMPACTION_REMOVING,         /* pool */
+    COMPACTION_REFRESH,          /* loop, between readies */
+};
+
 struct queued_message {
     struct raft_message message;
     struct broker_borrow borrow;
@@ -77,6 +85,16 @@ struct broker_replica {
     struct raft_status last_status;
     void (*on_closed)(void *context);
     void *on_closed_context;
+
+    /* Compaction in progress (see broker_replica_compact). */
+    enum compaction_phase compaction_phase;
+    struct broker_compaction compaction;
+    struct raft_snapshot_meta compaction_snapshot;
+    uint64_t compaction_removable_index;
+    int compaction_result;
+    uv_work_t compaction_work;
+    broker_compacted_fn *compaction_done;
+    void *compaction_done_context;
 
     /* Scratch for one flush's batch of proposals. */
     const uint8_t **propose_datas;
@@ -165,6 +183,10 @@ int broker_replica_open(uv_loop_t *loop, const struct broker_replica_options *op
     config.election_timeout_ticks = options->election_timeout_ticks;
     config.heartbeat_ticks = options->heartbeat_ticks;
     config.random_seed = options->random_seed;
+    /* The log is the data: what may go is decided by retention, not by Raft. Raft only
+     * learns where the snapshot is, and ships it to a follower whose next entry retention
+     * has already removed. */
+    config.log_trailing_entries_count = 0;
     rc = broker_raft_log_hard_state(raft_log, &config.hard_state);
     if (rc != ETHER_OK) {
         snprintf(errbuf, errbuf_size, "%s: hard state: %s", options->dir_path, ether_strerror(rc));
@@ -225,6 +247,25 @@ static void free_replica(struct broker_replica *replica)
     }
 }
 
+static bool compaction_on_pool(const struct broker_replica *replica)
+{
+    return replica->compaction_phase == COMPACTION_WRITING_SNAPSHOT ||
+           replica->compaction_phase == COMPACTION_REMOVING;
+}
+
+/* Frees the replica once nothing of it runs on the pool. */
+static void free_if_quiet(struct broker_replica *replica)
+{
+    if (!replica->persisting && !compaction_on_pool(replica)) {
+        if (replica->compaction_phase != COMPACTION_IDLE) {
+            ether_free(replica->compaction.state);
+            replica->compaction_done(replica->compaction_done_context, ETHER_ERR_STOPPED, 0);
+            replica->compaction_phase = COMPACTION_IDLE;
+        }
+        free_replica(replica);
+    }
+}
+
 void broker_replica_close(struct broker_replica *replica, void (*on_closed)(void *context),
                           void *context)
 {
@@ -232,9 +273,7 @@ void broker_replica_close(struct broker_replica *replica, void (*on_closed)(void
     replica->closing = true;
     replica->on_closed = on_closed;
     replica->on_closed_context = context;
-    if (!replica->persisting) {
-        free_replica(replica);
-    }
+    free_if_quiet(replica);
 }
 
 /* ---- inputs ------------------------------------------------------------------------------ */
@@ -462,6 +501,127 @@ static void send_messages(struct broker_replica *replica, enum send_phase phase)
     }
 }
 
+/* ---- compaction -------------------------------------------------------------------------- */
+
+static void compaction_finish(struct broker_replica *replica, int rc, uint64_t first_index)
+{
+    ether_free(replica->compaction.state);
+    replica->compaction.state = NULL;
+    replica->compaction_phase = COMPACTION_IDLE;
+    replica->compaction_done(replica->compaction_done_context, rc, first_index);
+}
+
+static void compaction_remove_work(uv_work_t *work)
+{
+    struct broker_replica *replica = work->data;
+    uint64_t removed = 0;
+    replica->compaction_result = broker_raft_log_apply_retention(
+        replica->raft_log, &replica->compaction.retention, replica->compaction.now_ms,
+        replica->compaction_removable_index + 1, &removed);
+}
+
+static void compaction_pool_done(uv_work_t *work, int status);
+
+/* Moves the compaction on by the steps that must run on the loop between readies. */
+static void compaction_advance(struct broker_replica *replica)
+{
+    if (replica->persisting || replica->closing) {
+        return;
+    }
+    if (replica->compaction_phase == COMPACTION_TELL_RAFT) {
+        broker_raft_log_snapshot_written(replica->raft_log, &replica->compaction_snapshot,
+                                         replica->compaction.next_offset);
+        replica->compaction_removable_index =
+            raft_compact(replica->raft, replica->compaction_snapshot.index);
+        bool retention_wanted = replica->compaction.retention.retention_bytes > 0 ||
+                                replica->compaction.retention.retention_ms > 0;
+        if (!retention_wanted || replica->compaction_removable_index == 0) {
+            compaction_finish(
+                replica, ETHER_OK,
+                broker_raft_log_view(replica->raft_log)->first_index(replica->raft_log));
+            return;
+        }
+        replica->compaction_phase = COMPACTION_REMOVING;
+        int rc = uv_queue_work(replica->loop, &replica->compaction_work, compaction_remove_work,
+                               compaction_pool_done);
+        ETHER_ASSERT(rc == 0);
+        return;
+    }
+    if (replica->compaction_phase == COMPACTION_REFRESH) {
+        broker_raft_log_refresh_bounds(replica->raft_log);
+        compaction_finish(replica, replica->compaction_result,
+                          broker_raft_log_view(replica->raft_log)->first_index(replica->raft_log));
+    }
+}
+
+static void compaction_snapshot_work(uv_work_t *work)
+{
+    struct broker_replica *replica = work->data;
+    replica->compaction_result = broker_raft_log_snapshot_write(
+        replica->raft_log, &replica->compaction_snapshot, replica->compaction.next_offset,
+        replica->compaction.state, replica->compaction.state_bytes);
+}
+
+static void compaction_pool_done(uv_work_t *work, int status)
+{
+    struct broker_replica *replica = work->data;
+    ETHER_ASSERT(status == 0);
+    if (replica->closing) {
+        free_if_quiet(replica);
+        return;
+    }
+    if (replica->compaction_result != ETHER_OK) {
+        ether_log_warn(replica->logger, "group %llu: compaction failed: %s",
+                       (unsigned long long)replica->group_id,
+                       ether_strerror(replica->compaction_result));
+        compaction_finish(replica, replica->compaction_result, 0);
+        return;
+    }
+    replica->compaction_phase = replica->compaction_phase == COMPACTION_WRITING_SNAPSHOT
+                                    ? COMPACTION_TELL_RAFT
+                                    : COMPACTION_REFRESH;
+    compaction_advance(replica);
+}
+
+int broker_replica_compact(struct broker_replica *replica, struct broker_compaction *compaction,
+                           broker_compacted_fn *done, void *done_context)
+{
+    ETHER_ASSERT(done != NULL);
+    if (replica->compaction_phase != COMPACTION_IDLE || replica->closing || replica->failed) {
+        return ETHER_ERR_BUSY;
+    }
+    struct raft_status status;
+    raft_status(replica->raft, &status);
+    const struct raft_log_storage *view = broker_raft_log_view(replica->raft_log);
+    struct raft_snapshot_meta current;
+    view->snapshot(view->context, &current);
+    if (compaction->index > status.applied_index || compaction->index <= current.index) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    struct raft_snapshot_meta snapshot = {.index = compaction->index};
+    uint64_t configuration_index = 0;
+    if (view->term_at(view->context, compaction->index, &snapshot.term) != ETHER_OK ||
+        view->configuration_at(view->context, compaction->index, &snapshot.configuration,
+                               &configuration_index) != ETHER_OK) {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    replica->compaction = *compaction;
+    replica->compaction_snapshot = snapshot;
+    replica->compaction_done = done;
+    replica->compaction_done_context = done_context;
+    replica->compaction_phase = COMPACTION_WRITING_SNAPSHOT;
+    replica->compaction_work.data = replica;
+    int rc = uv_queue_work(replica->loop, &replica->compaction_work, compaction_snapshot_work,
+                           compaction_pool_done);
+    ETHER_ASSERT(rc == 0);
+    return ETHER_OK;
+}
+
+bool broker_replica_compacting(const struct broker_replica *replica)
+{
+    return replica->compaction_phase != COMPACTION_IDLE;
+}
+
 static void persist_work(uv_work_t *work)
 {
     struct broker_replica *replica = work->data;
@@ -484,11 +644,18 @@ static void persist_done(uv_work_t *work, int status)
                         (unsigned long long)replica->group_id, ether_strerror(result));
         replica->failed = true;
         if (replica->closing) {
-            free_replica(replica);
+            free_if_quiet(replica);
             return;
         }
         replica->callbacks.failed(replica->callbacks.context, replica, result);
         return;
+    }
+    if (result == ETHER_OK && replica->ready.snapshot_install) {
+        struct raft_snapshot_meta meta;
+        uint64_t next_offset = 0;
+        broker_raft_log_snapshot(replica->raft_log, &meta, &next_offset);
+        replica->callbacks.snapshot_installed(replica->callbacks.context, replica, &meta,
+                                              next_offset);
     }
     if (result == ETHER_OK && replica->ready.entries_count > 0) {
         const struct storage_entry *appended = NULL;
@@ -513,9 +680,10 @@ static void persist_done(uv_work_t *work, int status)
     broker_raft_log_release_reads(replica->raft_log);
     borrow_list_release(&replica->borrowed_in_ready);
     if (replica->closing) {
-        free_replica(replica);
+        free_if_quiet(replica);
         return;
     }
+    compaction_advance(replica);
     if (role_changed) {
         raft_status(replica->raft, &replica->last_status);
         replica->callbacks.role_changed(replica->callbacks.context, replica, &replica->last_status);
@@ -527,6 +695,7 @@ void broker_replica_flush(struct broker_replica *replica)
     if (replica->persisting || replica->failed || replica->closing) {
         return;
     }
+    compaction_advance(replica);
     feed_inputs(replica);
     if (!raft_has_ready(replica->raft)) {
         return; /* borrows wait for the advance of the next ready, as raft.h asks */

@@ -53,6 +53,10 @@ struct broker_replica_callbacks {
     /* Entries now durable on this replica, as stored (with base offsets). */
     void (*persisted)(void *context, struct broker_replica *replica,
                       const struct storage_entry *entries, size_t entries_count);
+    /* A snapshot from the leader replaced this replica's state and log: the
+     * application restarts from it (entries after meta->index follow via apply). */
+    void (*snapshot_installed)(void *context, struct broker_replica *replica,
+                               const struct raft_snapshot_meta *meta, uint64_t next_offset);
     /* Role, leader or term changed. */
     void (*role_changed)(void *context, struct broker_replica *replica,
                          const struct raft_status *status);
@@ -118,6 +122,33 @@ bool broker_replica_has_work(const struct broker_replica *replica);
 uint64_t broker_replica_group_id(const struct broker_replica *replica);
 void broker_replica_status(const struct broker_replica *replica, struct raft_status *status);
 struct broker_raft_log *broker_replica_log(struct broker_replica *replica);
+
+/*
+ * Compaction: snapshot the application at an applied index, tell Raft, then
+ * let retention remove whole segments below what Raft no longer needs. The
+ * disk work runs on the pool; Raft is told between readies.
+ */
+struct broker_compaction {
+    uint64_t index;       /* an applied index; the snapshot covers entries up to it */
+    uint64_t next_offset; /* the application's next record offset after `index` */
+    uint8_t *state;       /* application state (taken over, freed with ether_free); may be NULL */
+    size_t state_bytes;
+    struct storage_retention retention; /* zero: snapshot only, remove nothing */
+    int64_t now_ms;
+};
+
+/* rc 0 with the log's new first index, or the error that stopped the compaction. */
+typedef void broker_compacted_fn(void *context, int rc, uint64_t first_index);
+
+/*
+ * Starts a compaction. Returns ETHER_ERR_BUSY when one is running,
+ * ETHER_ERR_INVALID_ARGUMENT when `index` is not applied or not past the
+ * current snapshot; then nothing is taken over and `done` is not called.
+ */
+int broker_replica_compact(struct broker_replica *replica, struct broker_compaction *compaction,
+                           broker_compacted_fn *done, void *done_context);
+
+bool broker_replica_compacting(const struct broker_replica *replica);
 
 /* Starts an election at the next flush (a preferred leader claiming its group). */
 void broker_replica_campaign(struct broker_replica *replica);

@@ -494,10 +494,99 @@ static void test_deleted_topic_is_gone_with_its_files(void **state)
         usleep(50000);
     }
     CHECK(harness, !directory_exists(path));
-    metadata = harness_metadata(harness, 3, "scratch");
-    CHECK(harness, metadata != NULL && metadata->n_topics == 1);
-    CHECK(harness, metadata->topics[0]->error == ETHER_ERR_NOT_FOUND);
-    proto_message_free(&metadata->base);
+    /* Every broker forgets the topic once it has applied the deletion. */
+    for (int id = 1; id <= 3; id++) {
+        uint32_t error = 0;
+        deadline = harness_now_ms() + 10000;
+        while (error != ETHER_ERR_NOT_FOUND && harness_now_ms() < deadline) {
+            metadata = harness_metadata(harness, id, "scratch");
+            CHECK(harness, metadata != NULL && metadata->n_topics == 1);
+            error = metadata->topics[0]->error;
+            proto_message_free(&metadata->base);
+            usleep(20000);
+        }
+        CHECK(harness, error == ETHER_ERR_NOT_FOUND);
+    }
+}
+
+static uint64_t list_offset(struct harness *harness, int broker_id, const char *topic,
+                            Ether__OffsetSpec spec)
+{
+    int fd = harness_connect(harness_port(harness, broker_id));
+    uint32_t partitions[1] = {0};
+    Ether__ListOffsetsRequest request = ETHER__LIST_OFFSETS_REQUEST__INIT;
+    request.topic = (char *)(uintptr_t)topic;
+    request.n_partitions = 1;
+    request.partitions = partitions;
+    request.spec = spec;
+    ProtobufCMessage *body = NULL;
+    uint64_t offset = UINT64_MAX;
+    if (harness_call(fd, PROTO_API_LIST_OFFSETS, &request.base, &body) == ETHER_OK) {
+        Ether__ListOffsetsResponse *listed = (Ether__ListOffsetsResponse *)body;
+        if (listed->n_partitions == 1 && listed->partitions[0]->error == ETHER_OK) {
+            offset = listed->partitions[0]->offset;
+        }
+        proto_message_free(body);
+    }
+    close(fd);
+    return offset;
+}
+
+static void test_retention_removes_old_segments_on_every_replica(void **state)
+{
+    struct harness *harness = *state;
+    /* Small segments, and records stamped long ago: everything but the active segment goes. */
+    int controller = 0;
+    uint64_t deadline = harness_now_ms() + 15000;
+    while (controller == 0 && harness_now_ms() < deadline) {
+        CHECK(harness, harness_create_topic(harness, "warmup", 1, 3) == ETHER_OK);
+        Ether__MetadataResponse *metadata = harness_metadata(harness, 1, NULL);
+        controller = metadata != NULL ? (int)metadata->controller_id : 0;
+        if (metadata != NULL) {
+            proto_message_free(&metadata->base);
+        }
+    }
+    int fd = harness_connect(harness_port(harness, controller));
+    Ether__CreateTopicRequest__ConfigsEntry retention =
+        ETHER__CREATE_TOPIC_REQUEST__CONFIGS_ENTRY__INIT;
+    retention.key = "retention.ms";
+    retention.value = "60000";
+    Ether__CreateTopicRequest__ConfigsEntry segment =
+        ETHER__CREATE_TOPIC_REQUEST__CONFIGS_ENTRY__INIT;
+    segment.key = "segment.bytes";
+    segment.value = "4096";
+    Ether__CreateTopicRequest__ConfigsEntry *configs[2] = {&retention, &segment};
+    Ether__CreateTopicRequest request = ETHER__CREATE_TOPIC_REQUEST__INIT;
+    request.name = "short-lived";
+    request.partitions = 1;
+    request.replication_factor = 3;
+    request.n_configs = 2;
+    request.configs = configs;
+    ProtobufCMessage *body = NULL;
+    CHECK(harness, harness_call(fd, PROTO_API_CREATE_TOPIC, &request.base, &body) == ETHER_OK);
+    CHECK(harness, ((Ether__CreateTopicResponse *)body)->error == ETHER_OK);
+    proto_message_free(body);
+    close(fd);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "short-lived", 1, 15000));
+    for (uint64_t b = 0; b < 40; b++) {
+        CHECK(harness, produce_to_leader(harness, "short-lived", 0, b * 50, 50, NULL) == ETHER_OK);
+    }
+    for (int id = 1; id <= 3; id++) {
+        uint64_t earliest = 0;
+        deadline = harness_now_ms() + 15000;
+        while (harness_now_ms() < deadline) {
+            earliest =
+                list_offset(harness, id, "short-lived", ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST);
+            if (earliest != UINT64_MAX && earliest > 0) {
+                break;
+            }
+            usleep(100000);
+        }
+        CHECK(harness, earliest != UINT64_MAX && earliest > 0);
+        CHECK(harness, earliest < 2000);
+        CHECK(harness, list_offset(harness, id, "short-lived",
+                                   ETHER__OFFSET_SPEC__OFFSET_SPEC_LATEST) == 2000);
+    }
 }
 
 static void test_killed_leader_is_replaced_and_acknowledged_records_survive(void **state)
@@ -549,6 +638,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_killed_leader_is_replaced_and_acknowledged_records_survive, setup_cluster,
             teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_retention_removes_old_segments_on_every_replica,
+                                        setup_cluster, teardown_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,8 @@ void harness_start_broker(struct harness *harness, int broker_id)
         (void)log;
         execl(harness->etherd_path, "etherd", "--broker-id", broker_id_text, "--data-dir", data_dir,
               "--client-port", client_port, "--http-port", http_port, "--seeds", seeds, "--tick-ms",
-              "20", "--election-ticks", "10", "--heartbeat-ticks", "2", (char *)NULL);
+              "20", "--election-ticks", "10", "--heartbeat-ticks", "2", "--retention-check-ms",
+              "500", (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", harness->etherd_path, strerror(errno));
         _exit(127);
     }
