@@ -3,9 +3,11 @@
  *
  * Happy path of an append: frames are gathered as iovecs (header on the
  * side, payload from the caller: no copy) and written with pwritev at the end
- * of the last segment; the points they earn are written to its index file.
- * When the next frame would overflow segment_bytes_max the segment is synced
- * and sealed and a new one is created.
+ * of the last segment, after the file has been grown with zeros past them
+ * when needed (see PREALLOCATION in storage.h); the points they earn are
+ * written to its index file. When the next frame would overflow
+ * segment_bytes_max the segment is cut to its frames, synced and sealed, and
+ * a new one is created.
  *
  * Failure modes: a failed or short write (ENOSPC, EIO) rolls the log back to
  * where it was before the call: segments created by the call are removed, the
@@ -21,6 +23,8 @@
 _Static_assert(APPEND_ENTRIES_PER_WRITE * 2 <= 1024, "one pwritev stays below IOV_MAX");
 
 /* ---- append ------------------------------------------------------------------------------ */
+
+_Static_assert(ZERO_BLOCK_BYTES *ZERO_BLOCKS_PER_WRITE <= INT32_MAX, "one zero write is bounded");
 
 /* The state an append returns to when it fails. */
 struct append_mark {
@@ -72,17 +76,20 @@ static void append_rollback(struct storage_log *log, const struct append_mark *m
     }
     struct storage_segment *active = log_active(log);
     ETHER_ASSERT(active->points_count >= mark->active.points_count);
+    /* Cutting to the old frames also drops the preallocation, so no partial frame stays. */
     failed |= log->io->ftruncate(log->io->context, active->log_fd, mark->active.size_bytes) < 0;
     failed |= log->io->ftruncate(log->io->context, active->index_fd,
                                  index_file_bytes(mark->active.points_count)) < 0;
     active->size_bytes = mark->active.size_bytes;
+    active->file_bytes = mark->active.size_bytes;
     active->points_count = mark->active.points_count;
     active->last_point_position = mark->active.last_point_position;
     active->last_index = mark->active.last_index;
     active->next_offset = mark->active.next_offset;
     active->max_timestamp_ms = mark->active.max_timestamp_ms;
-    active->log_dirty = mark->active.log_dirty;
-    active->index_dirty = mark->active.index_dirty;
+    /* The cut files still differ from what was synced: keep them dirty. */
+    log_mark_data_dirty(log, active);
+    log_mark_index_dirty(log, active);
     active->index_lag_bytes = mark->active.index_lag_bytes;
     log->runs_count = mark->runs_count;
     if (failed) {
@@ -92,11 +99,16 @@ static void append_rollback(struct storage_log *log, const struct append_mark *m
     }
 }
 
-/* Seals the last segment (synced) and starts a new one after it. */
+/* Seals the last segment (cut to its frames, synced) and starts a new one after it. */
 static int roll(struct storage_log *log)
 {
     struct storage_segment *old = log_active(log);
     ETHER_ASSERT(old->size_bytes > 0);
+    /* Before the sync, so one fdatasync makes both the frames and the exact size durable. */
+    int trimmed = segment_trim(log, old);
+    if (trimmed != ETHER_OK) {
+        return trimmed;
+    }
     if (old->log_dirty) {
         int result = file_sync(log, old->log_fd, "sealed segment");
         if (result != ETHER_OK) {
@@ -130,11 +142,19 @@ static int append_flush(struct storage_log *log, struct iovec *iov, int iov_coun
 {
     struct storage_segment *segment = log_active(log);
     if (iov_count > 0) {
+        uint64_t end = position;
+        for (int i = 0; i < iov_count; i++) {
+            end += iov[i].iov_len;
+        }
+        segment_preallocate(log, segment, position, end);
         int result = file_write_full(log, segment->log_fd, iov, iov_count, position);
         if (result != ETHER_OK) {
             return result;
         }
-        segment->log_dirty = true;
+        if (end > segment->file_bytes) {
+            segment->file_bytes = end;
+        }
+        log_mark_data_dirty(log, segment);
     }
     if (segment->points_count > first_point) {
         size_t count = segment->points_count - first_point;
@@ -150,7 +170,7 @@ static int append_flush(struct storage_log *log, struct iovec *iov, int iov_coun
         if (result != ETHER_OK) {
             return result;
         }
-        segment->index_dirty = true;
+        log_mark_index_dirty(log, segment);
     }
     return ETHER_OK;
 }
@@ -248,6 +268,7 @@ int storage_append(struct storage_log *log, struct storage_entry *entries, size_
     }
     ETHER_ASSERT(log_last_index(log) == entries[entries_count - 1].index);
     ETHER_ASSERT(segment->last_index >= segment->base_index);
+    ETHER_ASSERT(segment->file_bytes >= segment->size_bytes);
     return ETHER_OK;
 
 err_after_write:
@@ -255,44 +276,4 @@ err_after_write:
         append_rollback(log, &mark);
     }
     return log->untrusted ? ETHER_ERR_LOG_UNTRUSTED : result;
-}
-
-int storage_sync(struct storage_log *log)
-{
-    int result = log_check_usable(log);
-    if (result != ETHER_OK) {
-        return result;
-    }
-    for (size_t i = 0; i < log->segments_count; i++) {
-        struct storage_segment *segment = &log->segments[i];
-        if (segment->log_dirty) {
-            result = file_sync(log, segment->log_fd, "segment");
-            if (result != ETHER_OK) {
-                return result;
-            }
-            segment->log_dirty = false;
-        }
-    }
-    if (log->dir_dirty) {
-        result = file_sync_dir(log);
-        if (result != ETHER_OK) {
-            return result;
-        }
-    }
-    for (size_t i = 0; i < log->segments_count; i++) {
-        struct storage_segment *segment = &log->segments[i];
-        bool lag_too_long = segment->index_lag_bytes >= log->options.index_sync_lag_bytes_max;
-        bool sealed = i + 1 < log->segments_count;
-        if (segment->index_dirty && (lag_too_long || sealed)) {
-            result = file_sync(log, segment->index_fd, "index");
-            if (result != ETHER_OK) {
-                return result;
-            }
-            segment->index_dirty = false;
-            segment->index_lag_bytes = 0;
-        }
-    }
-    ETHER_ASSERT(!log_active(log)->log_dirty);
-    ETHER_ASSERT(!log->dir_dirty);
-    return ETHER_OK;
 }

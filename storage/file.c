@@ -92,15 +92,21 @@ int file_read(struct storage_log *log, int fd, void *buffer, size_t size_bytes, 
     return ETHER_OK;
 }
 
+int file_sync_failed(struct storage_log *log, int negative_errno, const char *what)
+{
+    ETHER_ASSERT(negative_errno < 0);
+    log->untrusted = true;
+    ether_log_error(log->logger, "storage: fdatasync of %s in %s failed (%s); log untrusted", what,
+                    log->dir_path, strerror(-negative_errno));
+    return ETHER_ERR_LOG_UNTRUSTED;
+}
+
 int file_sync(struct storage_log *log, int fd, const char *what)
 {
     ETHER_ASSERT(fd >= 0);
     int result = log->io->fdatasync(log->io->context, fd);
     if (result < 0) {
-        log->untrusted = true;
-        ether_log_error(log->logger, "storage: fdatasync of %s in %s failed (%s); log untrusted",
-                        what, log->dir_path, strerror(-result));
-        return ETHER_ERR_LOG_UNTRUSTED;
+        return file_sync_failed(log, result, what);
     }
     return ETHER_OK;
 }

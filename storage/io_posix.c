@@ -165,6 +165,14 @@ static int posix_lock(void *context, int fd)
     return result < 0 ? -errno : 0;
 }
 
+static int posix_dup(void *context, int fd)
+{
+    (void)context;
+    ETHER_ASSERT(fd >= 0);
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return copy < 0 ? -errno : copy;
+}
+
 static const struct storage_io posix_io = {
     .context = NULL,
     .open = posix_open,
@@ -180,6 +188,7 @@ static const struct storage_io posix_io = {
     .fsync_dir = posix_fsync_dir,
     .list_dir = posix_list_dir,
     .lock = posix_lock,
+    .dup = posix_dup,
 };
 
 const struct storage_io *storage_io_posix(void)

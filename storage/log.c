@@ -35,6 +35,7 @@ void storage_options_init(struct storage_options *options)
     options->index_interval_bytes = 4096;
     options->index_sync_lag_bytes_max = 1024u * 1024;
     options->payload_bytes_max = 16u * 1024 * 1024;
+    options->preallocate_bytes = 0; /* measured no faster here: see PREALLOCATION in storage.h */
 }
 
 /* ---- small shared helpers ---------------------------------------------------------------- */
@@ -118,8 +119,41 @@ void log_push_segment(struct storage_log *log, const struct storage_segment *seg
         log->segments = ether_realloc(log->segments, capacity * sizeof *log->segments);
         log->segments_capacity = capacity;
     }
-    log->segments[log->segments_count++] = *segment;
+    log->segments[log->segments_count] = *segment;
+    log->segments[log->segments_count].id = ++log->segment_id_last;
+    log->segments_count++;
     ETHER_ASSERT(log->segments_count <= log->segments_capacity);
+    ETHER_ASSERT(segment->size_bytes <= segment->file_bytes);
+}
+
+void log_mark_data_dirty(struct storage_log *log, struct storage_segment *segment)
+{
+    ETHER_ASSERT(segment->log_fd >= 0);
+    segment->log_dirty = true;
+    segment->log_dirty_stamp = ++log->dirty_stamp_last;
+}
+
+void log_mark_index_dirty(struct storage_log *log, struct storage_segment *segment)
+{
+    ETHER_ASSERT(segment->index_fd >= 0);
+    segment->index_dirty = true;
+    segment->index_dirty_stamp = ++log->dirty_stamp_last;
+}
+
+void log_mark_dir_dirty(struct storage_log *log)
+{
+    log->dir_dirty = true;
+    log->dir_dirty_stamp = ++log->dirty_stamp_last;
+}
+
+void log_tickets_cut(struct storage_log *log, uint64_t index_last_kept)
+{
+    for (struct storage_sync_ticket *ticket = log->tickets_in_flight; ticket != NULL;
+         ticket = ticket->next) {
+        if (ticket->durable_index > index_last_kept) {
+            ticket->durable_index = index_last_kept;
+        }
+    }
 }
 
 /* ---- open and recovery ------------------------------------------------------------------- */
@@ -229,7 +263,7 @@ static int remove_leftovers(struct storage_log *log, const struct dir_listing *l
         if (result < 0 && result != -ENOENT) {
             return file_error(result);
         }
-        log->dir_dirty = true;
+        log_mark_dir_dirty(log);
     }
     for (size_t i = 0; i < listing->index_bases_count; i++) {
         uint64_t base = listing->index_bases[i];
@@ -242,7 +276,7 @@ static int remove_leftovers(struct storage_log *log, const struct dir_listing *l
         if (result < 0 && result != -ENOENT) {
             return file_error(result);
         }
-        log->dir_dirty = true;
+        log_mark_dir_dirty(log);
     }
     return log->dir_dirty ? file_sync_dir(log) : ETHER_OK;
 }
@@ -299,6 +333,41 @@ static int open_segments(struct storage_log *log, const struct dir_listing *list
     return ETHER_OK;
 }
 
+/*
+ * Whether the data file holds only zeros from `position` to its end (a
+ * preallocated tail). Reads at most the preallocation step after a crash;
+ * nothing after a clean close, which cut the zeros off.
+ */
+static int is_zero_tail(struct storage_log *log, struct storage_segment *segment, uint64_t position,
+                        bool *zero)
+{
+    ETHER_ASSERT(position <= segment->file_bytes);
+    *zero = false;
+    while (position < segment->file_bytes) {
+        uint64_t left = segment->file_bytes - position;
+        size_t want = left < SCAN_WINDOW_BYTES * 4 ? (size_t)left : SCAN_WINDOW_BYTES * 4;
+        ether_buf_clear(&log->scratch);
+        uint8_t *bytes = ether_buf_extend(&log->scratch, want);
+        size_t got = 0;
+        int result = file_read(log, segment->log_fd, bytes, want, position, &got);
+        if (result != ETHER_OK) {
+            return result;
+        }
+        if (got < want) {
+            return ETHER_OK; /* shorter than fstat said: not a tail we understand */
+        }
+        for (size_t i = 0; i < got; i++) {
+            if (bytes[i] != 0) {
+                return ETHER_OK;
+            }
+        }
+        position += got;
+    }
+    *zero = true;
+    ETHER_ASSERT(position == segment->file_bytes);
+    return ETHER_OK;
+}
+
 /* Scans the last segment from its last good point and cuts a bad tail. */
 static int recover_tail(struct storage_log *log, char *errbuf, size_t errbuf_size)
 {
@@ -322,7 +391,19 @@ static int recover_tail(struct storage_log *log, char *errbuf, size_t errbuf_siz
         return result;
     }
     bool changed = false;
+    bool zero_tail = false;
     if (stop_position < segment->size_bytes) {
+        result = is_zero_tail(log, segment, stop_position, &zero_tail);
+        if (result != ETHER_OK) {
+            snprintf(errbuf, errbuf_size, "cannot read the tail of %s: %s", path,
+                     ether_strerror(result));
+            return result;
+        }
+    }
+    if (zero_tail) {
+        /* The preallocated zeros after the last frame: the end of the log, kept as they are. */
+        segment->size_bytes = stop_position;
+    } else if (stop_position < segment->size_bytes) {
         uint64_t cut_bytes = segment->size_bytes - stop_position;
         ether_log_warn(log->logger,
                        "storage: %s: cut %" PRIu64 " bytes at position %" PRIu64
@@ -334,6 +415,7 @@ static int recover_tail(struct storage_log *log, char *errbuf, size_t errbuf_siz
             return file_error(result);
         }
         segment->size_bytes = stop_position;
+        segment->file_bytes = stop_position;
         changed = true;
     }
     uint64_t index_file_size = 0;
@@ -376,6 +458,10 @@ static int check_options(const struct storage_options *options, char *errbuf, si
         options->segment_bytes_max > UINT32_MAX) {
         snprintf(errbuf, errbuf_size, "segment_bytes_max must be in [%d, %" PRIu32 "]",
                  STORAGE_FRAME_HEADER_BYTES, UINT32_MAX);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    if (options->io != NULL && options->io->dup == NULL) {
+        snprintf(errbuf, errbuf_size, "the io table needs a dup function");
         return ETHER_ERR_INVALID_ARGUMENT;
     }
     if (options->index_interval_bytes == 0) {
@@ -506,6 +592,11 @@ void storage_close(struct storage_log *log)
 {
     if (log == NULL) {
         return;
+    }
+    ETHER_ASSERT(log->tickets_in_flight == NULL); /* storage_sync_end comes before close */
+    if (!log->untrusted && log->segments_count > 0) {
+        /* Best effort: if the cut fails or is lost in a crash, recovery finds the zeros. */
+        (void)segment_trim(log, log_active(log));
     }
     for (size_t i = 0; i < log->segments_count; i++) {
         segment_close(log, &log->segments[i]);

@@ -104,11 +104,13 @@ int segment_open(struct storage_log *log, struct storage_segment *segment, char 
         return file_error(fd);
     }
     segment->log_fd = fd;
-    int result = log->io->file_size(log->io->context, fd, &segment->size_bytes);
+    int result = log->io->file_size(log->io->context, fd, &segment->file_bytes);
     if (result < 0) {
         snprintf(errbuf, errbuf_size, "cannot stat %s: %s", path, strerror(-result));
         return file_error(result);
     }
+    /* Exact for sealed segments; recovery finds the last segment's frames' end. */
+    segment->size_bytes = segment->file_bytes;
 
     file_path(log, path, sizeof path, segment->base_index, ".index");
     fd = log->io->open(log->io->context, path, O_RDWR, 0);
@@ -153,7 +155,7 @@ int segment_remove(struct storage_log *log, struct storage_segment *segment)
 {
     char path[PATH_MAX];
     segment_close(log, segment);
-    log->dir_dirty = true;
+    log_mark_dir_dirty(log);
     /* Data first: an index without its data file is an orphan that open deletes. */
     file_path(log, path, sizeof path, segment->base_index, ".log");
     int result = log->io->unlink(log->io->context, path);
@@ -398,7 +400,67 @@ int segment_write_points(struct storage_log *log, struct storage_segment *segmen
     if (result < 0) {
         return file_error(result);
     }
-    segment->index_dirty = true;
+    log_mark_index_dirty(log, segment);
+    return ETHER_OK;
+}
+
+/* Zeros for the preallocation: never written, only pointed at by iovecs. */
+static const uint8_t zero_block[ZERO_BLOCK_BYTES];
+
+void segment_preallocate(struct storage_log *log, struct storage_segment *segment, uint64_t from,
+                         uint64_t end)
+{
+    ETHER_ASSERT(from <= end);
+    ETHER_ASSERT(from <= segment->file_bytes);
+    uint64_t step = log->options.preallocate_bytes;
+    if (step == 0 || end <= segment->file_bytes) {
+        return;
+    }
+    uint64_t target = (end + step - 1) / step * step;
+    uint64_t limit = log->options.segment_bytes_max > end ? log->options.segment_bytes_max : end;
+    if (target > limit) {
+        target = limit;
+    }
+    /* [from, end) is about to be written by the caller; zeros go after it only. */
+    uint64_t position = end;
+    while (position < target) {
+        struct iovec iov[ZERO_BLOCKS_PER_WRITE];
+        int iov_count = 0;
+        uint64_t chunk = 0;
+        while (iov_count < ZERO_BLOCKS_PER_WRITE && position + chunk < target) {
+            uint64_t left = target - position - chunk;
+            size_t length = left < ZERO_BLOCK_BYTES ? (size_t)left : ZERO_BLOCK_BYTES;
+            iov[iov_count].iov_base = (void *)(uintptr_t)zero_block;
+            iov[iov_count].iov_len = length;
+            iov_count++;
+            chunk += length;
+        }
+        if (file_write_full(log, segment->log_fd, iov, iov_count, position) != ETHER_OK) {
+            break; /* best effort: the caller's own write reports a full disk */
+        }
+        position += chunk;
+    }
+    if (position > end) {
+        log_mark_data_dirty(log, segment);
+        segment->file_bytes = position;
+    }
+    /* size_bytes may already count the caller's pending frames: file_bytes catches up after. */
+    ETHER_ASSERT(segment->file_bytes >= from);
+}
+
+int segment_trim(struct storage_log *log, struct storage_segment *segment)
+{
+    ETHER_ASSERT(segment->size_bytes <= segment->file_bytes);
+    if (segment->file_bytes == segment->size_bytes) {
+        return ETHER_OK;
+    }
+    int result = log->io->ftruncate(log->io->context, segment->log_fd, segment->size_bytes);
+    if (result < 0) {
+        return file_error(result);
+    }
+    segment->file_bytes = segment->size_bytes;
+    log_mark_data_dirty(log, segment);
+    ETHER_ASSERT(segment->file_bytes == segment->size_bytes);
     return ETHER_OK;
 }
 

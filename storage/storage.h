@@ -39,25 +39,59 @@
  *     the dirty pages, so a retried fsync could "succeed" over lost data).
  *
  * THREADING
- * A storage_log, and the snapshot readers/writers made from it, are used by
- * one thread at a time (the broker runs them on a disk worker thread so the
- * event loop never blocks on the disk). There is no internal locking.
+ * There is no internal locking. Every function taking a storage_log (or a
+ * snapshot reader/writer made from it) must be called by one thread at a
+ * time: the owner serialises them, e.g. with a mutex (the "owner's lock").
+ * The one exception is storage_sync_run, which touches only its ticket and
+ * the io table and so runs with no lock held, concurrently with any other
+ * call on the same log (appends, reads, truncations, other tickets' begin and
+ * end), on any thread:
+ *
+ *   under the lock   storage_sync_begin(log, &ticket)   captures dup'd fds
+ *   no lock          storage_sync_run(&ticket)          the fdatasyncs
+ *   under the lock   storage_sync_end(log, &ticket, rc) marks what is durable
+ *
+ * Every successful begin must be followed by exactly one end (run may be
+ * skipped; end then releases the ticket and reports nothing durable). The log
+ * must not be closed between begin and end. Several tickets may be in flight.
+ * The io table's functions must be safe to call from two threads at once
+ * (storage_io_posix() is).
  * Time never comes from a clock: retention takes now_ms as a parameter.
  *
  * DURABILITY
- * storage_append only writes; storage_sync makes every appended entry durable
- * (fdatasync of the segment data, then of the sparse index when its unsynced
- * part exceeds options.index_sync_lag_bytes_max: the index is derived data
- * that recovery rebuilds, so syncing it on every call would halve throughput
- * for nothing). Rolling a segment syncs the old one completely first.
+ * storage_append only writes; storage_sync (or a ticket) makes every entry
+ * appended before it durable: fdatasync of the segment data, then of the
+ * directory if a file was created or removed since its last sync, then of
+ * the sparse index when its unsynced part exceeds
+ * options.index_sync_lag_bytes_max (the index is derived data that recovery
+ * rebuilds, so syncing it on every call would halve throughput for nothing).
+ * Rolling a segment syncs the old one completely first.
  * Truncation, prefix removal, reset, hard state and snapshot publication are
  * durable when they return (directory fsync'd after create/remove/rename).
  *
+ * PREALLOCATION
+ * The active segment's data file is grown ahead of the appends with written
+ * zeros, options.preallocate_bytes at a time (capped at segment_bytes_max),
+ * so most fdatasyncs find the file size and block map unchanged and commit
+ * no metadata. (fallocate would not do: it leaves unwritten extents whose
+ * conversion on first write is itself a metadata commit.) Hence the active
+ * data file may be longer than its frames; the zeros after the last frame are
+ * not part of the log. Sizes storage reports (storage_bounds.size_bytes,
+ * retention) count frames only. A roll cuts the sealed segment to its last
+ * frame before syncing it, and storage_close cuts the active one (not
+ * synced), so sealed segments and cleanly closed logs have exact file sizes.
+ * Measured on ext4 with a 64 KiB batch per fdatasync, the zeros cost about
+ * what they save (they double the bytes written, and the first sync after
+ * each step flushes them), so it is off by default; it pays where the zeros
+ * are written off the sync path. Recovery accepts a zero tail either way.
  * RECOVERY ON OPEN
  * Only the last segment is scanned, and only from its last valid sparse-index
- * point. A torn or corrupt tail is cut at the first bad frame (ftruncate, and
- * a WARN line naming the file, the position and the bytes cut); its index is
- * cut to match and the missing points are rebuilt. Older segments are trusted
+ * point, up to the end of the file. Where the frames stop, the rest of the
+ * file is read: if it is all zeros it is the preallocated tail (not
+ * corruption: no warning, nothing cut). Otherwise the tail is torn or corrupt
+ * and is cut at the first bad frame (ftruncate, and a WARN line naming the
+ * file, the position and the bytes cut), including a torn frame followed by
+ * zeros; its index is cut to match and the missing points are rebuilt. Older segments are trusted
  * through their index; a CRC mismatch found later on read is ETHER_ERR_CORRUPT.
  * If a crash interrupts storage_reset, the log reopens as a suffix of the old
  * log or as an empty log at index 1: the caller compares it with its snapshot
@@ -123,6 +157,7 @@
 #ifndef ETHER_STORAGE_STORAGE_H
 #define ETHER_STORAGE_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -187,6 +222,8 @@ struct storage_io {
                     int (*visit)(void *visit_context, const char *name), void *visit_context);
     /* flock(LOCK_EX | LOCK_NB); -EWOULDBLOCK when another holder exists. */
     int (*lock)(void *context, int fd);
+    /* dup(): a second descriptor for the same open file (the sync tickets' fds). */
+    int (*dup)(void *context, int fd);
 };
 
 /* The POSIX implementation (a constant table; context unused). */
@@ -201,6 +238,7 @@ struct storage_options {
     uint32_t index_interval_bytes;     /* sparse index spacing; default 4 KiB */
     uint64_t index_sync_lag_bytes_max; /* see DURABILITY; 0 = sync index every time */
     uint32_t payload_bytes_max;        /* appends above this are refused; default 16 MiB */
+    uint64_t preallocate_bytes;        /* see PREALLOCATION; 0 = none (the default) */
 };
 
 void storage_options_init(struct storage_options *options);
@@ -218,7 +256,11 @@ struct storage_log;
 int storage_open(const char *dir_path, const struct storage_options *options,
                  struct storage_log **log_out, char *errbuf, size_t errbuf_size);
 
-/* Closes files, releases the lock, frees the log. Does not sync. NULL is a no-op. */
+/*
+ * Cuts the preallocated zeros off the active segment (not synced), closes
+ * files, releases the lock, frees the log. Does not sync. No sync ticket may
+ * be in flight. NULL is a no-op.
+ */
 void storage_close(struct storage_log *log);
 
 /* ---- the log --------------------------------------------------------------------------- */
@@ -228,7 +270,7 @@ struct storage_bounds {
     uint64_t last_index;   /* first_index - 1 when empty */
     uint64_t first_offset; /* base_offset of the first entry (next_offset when empty) */
     uint64_t next_offset;  /* base_offset the next appended entry gets */
-    uint64_t size_bytes;   /* bytes of all segment files */
+    uint64_t size_bytes;   /* bytes of the frames of all segments (not preallocated zeros) */
     uint64_t segments_count;
 };
 
@@ -245,8 +287,74 @@ int storage_get_bounds(struct storage_log *log, struct storage_bounds *bounds);
  */
 int storage_append(struct storage_log *log, struct storage_entry *entries, size_t entries_count);
 
-/* Makes every appended entry durable. On failure the log becomes untrusted. */
+/*
+ * Makes every appended entry durable. On failure the log becomes untrusted.
+ * Same as storage_sync_begin + storage_sync_run + storage_sync_end, so it
+ * holds the caller's lock across the fdatasync; use a ticket to avoid that.
+ */
 int storage_sync(struct storage_log *log);
+
+/* ---- sync without holding the owner's lock (see THREADING) ------------------------------- */
+
+/*
+ * A sync in three steps. Caller-allocated; it must stay at one address from
+ * begin to end. Only durable_index is for the caller to read (after begin and
+ * after end); the other fields belong to storage.
+ */
+struct storage_sync_ticket {
+    /* After begin: the log's last_index, which the sync will make durable.
+     * Lowered by suffix cuts and resets made between begin and end. After a
+     * successful end: every entry <= durable_index is durable. */
+    uint64_t durable_index;
+    /* Used by run (no lock); descriptors are dup'd, -1 when not captured. */
+    const struct storage_io *io;
+    int data_fd;
+    int index_fd;
+    char *dir_path; /* non-NULL when the directory needs an fsync; freed by end */
+    bool run_done;
+    int run_errno;           /* the first failed sync's errno, 0 if none */
+    const char *run_failure; /* which file it was */
+    /* Used under the owner's lock only (begin, end, suffix cuts, resets): */
+    uint64_t segment_id; /* the segment the descriptors belong to */
+    uint64_t data_stamp; /* dirty stamps captured at begin; 0 = not captured */
+    uint64_t index_stamp;
+    uint64_t index_lag_bytes;
+    uint64_t dir_stamp;
+    struct storage_sync_ticket *next; /* in the log's list of tickets in flight */
+};
+
+/*
+ * Under the owner's lock. Captures what must be synced for every entry
+ * appended so far: dup'd descriptors of the files with unsynced writes and
+ * whether the directory needs an fsync; sets ticket->durable_index. Cheap
+ * (no I/O besides dup). On success the ticket must be passed to
+ * storage_sync_end. Errors: ETHER_ERR_LOG_UNTRUSTED, ETHER_ERR_IO (dup
+ * failed; nothing to end).
+ */
+int storage_sync_begin(struct storage_log *log, struct storage_sync_ticket *ticket);
+
+/*
+ * With no lock held, on any thread. fdatasyncs the captured data file, then
+ * fsyncs the directory if needed, then fdatasyncs the captured index file,
+ * then closes the dup'd descriptors. Touches
+ * no log state, so the log may be appended to, read, truncated and have
+ * segments removed meanwhile (the dup'd descriptors keep the files alive).
+ * Returns ETHER_OK or ETHER_ERR_LOG_UNTRUSTED (a sync failed; pass it on to
+ * end, which marks the log untrusted). Nothing is retried (see INVARIANTS).
+ */
+int storage_sync_run(struct storage_sync_ticket *ticket);
+
+/*
+ * Under the owner's lock again, with run's result. On success marks the
+ * captured files clean unless they were written again since begin, and
+ * returns ETHER_OK: entries <= ticket->durable_index are durable. When
+ * run_result is not ETHER_OK, marks the log untrusted (like a failed
+ * storage_sync) and returns ETHER_ERR_LOG_UNTRUSTED. When run was never
+ * called, only releases the ticket: durable_index becomes 0 and the answer is
+ * ETHER_ERR_INVALID_ARGUMENT (or the run_result given). Always releases the
+ * ticket; ETHER_ERR_LOG_UNTRUSTED also when the log became untrusted meanwhile.
+ */
+int storage_sync_end(struct storage_log *log, struct storage_sync_ticket *ticket, int run_result);
 
 /*
  * A reusable read buffer owned by the caller. After storage_read, entries[i]

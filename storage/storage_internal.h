@@ -14,6 +14,14 @@
  *     segments[i + 1].base_offset == segments[i].next_offset;
  *   - for every segment: points are in increasing index and position order,
  *     and every point's position is < size_bytes;
+ *   - size_bytes <= file_bytes; the bytes between them are zeros (the
+ *     preallocated tail of the active segment), never a stale frame: every
+ *     path that leaves other bytes there (a failed append, a suffix cut)
+ *     cuts the file back to size_bytes;
+ *   - only the active segment can be dirty: a roll syncs the old one first;
+ *   - tickets_in_flight lists every ticket between storage_sync_begin and
+ *     storage_sync_end; its durable_index never exceeds the log's last
+ *     index at any moment since begin (cuts lower it).
  *   - runs cover [runs_first_index, last_index] and their first indexes and
  *     terms increase.
  */
@@ -39,6 +47,9 @@ enum {
     APPEND_ENTRIES_PER_WRITE = 256,
     /* Characters of "/" + a 20-digit number + the longest suffix + NUL. */
     NAME_BYTES_MAX = 48,
+    /* Zero bytes one pwritev of the preallocation writes (iovecs of one shared block). */
+    ZERO_BLOCK_BYTES = 64 * 1024,
+    ZERO_BLOCKS_PER_WRITE = 16,
 };
 
 _Static_assert(STORAGE_INDEX_HEADER_BYTES == STORAGE_INDEX_POINT_BYTES,
@@ -75,7 +86,9 @@ struct storage_segment {
     uint64_t base_offset;
     uint64_t last_index;  /* base_index - 1 when empty */
     uint64_t next_offset; /* base_offset + records in the segment */
-    uint64_t size_bytes;  /* bytes of whole frames in the data file */
+    uint64_t size_bytes;  /* bytes of whole frames in the data file: the logical end */
+    uint64_t file_bytes;  /* bytes the data file is known to have (>= size_bytes; zeros after) */
+    uint64_t id;          /* unique within the open log; names the segment to tickets */
     int log_fd;
     int index_fd;
     /* All points of the index file, once points_loaded. */
@@ -90,6 +103,9 @@ struct storage_segment {
     bool tail_known;
     bool log_dirty;
     bool index_dirty;
+    /* Stamps (log->dirty_stamp_last) of the last write that made each file dirty. */
+    uint64_t log_dirty_stamp;
+    uint64_t index_dirty_stamp;
     /* Data bytes appended since the index file was last synced. */
     uint64_t index_lag_bytes;
 };
@@ -110,6 +126,12 @@ struct storage_log {
     uint64_t runs_first_index;
     bool untrusted;
     bool dir_dirty;
+    uint64_t dir_dirty_stamp;
+    /* Source of dirty stamps and of segment ids. */
+    uint64_t dirty_stamp_last;
+    uint64_t segment_id_last;
+    /* Tickets between storage_sync_begin and storage_sync_end (linked by `next`). */
+    struct storage_sync_ticket *tickets_in_flight;
     /* Scratch space reused across calls. */
     struct ether_buf scratch;
     uint8_t *append_headers; /* APPEND_ENTRIES_PER_WRITE frame headers */
@@ -140,6 +162,8 @@ int file_read(struct storage_log *log, int fd, void *buffer, size_t size_bytes, 
               size_t *read_bytes);
 /* fdatasync / directory fsync; on failure the log becomes untrusted. */
 int file_sync(struct storage_log *log, int fd, const char *what);
+/* Logs the failure of a sync and marks the log untrusted; returns ETHER_ERR_LOG_UNTRUSTED. */
+int file_sync_failed(struct storage_log *log, int negative_errno, const char *what);
 int file_sync_dir(struct storage_log *log);
 /* Writes a small file as name.tmp, syncs it, renames it over `name`, syncs the directory. */
 int file_replace_atomically(struct storage_log *log, const char *name, const void *data,
@@ -211,6 +235,17 @@ int cursor_next(struct frame_cursor *cursor, struct frame_header *header,
 int segment_scan_tail(struct storage_log *log, struct storage_segment *segment,
                       uint64_t end_position, uint64_t *stop_position, int *stop_reason,
                       size_t *points_verified_count);
+/*
+ * Makes sure the data file holds at least `end` bytes, writing zeros after
+ * file_bytes up to a multiple of options.preallocate_bytes (never beyond
+ * segment_bytes_max unless `end` is). Best effort: on failure file_bytes stays
+ * what was written and the caller's own write decides. Zeros never stand
+ * where `end` says data goes: [from, end) is the caller's to write.
+ */
+void segment_preallocate(struct storage_log *log, struct storage_segment *segment, uint64_t from,
+                         uint64_t end);
+/* Cuts the data file to size_bytes when it is longer (preallocated); not synced. */
+int segment_trim(struct storage_log *log, struct storage_segment *segment);
 /* Writes points [first_point, points_count) to the index file and cuts it after them. */
 int segment_write_points(struct storage_log *log, struct storage_segment *segment,
                          size_t first_point);
@@ -229,5 +264,11 @@ size_t log_segment_for_index(const struct storage_log *log, uint64_t index);
 void log_runs_reset(struct storage_log *log, uint64_t first_index);
 void log_runs_push(struct storage_log *log, uint64_t index, uint64_t term);
 int log_check_usable(const struct storage_log *log);
+/* Record that a file (or the directory) has writes not yet synced. */
+void log_mark_data_dirty(struct storage_log *log, struct storage_segment *segment);
+void log_mark_index_dirty(struct storage_log *log, struct storage_segment *segment);
+void log_mark_dir_dirty(struct storage_log *log);
+/* A suffix cut or reset left nothing above index_last_kept: lower in-flight tickets. */
+void log_tickets_cut(struct storage_log *log, uint64_t index_last_kept);
 
 #endif

@@ -64,6 +64,7 @@ int storage_truncate_suffix(struct storage_log *log, uint64_t index_last_kept)
         return ETHER_ERR_BELOW_START;
     }
     uint64_t cut_index = index_last_kept + 1;
+    log_tickets_cut(log, index_last_kept);
     size_t holder = log_segment_for_index(log, cut_index);
     /* A segment that would be left empty goes too, unless it is the only one. */
     size_t remove_from = holder + 1;
@@ -100,6 +101,7 @@ int storage_truncate_suffix(struct storage_log *log, uint64_t index_last_kept)
             return give_up(log, file_error(result), "cutting a segment");
         }
         segment->size_bytes = position;
+        segment->file_bytes = position;
         while (segment->points_count > 0 &&
                segment->points[segment->points_count - 1].index >= cut_index) {
             segment->points_count--;
@@ -216,6 +218,7 @@ int storage_reset(struct storage_log *log, uint64_t next_index, uint64_t next_of
     if (next_index == 0) {
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    log_tickets_cut(log, next_index - 1);
     /* Lowest first: a crash leaves a suffix of the old log, or nothing. */
     for (size_t i = 0; i < log->segments_count; i++) {
         result = segment_remove(log, &log->segments[i]);
@@ -243,8 +246,7 @@ int storage_reset(struct storage_log *log, uint64_t next_index, uint64_t next_of
         /* With no segment there is no log to serve until it is reopened. */
         return give_up(log, result, "creating the segment of a reset");
     }
-    log->segments[0] = segment;
-    log->segments_count = 1;
+    log_push_segment(log, &segment);
     log_runs_reset(log, next_index);
     ETHER_ASSERT(log_first_index(log) == next_index);
     ETHER_ASSERT(log_last_index(log) + 1 == next_index);

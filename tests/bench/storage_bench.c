@@ -3,7 +3,7 @@
  * long reopening a large log takes. Prints figures; asserts nothing.
  *
  *   storage-bench [--bytes N] [--dir PATH] [--batch-bytes N] [--record-bytes N]
- *                 [--sync-every N]
+ *                 [--sync-every N] [--preallocate-bytes N] [--index-sync-lag-bytes N]
  *
  * Appends --bytes (default 1 GiB) as entries of --batch-bytes (64 KiB) each
  * holding batch/record records (1 KiB each), calling storage_sync after every
@@ -11,7 +11,9 @@
  * the same run: once with conv=fdatasync (one sync at the end: the ceiling)
  * and once with oflag=dsync (a sync per 64 KiB block, like our per-batch
  * sync). --sync-every N syncs after every N entries instead, to show what a
- * group commit over N batches buys. Then closes the log and times storage_open.
+ * group commit over N batches buys. --preallocate-bytes and
+ * --index-sync-lag-bytes set those storage options (defaults: storage's), to
+ * compare. Then closes the log and times storage_open.
  */
 #include "common/clock.h"
 #include "common/error.h"
@@ -31,6 +33,8 @@ struct bench_options {
     uint64_t batch_bytes;
     uint64_t record_bytes;
     uint64_t sync_every_count;
+    uint64_t preallocate_bytes;
+    uint64_t index_sync_lag_bytes;
     const char *dir;
 };
 
@@ -74,6 +78,10 @@ static int parse_options(int argc, char **argv, struct bench_options *options)
     options->batch_bytes = 64 * 1024;
     options->record_bytes = 1024;
     options->sync_every_count = 1;
+    struct storage_options defaults;
+    storage_options_init(&defaults);
+    options->preallocate_bytes = defaults.preallocate_bytes;
+    options->index_sync_lag_bytes = defaults.index_sync_lag_bytes_max;
     options->dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--bytes") == 0) {
@@ -86,9 +94,14 @@ static int parse_options(int argc, char **argv, struct bench_options *options)
             options->record_bytes = strtoull(argv[++i], NULL, 10);
         } else if (i + 1 < argc && strcmp(argv[i], "--sync-every") == 0) {
             options->sync_every_count = strtoull(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "--preallocate-bytes") == 0) {
+            options->preallocate_bytes = strtoull(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "--index-sync-lag-bytes") == 0) {
+            options->index_sync_lag_bytes = strtoull(argv[++i], NULL, 10);
         } else {
             fprintf(stderr, "usage: storage-bench [--bytes N] [--dir PATH] [--batch-bytes N] "
-                            "[--record-bytes N] [--sync-every N]\n");
+                            "[--record-bytes N] [--sync-every N] [--preallocate-bytes N] "
+                            "[--index-sync-lag-bytes N]\n");
             return 2;
         }
     }
@@ -105,6 +118,8 @@ static double run_appends(const struct bench_options *options, const char *log_d
 {
     struct storage_options storage_options;
     storage_options_init(&storage_options);
+    storage_options.preallocate_bytes = options->preallocate_bytes;
+    storage_options.index_sync_lag_bytes_max = options->index_sync_lag_bytes;
     struct storage_log *log = NULL;
     char errbuf[256];
     int result = storage_open(log_dir, &storage_options, &log, errbuf, sizeof errbuf);

@@ -6,14 +6,14 @@
  *
  * Each iteration forks a child that opens the log, appends batches of entries
  * whose payload, size, type, term and timestamp are derived from the index
- * alone, calls storage_sync after each batch and then writes the synced last
- * index to a pipe. The parent kills the child after a seeded random delay
- * (sometimes 0, so the kill lands during open and recovery), drains the pipe,
- * reopens the log and checks: last_index >= every reported index, every entry
- * from the first reads back identical with the right term and offsets, and the
- * frames add up exactly to the segment files (the log ends on a whole entry).
- * The seed is printed at start and on failure; pass it back to replay the
- * same kill schedule (the kill moments, not the kernel's interleaving).
+ * alone, makes each batch durable (storage_sync, or storage_sync_begin / run /
+ * end on every other batch) with segment files preallocated in small steps,
+ * and then writes the synced last index to a pipe. The parent kills the child after a seeded random
+ * delay (sometimes 0, so the kill lands during open and recovery), drains the pipe, reopens the log
+ * and checks: last_index >= every reported index, every entry from the first reads back identical
+ * with the right term and offsets, and the frames add up exactly to the segment files (the log ends
+ * on a whole entry). The seed is printed at start and on failure; pass it back to replay the same
+ * kill schedule (the kill moments, not the kernel's interleaving).
  */
 #include "common/error.h"
 #include "common/log.h"
@@ -112,6 +112,28 @@ static void log_options(struct storage_options *options)
     options->segment_bytes_max = 256 * 1024;
     options->index_interval_bytes = 1024;
     options->index_sync_lag_bytes_max = 64 * 1024;
+    /* Small steps, so kills land in preallocated zeros and on their edges. */
+    options->preallocate_bytes = 16 * 1024;
+}
+
+/* storage_sync on even batches; begin / run / end (as the broker's two threads do) on odd ones. */
+static int sync_batch(struct storage_log *log, uint64_t batch_number, uint64_t *durable_index)
+{
+    if (batch_number % 2 == 0) {
+        struct storage_bounds bounds;
+        storage_get_bounds(log, &bounds);
+        *durable_index = bounds.last_index;
+        return storage_sync(log);
+    }
+    struct storage_sync_ticket ticket;
+    int result = storage_sync_begin(log, &ticket);
+    if (result != ETHER_OK) {
+        return result;
+    }
+    result = storage_sync_run(&ticket);
+    result = storage_sync_end(log, &ticket, result);
+    *durable_index = ticket.durable_index;
+    return result;
 }
 
 static int remove_item(const char *path, const struct stat *status, int type, struct FTW *walk)
@@ -141,14 +163,15 @@ static void run_writer(const char *dir, int report_fd, uint64_t seed)
     uint64_t state = seed | 1;
     uint8_t *payloads = ether_malloc((size_t)BATCH_ENTRIES_MAX * PAYLOAD_BYTES_MAX);
     struct storage_entry entries[BATCH_ENTRIES_MAX];
-    for (;;) {
+    for (uint64_t batch_number = 0;; batch_number++) {
         size_t count = 1 + (size_t)(prng_next(&state) % BATCH_ENTRIES_MAX);
         for (size_t i = 0; i < count; i++) {
             make_entry(next + i, payloads + i * PAYLOAD_BYTES_MAX, &entries[i]);
         }
         result = storage_append(log, entries, count);
+        uint64_t synced = 0;
         if (result == ETHER_OK) {
-            result = storage_sync(log);
+            result = sync_batch(log, batch_number, &synced);
         }
         if (result != ETHER_OK) {
             fprintf(stderr, "storage_crash child: append/sync at %" PRIu64 ": %s\n", next,
@@ -156,7 +179,11 @@ static void run_writer(const char *dir, int report_fd, uint64_t seed)
             _exit(3);
         }
         next += count;
-        uint64_t synced = next - 1;
+        if (synced != next - 1) {
+            fprintf(stderr, "storage_crash child: synced %" PRIu64 " of %" PRIu64 "\n", synced,
+                    next - 1);
+            _exit(5);
+        }
         if (write(report_fd, &synced, sizeof synced) != (ssize_t)sizeof synced) {
             _exit(4);
         }

@@ -209,6 +209,33 @@ static void test_second_open_of_the_same_directory_is_locked(void **state)
     storage_close(second);
 }
 
+static void test_enospc_with_preallocation_cuts_the_file_back_to_its_frames(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture->options.segment_bytes_max = 1 << 20;
+    fixture->options.preallocate_bytes = 64 * 1024;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 20, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    struct storage_bounds before = bounds_of(fixture->log);
+    char path[256];
+    segment_file_path(fixture, 1, ".log", path, sizeof path);
+    assert_int_equal(file_size_of(path), 64 * 1024);
+
+    fixture->fault.write_budget_bytes = 300;
+    assert_int_equal(append_range(fixture->log, 21, 10, 1), ETHER_ERR_NO_SPACE);
+    struct storage_bounds after = bounds_of(fixture->log);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_int_equal(file_size_of(path), before.size_bytes); /* no partial frame is left */
+
+    fixture->fault.write_budget_bytes = UINT64_MAX;
+    assert_int_equal(append_range(fixture->log, 21, 10, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    fixture_reopen(fixture);
+    assert_log_holds(fixture, 1, 30);
+    assert_int_equal(fixture->lines.warn_count, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +248,7 @@ int main(void)
         TEST(test_failed_fsync_while_sealing_a_segment_makes_the_log_untrusted),
         TEST(test_failed_fsync_of_hard_state_makes_the_log_untrusted),
         TEST(test_second_open_of_the_same_directory_is_locked),
+        TEST(test_enospc_with_preallocation_cuts_the_file_back_to_its_frames),
 #undef TEST
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

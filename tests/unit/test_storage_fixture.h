@@ -171,6 +171,12 @@ static inline int fault_lock(void *context, int fd)
     return storage_io_posix()->lock(NULL, fd);
 }
 
+static inline int fault_dup(void *context, int fd)
+{
+    (void)context;
+    return storage_io_posix()->dup(NULL, fd);
+}
+
 static inline void fault_io_init(struct fault_io *fault)
 {
     memset(fault, 0, sizeof *fault);
@@ -188,6 +194,7 @@ static inline void fault_io_init(struct fault_io *fault)
     fault->io.fsync_dir = fault_fsync_dir;
     fault->io.list_dir = fault_list_dir;
     fault->io.lock = fault_lock;
+    fault->io.dup = fault_dup;
     fault->write_budget_bytes = UINT64_MAX;
 }
 

@@ -442,6 +442,66 @@ static void test_open_of_a_path_under_a_file_fails_with_a_message(void **state)
     assert_non_null(strstr(fixture->errbuf, "cannot create directory"));
 }
 
+/* Bytes of the frames of data entries [first, last] as append_range makes them. */
+static uint64_t frames_bytes(uint64_t first, uint64_t last)
+{
+    uint64_t total = 0;
+    for (uint64_t index = first; index <= last; index++) {
+        total += STORAGE_FRAME_HEADER_BYTES + payload_size_for(index);
+    }
+    return total;
+}
+
+/* Sums the sizes of the .log files; *sealed_exact is whether each but the last is exact. */
+static uint64_t segment_files_bytes(struct fixture *fixture, bool *sealed_exact)
+{
+    struct storage_bounds bounds = bounds_of(fixture->log);
+    uint64_t total = 0;
+    *sealed_exact = true;
+    uint64_t base = bounds.first_index;
+    for (uint64_t i = 0; i < bounds.segments_count; i++) {
+        char path[256];
+        segment_file_path(fixture, base, ".log", path, sizeof path);
+        uint64_t size = file_size_of(path);
+        assert_true(size != UINT64_MAX);
+        total += size;
+        /* The next segment starts after the last entry of this one. */
+        uint64_t next = base;
+        while (next <= bounds.last_index && frames_bytes(base, next) <= size) {
+            next++;
+        }
+        if (i + 1 < bounds.segments_count) {
+            *sealed_exact &= frames_bytes(base, next - 1) == size;
+        }
+        base = next;
+    }
+    return total;
+}
+
+static void test_reopen_after_roll_keeps_exact_sizes(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture->options.preallocate_bytes = 1024;
+    fixture_open(fixture);
+    assert_int_equal(append_range(fixture->log, 1, 200, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    struct storage_bounds bounds = bounds_of(fixture->log);
+    assert_true(bounds.segments_count > 5);
+    assert_int_equal(bounds.size_bytes, frames_bytes(1, 200));
+    bool sealed_exact = false;
+    uint64_t files_bytes = segment_files_bytes(fixture, &sealed_exact);
+    assert_true(sealed_exact);
+    assert_true(files_bytes >= bounds.size_bytes); /* the active segment may hold zeros */
+
+    fixture_reopen(fixture);
+    struct storage_bounds reopened = bounds_of(fixture->log);
+    assert_memory_equal(&bounds, &reopened, sizeof bounds);
+    assert_int_equal(segment_files_bytes(fixture, &sealed_exact), bounds.size_bytes);
+    assert_true(sealed_exact);
+    assert_log_holds(fixture, 1, 200);
+    assert_int_equal(fixture->lines.warn_count, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +523,7 @@ int main(void)
         TEST(test_append_rejects_gaps_decreasing_terms_and_bad_record_counts),
         TEST(test_open_rejects_bad_options_with_a_message),
         TEST(test_open_of_a_path_under_a_file_fails_with_a_message),
+        TEST(test_reopen_after_roll_keeps_exact_sizes),
 #undef TEST
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,8 @@
  */
 #include "test_storage_fixture.h"
 
+#include <sys/wait.h>
+
 /* Position of entry `index` in segment 1 when entries 1.. were appended with append_range. */
 static uint64_t position_of_entry(uint64_t index)
 {
@@ -130,7 +132,7 @@ static void test_flipped_byte_in_the_last_entry_is_cut_with_default_spacing(void
     assert_int_equal(fixture->lines.warn_count, 1);
 }
 
-static void test_zeros_after_the_last_frame_are_cut(void **state)
+static void test_zeros_after_the_last_frame_are_the_end_of_the_log_not_corruption(void **state)
 {
     struct fixture *fixture = *state;
     char path[256];
@@ -138,9 +140,120 @@ static void test_zeros_after_the_last_frame_are_cut(void **state)
     append_zeros(path, 300);
     fixture_open(fixture);
     assert_int_equal(bounds_of(fixture->log).last_index, 30);
+    assert_int_equal(bounds_of(fixture->log).size_bytes, position_of_entry(31));
+    assert_int_equal(fixture->lines.warn_count, 0);
+    assert_int_equal(file_size_of(path), position_of_entry(31) + 300); /* kept, not cut */
+    /* Appends overwrite the zeros; a clean close leaves the file exact. */
+    assert_int_equal(append_range(fixture->log, 31, 10, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    fixture_reopen(fixture);
+    assert_log_holds(fixture, 1, 40);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    assert_int_equal(file_size_of(path), position_of_entry(41));
+    assert_int_equal(fixture->lines.warn_count, 0);
+}
+
+static void test_bytes_hidden_after_zeros_are_cut_at_the_end_of_the_frames(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    make_single_segment_log(fixture, 30, path, sizeof path);
+    append_zeros(path, 300);
+    flip_byte(path, position_of_entry(31) + 200); /* a later write survived, its header did not */
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 30);
     assert_int_equal(file_size_of(path), position_of_entry(31));
     assert_int_equal(fixture->lines.warn_count, 1);
     assert_non_null(strstr(fixture->lines.last_warn, "cut 300 bytes"));
+    assert_log_holds(fixture, 1, 30);
+}
+
+/*
+ * Appends entries 1..count with preallocation in a child that exits without
+ * storage_close (a crash after the last sync), leaving the zeros in place.
+ */
+static void crash_after_preallocated_appends(struct fixture *fixture, uint64_t count, char *path,
+                                             size_t path_size)
+{
+    fixture->options.segment_bytes_max = 1 << 20;
+    fixture->options.preallocate_bytes = 4096;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct storage_log *log = NULL;
+        int result = storage_open(fixture->dir, &fixture->options, &log, NULL, 0);
+        if (result == ETHER_OK) {
+            result = append_range(log, 1, count, 1);
+        }
+        if (result == ETHER_OK) {
+            result = storage_sync(log);
+        }
+        _exit(result == ETHER_OK ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    segment_file_path(fixture, 1, ".log", path, path_size);
+}
+
+static void test_preallocated_tail_of_zeros_is_not_corruption(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    crash_after_preallocated_appends(fixture, 30, path, sizeof path);
+    uint64_t file_bytes = file_size_of(path);
+    assert_true(file_bytes > position_of_entry(31));
+    assert_int_equal(file_bytes % 4096, 0);
+
+    fixture_open(fixture);
+    assert_int_equal(fixture->lines.warn_count, 0);
+    assert_int_equal(bounds_of(fixture->log).last_index, 30);
+    assert_int_equal(bounds_of(fixture->log).size_bytes, position_of_entry(31));
+    assert_int_equal(file_size_of(path), file_bytes); /* nothing was cut */
+    assert_log_holds(fixture, 1, 30);
+    assert_int_equal(append_range(fixture->log, 31, 30, 1), ETHER_OK);
+    assert_int_equal(storage_sync(fixture->log), ETHER_OK);
+    assert_int_equal(bounds_of(fixture->log).size_bytes, position_of_entry(61));
+    fixture_reopen(fixture);
+    assert_log_holds(fixture, 1, 60);
+    storage_close(fixture->log);
+    fixture->log = NULL;
+    assert_int_equal(file_size_of(path), position_of_entry(61)); /* close cut the zeros */
+    assert_int_equal(fixture->lines.warn_count, 0);
+}
+
+static void test_torn_frame_followed_by_zeros_is_cut_at_the_torn_frame(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[256];
+    crash_after_preallocated_appends(fixture, 30, path, sizeof path);
+    uint64_t file_bytes = file_size_of(path);
+    /* The last frame's second half never reached the disk: zeros, then the preallocation. */
+    uint64_t torn_at = position_of_entry(30) + STORAGE_FRAME_HEADER_BYTES + 10;
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t zeros[512] = {0};
+    assert_true(position_of_entry(31) - torn_at <= sizeof zeros);
+    assert_int_equal(pwrite(fd, zeros, position_of_entry(31) - torn_at, (off_t)torn_at),
+                     (ssize_t)(position_of_entry(31) - torn_at));
+    close(fd);
+
+    fixture_open(fixture);
+    assert_int_equal(bounds_of(fixture->log).last_index, 29);
+    assert_int_equal(file_size_of(path), position_of_entry(30));
+    assert_int_equal(fixture->lines.warn_count, 1);
+    char expected[128];
+    snprintf(expected, sizeof expected, "cut %llu bytes at position %llu",
+             (unsigned long long)(file_bytes - position_of_entry(30)),
+             (unsigned long long)position_of_entry(30));
+    assert_non_null(strstr(fixture->lines.last_warn, expected));
+    assert_log_holds(fixture, 1, 29);
+    assert_int_equal(append_range(fixture->log, 30, 10, 1), ETHER_OK);
+    fixture_reopen(fixture);
+    assert_log_holds(fixture, 1, 39);
+    assert_int_equal(fixture->lines.warn_count, 1);
 }
 
 static void test_index_points_past_a_shortened_log_are_dropped(void **state)
@@ -373,7 +486,10 @@ int main(void)
         TEST(test_torn_header_shorter_than_a_frame_header_is_cut),
         TEST(test_flipped_byte_in_last_segment_tail_cuts_exactly_there),
         TEST(test_flipped_byte_in_the_last_entry_is_cut_with_default_spacing),
-        TEST(test_zeros_after_the_last_frame_are_cut),
+        TEST(test_zeros_after_the_last_frame_are_the_end_of_the_log_not_corruption),
+        TEST(test_bytes_hidden_after_zeros_are_cut_at_the_end_of_the_frames),
+        TEST(test_preallocated_tail_of_zeros_is_not_corruption),
+        TEST(test_torn_frame_followed_by_zeros_is_cut_at_the_torn_frame),
         TEST(test_index_points_past_a_shortened_log_are_dropped),
         TEST(test_lost_index_points_are_rebuilt_from_the_last_segment),
         TEST(test_stale_index_points_are_rewritten_from_the_first_unconfirmed_one),
