@@ -23,6 +23,7 @@ enum {
     PAYLOAD_BYTES_MAX = 100,
     PROPOSE_BATCH_MAX = 4,
     UNCOMMITTED_ENTRIES_MAX = 24,  /* clients wait while the leader has this many pending */
+    CHURN_BACKLOG_MAX = 64,        /* leader churn pauses while logs run this far ahead */
     CONFIG_CHANGE_TICKS_MAX = 400, /* forget a change not seen committed by then */
 };
 
@@ -119,6 +120,28 @@ void sim_faults_stop(struct sim *sim)
                     "faults stop: links healed, nodes restarted, disks fine", 0, 0, 0);
 }
 
+/*
+ * Leader churn with one entry per message can pile up a no-op per term faster
+ * than anything commits; past this backlog the storm pauses so that the calm
+ * phase starts from a log that can be replicated within calm_ticks.
+ */
+static bool churn_allowed(struct sim *sim)
+{
+    uint64_t last_max = 0;
+    for (uint32_t s = 0; s < sim->slots_count; s++) {
+        struct sim_node *node = &sim->nodes[s];
+        if (node->state != SIM_NODE_UP) {
+            continue;
+        }
+        struct raft_status status;
+        raft_status(node->raft, &status);
+        if (status.last_index > last_max) {
+            last_max = status.last_index;
+        }
+    }
+    return last_max <= sim->checker.committed_count + CHURN_BACKLOG_MAX;
+}
+
 /* A random running node, or NULL. */
 static struct sim_node *random_up_node(struct sim *sim)
 {
@@ -172,7 +195,7 @@ void sim_faults_inject(struct sim *sim)
             sim_node_restart(sim, node);
         } else if (node->state == SIM_NODE_UP && node->crash_requested) {
             node->crash_requested = false;
-            if (!sim->calm) {
+            if (!sim->calm && churn_allowed(sim)) {
                 sim_node_crash(sim, node, "leader crash right after a commit");
             }
         }
@@ -197,7 +220,7 @@ void sim_faults_inject(struct sim *sim)
             sim_node_crash(sim, node, "crash");
         }
     }
-    if (sim_prng_chance(prng, sim->faults.leader_crash)) {
+    if (sim_prng_chance(prng, sim->faults.leader_crash) && churn_allowed(sim)) {
         struct sim_node *leader = sim_cluster_leader(sim);
         struct raft_status status;
         if (leader != NULL) {
