@@ -160,7 +160,9 @@ endef
 # Integration programs share tests/integration/harness/*.c (real etherd processes on loopback).
 INTEGRATION_HARNESS_OBJECTS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard tests/integration/harness/*.c))
 $(foreach s,$(UNIT_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))))))
-$(foreach s,$(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))),$(INTEGRATION_HARNESS_OBJECTS))))
+# (only into programs whose module links proto/, which the harness speaks)
+harness_for = $(if $(filter proto,$(LIBS_$(call module_of,$(1)))),$(INTEGRATION_HARNESS_OBJECTS))
+$(foreach s,$(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))),$(call harness_for,$(notdir $(basename $(s)))))))
 $(foreach s,$(BENCH_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/bench/$(subst _,-,$(notdir $(basename $(s)))),$(notdir $(basename $(s))))))
 
 $(B)/raftsim: $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(call libs_for,sim)
