@@ -744,6 +744,10 @@ void raft_advance_failed(struct raft *r, const struct raft_ready *ready, int err
     ETHER_ASSERT(error == ETHER_ERR_NO_SPACE);
     r->ready_outstanding = false;
     advance_snapshot(r, ready);
+    /* The snapshot (if any) is durable, the truncation and entries are not:
+     * the storage's last index is now the durable tail the follower falls
+     * back to (a stale value would drag commit below an installed snapshot). */
+    r->stable_last_index = r->storage->last_index(r->storage->context);
     if (ready->entries_count > 0 || ready->truncate) {
         r->disk_full = true;
         if (r->role == RAFT_LEADER) {
@@ -758,7 +762,6 @@ void raft_advance_failed(struct raft *r, const struct raft_ready *ready, int err
             }
         }
     }
-    r->stable_last_index = r->storage->last_index(r->storage->context);
     r->hard_state_persisted = ready->hard_state;
     r->applying_index = r->applied_index;
     r->read_states_offered = 0; /* offered again next time */

@@ -39,7 +39,10 @@
  *          into the incoming snapshot (offset 0 starts a new one).
  *       2. if rd.snapshot_install: make the incoming snapshot current, restore
  *          the state machine from it and discard the WHOLE log (the log now
- *          starts after rd.snapshot->index).
+ *          starts after rd.snapshot->index). Raft asks for an install only
+ *          when the log does not hold the snapshot's last entry (same index
+ *          and term), so nothing the log loses was committed or acknowledged;
+ *          a snapshot the log already covers is answered without transfer.
  *       3. if rd.truncate: remove every log entry with index >
  *          rd.truncate_after_index; then append rd.entries (contiguous,
  *          starting at truncate_after_index + 1, or at last index + 1 when

@@ -11,8 +11,12 @@
  *
  * Follower: chunks are accepted in order only (offset == bytes received so
  * far; offset 0 restarts) and handed to the host in the next ready; the last
- * one also asks the host to install. A snapshot at or below the commit index
- * is acknowledged as complete without transfer.
+ * one also asks the host to install. A snapshot the log already covers (at or
+ * below the commit index, or whose last entry's index and term are in the
+ * log: Raft Figure 13 step 6) is acknowledged as complete without transfer,
+ * and a stale incoming one is dropped. An install discards the whole log, so
+ * installing a covered snapshot would lose entries after it that this node
+ * may already have acknowledged (and a leader counted towards a commit).
  */
 #include "common/error.h"
 #include "common/mem.h"
@@ -101,6 +105,32 @@ void raft_recv_snapshot_response(struct raft *r, const struct raft_message *m)
     raft_snapshot_send_chunk(r, p);
 }
 
+/* Whether the log already holds everything a snapshot of (index, term) covers:
+ * by the Log Matching property an entry with that index and term means the
+ * same prefix. */
+static bool log_covers_snapshot(const struct raft *r, uint64_t index, uint64_t term)
+{
+    if (index <= r->commit_index) {
+        return true;
+    }
+    uint64_t existing = 0;
+    return raft_log_term_at(r, index, &existing) == ETHER_OK && existing == term;
+}
+
+/* An incoming snapshot the log has caught up with must never be installed. */
+static void drop_incoming_if_covered(struct raft *r)
+{
+    struct raft_incoming_snapshot *incoming = r->incoming;
+    if (incoming == NULL || incoming->install_pending ||
+        !log_covers_snapshot(r, incoming->meta.index, incoming->meta.term)) {
+        return;
+    }
+    /* A chunk not yet handed out is simply never written; a partial one the
+     * host holds is restarted by the next chunk at offset 0. */
+    ether_free(incoming);
+    r->incoming = NULL;
+}
+
 void raft_recv_snapshot_request(struct raft *r, const struct raft_message *m)
 {
     ETHER_ASSERT(m->term == r->term);
@@ -115,9 +145,17 @@ void raft_recv_snapshot_request(struct raft *r, const struct raft_message *m)
     const struct raft_snapshot_meta *meta = m->snapshot;
     struct raft_message *reply = raft_message_new(r, RAFT_MSG_SNAPSHOT_RESP, m->from);
     reply->index = meta->index;
-    if (meta->index <= r->commit_index) {
-        reply->snapshot_done = true; /* we already have everything it covers */
+    drop_incoming_if_covered(r);
+    if (log_covers_snapshot(r, meta->index, meta->term)) {
+        /* Keep the log (its suffix may be acknowledged already) and let the
+         * leader continue after the snapshot. The answer goes out only once
+         * this ready is durable, so unstable entries it matched are covered. */
+        if (r->commit_index < meta->index) {
+            r->commit_index = meta->index; /* a snapshot holds committed entries only */
+        }
+        reply->snapshot_done = true;
         reply->offset_bytes = meta->size_bytes;
+        ETHER_ASSERT(r->commit_index <= raft_log_last_index(r));
         return;
     }
     struct raft_incoming_snapshot *incoming = r->incoming;
@@ -155,7 +193,10 @@ void raft_recv_snapshot_request(struct raft *r, const struct raft_message *m)
     incoming->next_offset_bytes = m->offset_bytes + m->data_bytes;
     reply->offset_bytes = incoming->next_offset_bytes;
     if (m->snapshot_done) {
-        /* The log is replaced by the snapshot once the host installs it. */
+        /* The log is replaced by the snapshot once the host installs it: it
+         * does not hold the snapshot's last entry, so nothing after it in the
+         * log can have been committed (Log Matching). */
+        ETHER_ASSERT(!log_covers_snapshot(r, meta->index, meta->term));
         incoming->install_pending = true;
         r->unstable_count = 0;
         r->truncate_pending = false;

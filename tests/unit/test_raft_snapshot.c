@@ -163,6 +163,141 @@ static void test_out_of_order_chunk_is_rejected_with_expected_offset(void **stat
     fixture_destroy(f);
 }
 
+/* A SNAPSHOT_REQ from leader 1 to node `to` carrying bytes [offset, offset + data_bytes). */
+static struct raft_message snapshot_request(struct fixture *f, uint64_t to,
+                                            const struct raft_snapshot_meta *meta,
+                                            uint64_t offset_bytes, const uint8_t *data,
+                                            size_t data_bytes)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_SNAPSHOT_REQ;
+    m.group_id = 42;
+    m.from = 1;
+    m.to = to;
+    m.term = fixture_status(f, 1).term;
+    m.snapshot = meta;
+    m.offset_bytes = offset_bytes;
+    m.data = data;
+    m.data_bytes = data_bytes;
+    m.snapshot_done = offset_bytes + data_bytes == meta->size_bytes;
+    return m;
+}
+
+/* Leader 1 replicates entries 3..5 to both followers, which persist them but
+ * never tell the leader: their commit index stays at 2. */
+static struct fixture *cluster_with_acknowledged_uncommitted_suffix(void)
+{
+    struct fixture *f = fixture_create(3, false, false);
+    fixture_elect(f, 1);
+    fixture_run(f, 1);
+    f->drop_types_mask = 1u << RAFT_MSG_APPEND_RESP;
+    assert_int_equal(fixture_propose_n(f, 1, 3, payload, sizeof payload), 0);
+    fixture_deliver_all(f);
+    f->drop_types_mask = 0;
+    assert_int_equal(fixture_status(f, 2).last_index, 5);
+    assert_int_equal(fixture_status(f, 2).commit_index, 2);
+    return f;
+}
+
+/* The metadata of a snapshot of leader 1's log at `index`, `size_bytes` long. */
+static struct raft_snapshot_meta leader_snapshot_meta(struct fixture *f, uint64_t index,
+                                                      uint64_t size_bytes)
+{
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.index = index;
+    meta.term = raft_memory_log_entry(fixture_node(f, 1)->log, index)->term;
+    meta.size_bytes = size_bytes;
+    meta.configuration = *raft_configuration(fixture_raft(f, 1));
+    return meta;
+}
+
+/* Runs node `id`'s ready by hand: expects it to answer "done" for the snapshot at
+ * `index` without touching the log, then applies, sends and advances as a host. */
+static void expect_snapshot_acknowledged_without_install(struct fixture *f, uint64_t id,
+                                                         uint64_t index)
+{
+    struct fixture_node *n = fixture_node(f, id);
+    struct raft_ready rd;
+    raft_ready(n->raft, &rd);
+    assert_false(rd.snapshot_install);
+    assert_false(rd.snapshot_chunk_present);
+    assert_false(rd.truncate);
+    assert_int_equal(rd.messages_count, 1);
+    assert_int_equal(rd.messages[0].type, RAFT_MSG_SNAPSHOT_RESP);
+    assert_false(rd.messages[0].reject);
+    assert_true(rd.messages[0].snapshot_done);
+    assert_int_equal(rd.messages[0].index, index);
+    assert_int_equal(raft_memory_log_persist(n->log, &rd), 0);
+    fixture_enqueue(f, &rd.messages[0]);
+    for (size_t i = 0; i < rd.committed_entries_count; i++) {
+        assert_int_equal(rd.committed_entries[i].index, n->applied_index + 1);
+        n->applied_index = rd.committed_entries[i].index;
+    }
+    raft_advance(n->raft, &rd);
+}
+
+static void test_snapshot_whose_last_entry_is_in_the_log_keeps_the_entries_after_it(void **state)
+{
+    (void)state;
+    struct fixture *f = cluster_with_acknowledged_uncommitted_suffix();
+    /* A stale snapshot at 4 (a leader may send one while node 2 already holds 5). */
+    struct raft_snapshot_meta meta = leader_snapshot_meta(f, 4, 5);
+    uint8_t data[5] = {0};
+    struct raft_message m = snapshot_request(f, 2, &meta, 0, data, sizeof data);
+    assert_int_equal(raft_step(fixture_raft(f, 2), &m), 0);
+    expect_snapshot_acknowledged_without_install(f, 2, 4);
+    /* Entry 5, which node 2 may have acknowledged, is still there. */
+    struct raft_status s = fixture_status(f, 2);
+    assert_int_equal(s.last_index, 5);
+    assert_int_equal(s.first_index, 1);
+    assert_int_equal(s.commit_index, 4);
+    assert_int_equal(raft_memory_log_last_index(fixture_node(f, 2)->log), 5);
+    fixture_run(f, 25); /* the leader resends what node 2 never answered */
+    assert_int_equal(fixture_status(f, 2).commit_index, 5);
+    assert_int_equal(fixture_node(f, 2)->applied_index, 5);
+    fixture_destroy(f);
+}
+
+static void test_incoming_snapshot_is_dropped_once_the_log_holds_its_last_entry(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_create(3, false, false);
+    fixture_elect(f, 1);
+    fixture_run(f, 1);
+    uint64_t term = fixture_status(f, 1).term;
+    /* The first half of a snapshot at 4 reaches node 2 while its log ends at 2. */
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.index = 4;
+    meta.term = term;
+    meta.size_bytes = 20;
+    meta.configuration = *raft_configuration(fixture_raft(f, 2));
+    uint8_t data[20] = {0};
+    struct raft_message first = snapshot_request(f, 2, &meta, 0, data, 10);
+    assert_int_equal(raft_step(fixture_raft(f, 2), &first), 0);
+    fixture_settle(f, 2);
+    fixture_drop_all(f);
+    /* Then entries 3..5 arrive and are persisted. */
+    f->drop_types_mask = 1u << RAFT_MSG_APPEND_RESP;
+    assert_int_equal(fixture_propose_n(f, 1, 3, payload, sizeof payload), 0);
+    fixture_deliver_all(f);
+    f->drop_types_mask = 0;
+    assert_int_equal(fixture_status(f, 2).last_index, 5);
+    assert_int_equal(raft_memory_log_entry(fixture_node(f, 1)->log, 4)->term, term);
+    /* The last half arrives late: installing it would discard entry 5. */
+    struct raft_message last = snapshot_request(f, 2, &meta, 10, data + 10, 10);
+    assert_int_equal(raft_step(fixture_raft(f, 2), &last), 0);
+    expect_snapshot_acknowledged_without_install(f, 2, 4);
+    assert_int_equal(fixture_status(f, 2).last_index, 5);
+    assert_int_equal(raft_memory_log_last_index(fixture_node(f, 2)->log), 5);
+    fixture_run(f, 25); /* the leader resends what node 2 never answered */
+    assert_int_equal(fixture_status(f, 2).commit_index, 5);
+    assert_int_equal(fixture_node(f, 2)->applied_index, 5);
+    fixture_destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +306,8 @@ int main(void)
         cmocka_unit_test(test_compact_keeps_trailing_entries_for_slow_followers),
         cmocka_unit_test(test_snapshot_already_covered_by_commit_is_acknowledged_without_install),
         cmocka_unit_test(test_out_of_order_chunk_is_rejected_with_expected_offset),
+        cmocka_unit_test(test_snapshot_whose_last_entry_is_in_the_log_keeps_the_entries_after_it),
+        cmocka_unit_test(test_incoming_snapshot_is_dropped_once_the_log_holds_its_last_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
