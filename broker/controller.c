@@ -396,7 +396,9 @@ void broker_controller_role_changed(struct broker *broker, const struct raft_sta
     ether_log_info(broker->logger, "controller: %s in term %llu, leader broker %llu",
                    raft_role_name(status->role), (unsigned long long)status->term,
                    (unsigned long long)broker->controller.leader_broker_id);
-    if (status->role != RAFT_LEADER) {
+    if (status->role == RAFT_LEADER) {
+        broker_controller_housekeeping(broker);
+    } else {
         broker->controller.registration_in_flight = false;
         char message[96];
         snprintf(message, sizeof message, "controller leadership moved to broker %llu",
@@ -418,13 +420,18 @@ static void on_registration_proposed(void *context, int rc, uint64_t index, uint
     broker->controller.registration_index = index;
 }
 
-/* The controller leader registers every seed broker that is not registered yet. */
+/*
+ * The controller leader registers every seed broker that is not registered
+ * yet (all of them in one round, so that topics can be created right after a
+ * cluster's first election).
+ */
 void broker_controller_housekeeping(struct broker *broker)
 {
     struct broker_controller *controller = &broker->controller;
     if (!is_controller_leader(broker) || controller->registration_in_flight) {
         return;
     }
+    bool proposed = false;
     for (size_t i = 0; i < broker->config->seeds_count; i++) {
         const struct broker_seed *seed = &broker->config->seeds[i];
         const struct controller_broker *registered =
@@ -452,9 +459,10 @@ void broker_controller_housekeeping(struct broker *broker)
                                         on_registration_proposed, broker, &leader_hint);
         if (rc != ETHER_OK) {
             ether_free(packed);
-            return;
+            break;
         }
-        controller->registration_in_flight = true;
-        return; /* one at a time; the next housekeeping round does the next */
+        proposed = true;
     }
+    /* The last proposal's index clears the flag when it is applied. */
+    controller->registration_in_flight = proposed;
 }

@@ -54,6 +54,12 @@ enum {
 
 enum client_acks { CLIENT_ACKS_NONE = 0, CLIENT_ACKS_LEADER = 1, CLIENT_ACKS_ALL = -1 };
 
+/* Which replica a consumer fetches from (rack, when set, wins over both). */
+enum client_fetch_from {
+    CLIENT_FETCH_FROM_LEADER = 0,
+    CLIENT_FETCH_FROM_FOLLOWER = 1, /* a replica that is not the leader, when there is one */
+};
+
 struct client_settings {
     char *brokers;
     char *client_id;
@@ -72,6 +78,7 @@ struct client_settings {
     uint32_t fetch_max_wait_ms;
     uint32_t fetch_max_bytes;
     uint32_t consume_queue_max;
+    enum client_fetch_from fetch_from;
     uint64_t seed;
     ether_delivery_fn *delivery_callback;
     void *delivery_context;

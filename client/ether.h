@@ -158,6 +158,8 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *   fetch_max_bytes       bytes asked for per partition per fetch (1048576)
  *   consume_queue_max     fetched records buffered before fetching pauses (100000)
  *   rack                  prefer replicas in this rack when consuming ("": leader)
+ *   fetch_from            leader or follower: which replica consumers read from when
+ *                         no rack is set (leader)
  *   seed                  seed of the retry jitter, for reproducible runs (0: from
  *                         the clock)
  */

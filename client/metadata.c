@@ -244,6 +244,17 @@ uint32_t client_partition_read_replica(struct ether_client *client,
                                        const struct client_partition *partition)
 {
     if (client->settings.rack[0] == '\0') {
+        if (client->settings.fetch_from == CLIENT_FETCH_FROM_FOLLOWER) {
+            /* The first follower in assignment order: assignments rotate followers, so
+             * partitions spread their reads over the brokers. */
+            for (size_t k = 0; k < partition->replica_count; k++) {
+                uint32_t id = partition->replicas[k];
+                struct client_broker *broker = client_broker_find(client, id);
+                if (id != partition->leader_id && broker != NULL && broker->in_metadata) {
+                    return id;
+                }
+            }
+        }
         return partition->leader_id;
     }
     for (size_t i = 0; i < partition->replica_count; i++) {

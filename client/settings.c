@@ -83,7 +83,14 @@ static int parse_u64(const char *value, uint64_t min, uint64_t max, uint64_t *ou
     return ETHER_OK;
 }
 
-enum setting_kind { SETTING_U32, SETTING_U64, SETTING_STRING, SETTING_ACKS, SETTING_COMPRESSION };
+enum setting_kind {
+    SETTING_U32,
+    SETTING_U64,
+    SETTING_STRING,
+    SETTING_ACKS,
+    SETTING_COMPRESSION,
+    SETTING_FETCH_FROM,
+};
 
 struct setting {
     const char *name;
@@ -110,6 +117,7 @@ static const struct setting settings_table[] = {
     U32(linger_ms, 0, 600000),
     U32(batch_bytes, 64, CLIENT_BATCH_BYTES_MAX),
     {"compression", SETTING_COMPRESSION, offsetof(struct client_settings, compression), 0, 0},
+    {"fetch_from", SETTING_FETCH_FROM, offsetof(struct client_settings, fetch_from), 0, 0},
     U32(in_flight_requests_max, 1, 1000),
     U32(queue_records_max, 1, 100000000),
     U32(request_timeout_ms, 1, 3600000),
@@ -180,6 +188,16 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
         } else {
             return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                                 "compression must be lz4 or none, not \"%s\"", value);
+        }
+        return ETHER_OK;
+    case SETTING_FETCH_FROM:
+        if (strcmp(value, "leader") == 0) {
+            settings->fetch_from = CLIENT_FETCH_FROM_LEADER;
+        } else if (strcmp(value, "follower") == 0) {
+            settings->fetch_from = CLIENT_FETCH_FROM_FOLLOWER;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "fetch_from must be leader or follower, not \"%s\"", value);
         }
         return ETHER_OK;
     case SETTING_U32:
