@@ -686,7 +686,22 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
         rc = storage_hard_state_save(raft_log->log, ready->hard_state.term, ready->hard_state.vote);
     }
     if (rc == ETHER_OK && ready->entries_count > 0 && !entries_full) {
-        rc = storage_sync(raft_log->log);
+        /* The fdatasync runs without the lock, so that the loop's reads of this log
+         * (fetches, Raft catch-up) never wait for the disk to flush. */
+        struct storage_sync_ticket ticket;
+        rc = storage_sync_begin(raft_log->log, &ticket);
+        if (rc == ETHER_OK) {
+            pthread_mutex_unlock(&raft_log->mutex);
+            int run_rc = storage_sync_run(&ticket);
+            pthread_mutex_lock(&raft_log->mutex);
+            rc = storage_sync_end(raft_log->log, &ticket, run_rc);
+        }
+        if (rc == ETHER_OK &&
+            ticket.durable_index < ready->entries[ready->entries_count - 1].index) {
+            /* Only the loop truncates between readies; nothing else can cut this ready's
+             * entries while it is being persisted. */
+            rc = ETHER_ERR_IO;
+        }
         if (rc == ETHER_OK) {
             raft_log->appended_count = ready->entries_count;
         }
