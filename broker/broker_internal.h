@@ -54,6 +54,8 @@ struct broker_leader_hint {
     uint32_t leader_broker_id;
     uint64_t high_watermark;
     uint64_t log_start_offset;
+    uint32_t in_sync_replicas[RAFT_SERVERS_MAX];
+    uint32_t in_sync_replicas_count;
 };
 
 struct broker_produce_request;

@@ -688,6 +688,33 @@ static void hint_record(struct broker *broker, const struct broker_leader_hint *
     broker->hints_count++;
 }
 
+/* The leader and the voters that are recently active and hold every committed entry. */
+static void compute_in_sync_replicas(struct broker_partition *partition,
+                                     struct broker_leader_hint *hint)
+{
+    struct raft_status status;
+    broker_replica_status(partition->replica, &status);
+    const struct raft_configuration *configuration =
+        broker_replica_configuration(partition->replica);
+    hint->in_sync_replicas_count = 0;
+    for (uint32_t s = 0; s < configuration->servers_count; s++) {
+        const struct raft_server *server = &configuration->servers[s];
+        if (server->role != RAFT_VOTER) {
+            continue;
+        }
+        bool in_sync = server->id == status.id;
+        struct raft_progress_info progress;
+        if (!in_sync &&
+            broker_replica_progress(partition->replica, server->id, &progress) == ETHER_OK) {
+            in_sync = progress.recent_active && progress.match_index >= status.commit_index;
+        }
+        if (in_sync) {
+            hint->in_sync_replicas[hint->in_sync_replicas_count++] =
+                broker_node_broker_id(server->id);
+        }
+    }
+}
+
 void broker_partitions_broadcast_hints(struct broker *broker)
 {
     size_t leading = 0;
@@ -704,21 +731,33 @@ void broker_partitions_broadcast_hints(struct broker *broker)
         if (partition->status.role != RAFT_LEADER) {
             continue;
         }
-        ether__leader_hint__init(&hints[count]);
-        hints[count].group_id = partition->group_id;
-        hints[count].term = partition->status.term;
-        hints[count].leader_broker_id = broker->broker_id;
-        hints[count].high_watermark = partition->high_watermark;
-        hints[count].log_start_offset = partition->log_start_offset;
-        pointers[count] = &hints[count];
-        struct broker_leader_hint own = {partition->group_id, partition->status.term,
-                                         broker->broker_id, partition->high_watermark,
-                                         partition->log_start_offset};
+        struct broker_leader_hint own = {
+            .group_id = partition->group_id,
+            .term = partition->status.term,
+            .leader_broker_id = broker->broker_id,
+            .high_watermark = partition->high_watermark,
+            .log_start_offset = partition->log_start_offset,
+        };
+        compute_in_sync_replicas(partition, &own);
         hint_record(broker, &own);
+        ether__leader_hint__init(&hints[count]);
+        hints[count].group_id = own.group_id;
+        hints[count].term = own.term;
+        hints[count].leader_broker_id = own.leader_broker_id;
+        hints[count].high_watermark = own.high_watermark;
+        hints[count].log_start_offset = own.log_start_offset;
+        hints[count].n_in_sync_replicas = own.in_sync_replicas_count;
+        hints[count].in_sync_replicas = ether_calloc(RAFT_SERVERS_MAX, sizeof(uint32_t));
+        memcpy(hints[count].in_sync_replicas, own.in_sync_replicas,
+               own.in_sync_replicas_count * sizeof(uint32_t));
+        pointers[count] = &hints[count];
         count++;
     }
     broker_transport_broadcast_hints(broker->transport, (const Ether__LeaderHint *const *)pointers,
                                      count);
+    for (size_t i = 0; i < count; i++) {
+        ether_free(hints[i].in_sync_replicas);
+    }
     ether_free(hints);
     ether_free(pointers);
 }
@@ -727,9 +766,16 @@ void broker_partitions_receive_hints(struct broker *broker, Ether__LeaderHint *c
                                      size_t hints_count)
 {
     for (size_t i = 0; i < hints_count; i++) {
-        struct broker_leader_hint hint = {hints[i]->group_id, hints[i]->term,
-                                          hints[i]->leader_broker_id, hints[i]->high_watermark,
-                                          hints[i]->log_start_offset};
+        struct broker_leader_hint hint = {
+            .group_id = hints[i]->group_id,
+            .term = hints[i]->term,
+            .leader_broker_id = hints[i]->leader_broker_id,
+            .high_watermark = hints[i]->high_watermark,
+            .log_start_offset = hints[i]->log_start_offset,
+        };
+        for (size_t r = 0; r < hints[i]->n_in_sync_replicas && r < RAFT_SERVERS_MAX; r++) {
+            hint.in_sync_replicas[hint.in_sync_replicas_count++] = hints[i]->in_sync_replicas[r];
+        }
         hint_record(broker, &hint);
     }
 }
@@ -759,6 +805,16 @@ void broker_partitions_fill_metadata(struct broker *broker, Ether__MetadataRespo
                 metadata->leader_term = hint->term;
                 metadata->high_watermark = hint->high_watermark;
                 metadata->log_start_offset = hint->log_start_offset;
+            }
+            /* In-sync replicas as the leader last reported them (with its current term). */
+            if (hint != NULL && hint->term == metadata->leader_term &&
+                hint->leader_broker_id == metadata->leader_id &&
+                metadata->n_in_sync_replicas == 0) {
+                metadata->in_sync_replicas =
+                    ether_calloc(hint->in_sync_replicas_count + 1, sizeof(uint32_t));
+                memcpy(metadata->in_sync_replicas, hint->in_sync_replicas,
+                       hint->in_sync_replicas_count * sizeof(uint32_t));
+                metadata->n_in_sync_replicas = hint->in_sync_replicas_count;
             }
         }
     }

@@ -830,15 +830,24 @@ static void *bench_producer_main(void *argument)
         producer->status = CLI_EXIT_ERROR;
         return NULL;
     }
-    char *value = malloc(options->record_bytes + 1);
-    if (value == NULL) {
+    /* Values are slices of a pool of random bytes, so compression cannot shrink them and
+     * the figures measure bytes that really reach the disks. */
+    enum { VALUE_POOL_BYTES = 4 * 1024 * 1024 };
+    size_t pool_bytes = VALUE_POOL_BYTES + (size_t)options->record_bytes;
+    unsigned char *pool = malloc(pool_bytes);
+    if (pool == NULL) {
         abort();
     }
-    for (uint32_t i = 0; i < options->record_bytes; i++) {
-        value[i] = (char)('a' + i % 26);
+    uint64_t state = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)producer;
+    for (size_t i = 0; i < pool_bytes; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        pool[i] = (unsigned char)state;
     }
     for (uint64_t sent = 0; (producer->record_count == 0 || sent < producer->record_count) &&
                             !atomic_load(&producer->bench->stop);) {
+        const unsigned char *value = pool + (sent * 4099) % VALUE_POOL_BYTES;
         int rc = ether_produce(client, options->topic, ETHER_PARTITION_ANY, NULL, 0, value,
                                options->record_bytes, 0, (void *)(uintptr_t)monotonic_ns());
         if (rc == ETHER_ERR_BUSY) {
@@ -856,7 +865,7 @@ static void *bench_producer_main(void *argument)
     }
     ether_flush(client, -1);
     ether_client_destroy(client);
-    free(value);
+    free(pool);
     return NULL;
 }
 
