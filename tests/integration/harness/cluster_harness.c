@@ -84,6 +84,41 @@ void harness_start_broker(struct harness *harness, int broker_id)
     abort();
 }
 
+static bool port_free(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    int reuse = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    bool free_port = bind(fd, (struct sockaddr *)&address, sizeof address) == 0;
+    close(fd);
+    return free_port;
+}
+
+/*
+ * A run of free ports below the kernel's ephemeral range (32768 and up), so
+ * outgoing connections can never take a broker's port; the pid spreads
+ * concurrent test programs apart.
+ */
+static uint16_t pick_base_port(int brokers_count)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint16_t base = (uint16_t)(20000 + ((getpid() + attempt * 7919) % 1200) * 10);
+        bool all_free = true;
+        for (int id = 0; id < brokers_count && all_free; id++) {
+            all_free = port_free((uint16_t)(base + id)) && port_free((uint16_t)(base + id + 100));
+        }
+        if (all_free) {
+            return base;
+        }
+    }
+    ETHER_PANIC("no free ports for the test cluster");
+}
+
 void harness_start(struct harness *harness, int brokers_count)
 {
     memset(harness, 0, sizeof *harness);
@@ -94,7 +129,7 @@ void harness_start(struct harness *harness, int brokers_count)
     snprintf(harness->data_root, sizeof harness->data_root, "/tmp/ether-cluster-XXXXXX");
     ETHER_ASSERT(mkdtemp(harness->data_root) != NULL);
     harness->brokers_count = brokers_count;
-    harness->base_port = (uint16_t)(20000 + (getpid() % 4000) * 10);
+    harness->base_port = pick_base_port(brokers_count);
     signal(SIGPIPE, SIG_IGN);
     for (int id = 1; id <= brokers_count; id++) {
         harness_start_broker(harness, id);
