@@ -149,6 +149,10 @@ void controller_assign(const struct controller_state *state, uint32_t partitions
             long at = candidate_find(candidates, count, partition->replica_ids[r]);
             ETHER_ASSERT(at >= 0);
             candidates[at].taken = false;
+            const struct controller_broker *member =
+                controller_state_broker(state, partition->replica_ids[r]);
+            ETHER_ASSERT(member != NULL);
+            partition->replica_incarnations[r] = (uint32_t)member->incarnation;
         }
     }
     ether_free(candidates);

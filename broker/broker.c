@@ -13,6 +13,7 @@
  */
 #include "broker/broker_internal.h"
 
+#include "broker/discovery.h"
 #include "broker/raft_wire.h"
 #include "common/error.h"
 #include "common/mem.h"
@@ -136,6 +137,45 @@ const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broke
     return &broker->replica_callbacks;
 }
 
+static bool is_seed(const struct broker *broker, uint32_t broker_id)
+{
+    for (size_t i = 0; i < broker->config->seeds_count; i++) {
+        if (broker->config->seeds[i].broker_id == broker_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void observe_incarnation(struct broker *broker, uint32_t broker_id, uint64_t incarnation)
+{
+    if (incarnation == 0 || incarnation > UINT32_MAX || !is_seed(broker, broker_id)) {
+        return;
+    }
+    for (size_t i = 0; i < broker->observed_count; i++) {
+        if (broker->observed[i].broker_id == broker_id) {
+            broker->observed[i].incarnation = (uint32_t)incarnation;
+            return;
+        }
+    }
+    ETHER_ASSERT(broker->observed_count < BROKER_SEEDS_MAX);
+    broker->observed[broker->observed_count++] =
+        (struct broker_observed_incarnation){broker_id, (uint32_t)incarnation};
+}
+
+uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broker_id)
+{
+    if (broker_id == broker->broker_id) {
+        return broker->incarnation;
+    }
+    for (size_t i = 0; i < broker->observed_count; i++) {
+        if (broker->observed[i].broker_id == broker_id) {
+            return broker->observed[i].incarnation;
+        }
+    }
+    return 0;
+}
+
 /* An unpacked RAFT_MESSAGES request, kept while any Raft group points into it. */
 struct inbound_batch {
     ProtobufCMessage *request;
@@ -160,6 +200,7 @@ static void route_raft_messages(struct broker *broker, uint64_t connection_id,
                                 ProtobufCMessage *unpacked)
 {
     Ether__RaftMessagesRequest *request = (Ether__RaftMessagesRequest *)unpacked;
+    observe_incarnation(broker, request->from_broker_id, request->from_incarnation);
     size_t entries_total = 0;
     for (size_t i = 0; i < request->n_messages; i++) {
         entries_total += request->messages[i]->n_entries;
@@ -292,6 +333,7 @@ static void on_housekeeping(uv_timer_t *timer)
     }
     broker_controller_housekeeping(broker);
     broker_partitions_reconcile(broker);
+    broker_partitions_reconcile_membership(broker);
     broker_partitions_rebalance_leaders(broker);
     broker_partitions_compact(broker);
     broker_partitions_broadcast_hints(broker);
@@ -320,37 +362,43 @@ static int make_directories(const char *path)
 
 /*
  * <data-dir>/broker.meta holds "version broker_id incarnation". A broker
- * refuses a data directory that belongs to another broker id.
+ * refuses a data directory that belongs to another broker id. Returns
+ * ETHER_ERR_NOT_FOUND when there is none (a new or wiped disk).
  */
 static int load_identity(struct broker *broker, char *errbuf, size_t errbuf_size)
 {
     char path[BROKER_DIR_PATH_BYTES_MAX + 16];
     snprintf(path, sizeof path, "%s/broker.meta", broker->config->data_dir);
     FILE *file = fopen(path, "r");
-    if (file != NULL) {
-        unsigned version = 0;
-        unsigned broker_id = 0;
-        unsigned incarnation = 0;
-        int fields = fscanf(file, "%u %u %u", &version, &broker_id, &incarnation);
-        fclose(file);
-        if (fields != 3 || version != BROKER_META_VERSION || incarnation == 0) {
-            snprintf(errbuf, errbuf_size, "%s is damaged; move the data directory away", path);
-            return ETHER_ERR_CORRUPT;
-        }
-        if (broker_id != broker->config->broker_id) {
-            snprintf(errbuf, errbuf_size, "%s belongs to broker %u, not broker %u",
-                     broker->config->data_dir, broker_id, broker->config->broker_id);
-            return ETHER_ERR_INVALID_ARGUMENT;
-        }
-        broker->incarnation = incarnation;
-        return ETHER_OK;
-    }
-    broker->incarnation = 1;
-    char temporary[sizeof path + 8];
-    snprintf(temporary, sizeof temporary, "%s.tmp", path);
-    file = fopen(temporary, "w");
     if (file == NULL) {
-        snprintf(errbuf, errbuf_size, "cannot write %s: %s", temporary, strerror(errno));
+        return ETHER_ERR_NOT_FOUND;
+    }
+    unsigned version = 0;
+    unsigned broker_id = 0;
+    unsigned incarnation = 0;
+    int fields = fscanf(file, "%u %u %u", &version, &broker_id, &incarnation);
+    fclose(file);
+    if (fields != 3 || version != BROKER_META_VERSION || incarnation == 0) {
+        snprintf(errbuf, errbuf_size, "%s is damaged; move the data directory away", path);
+        return ETHER_ERR_CORRUPT;
+    }
+    if (broker_id != broker->config->broker_id) {
+        snprintf(errbuf, errbuf_size, "%s belongs to broker %u, not broker %u",
+                 broker->config->data_dir, broker_id, broker->config->broker_id);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    broker->incarnation = incarnation;
+    return ETHER_OK;
+}
+
+static int save_identity(struct broker *broker)
+{
+    char path[BROKER_DIR_PATH_BYTES_MAX + 16];
+    char temporary[sizeof path + 8];
+    snprintf(path, sizeof path, "%s/broker.meta", broker->config->data_dir);
+    snprintf(temporary, sizeof temporary, "%s.tmp", path);
+    FILE *file = fopen(temporary, "w");
+    if (file == NULL) {
         return ether_error_from_errno(errno);
     }
     fprintf(file, "%u %u %u\n", BROKER_META_VERSION, broker->config->broker_id,
@@ -358,10 +406,51 @@ static int load_identity(struct broker *broker, char *errbuf, size_t errbuf_size
     int failed = fflush(file) != 0 || fsync(fileno(file)) != 0;
     failed |= fclose(file) != 0;
     if (failed || rename(temporary, path) != 0) {
-        snprintf(errbuf, errbuf_size, "cannot write %s: %s", path, strerror(errno));
         return ETHER_ERR_IO;
     }
     return ETHER_OK;
+}
+
+/* With the identity known: the controller seat, then the timers that drive everything. */
+static int join(struct broker *broker, char *errbuf, size_t errbuf_size)
+{
+    broker->node_id = broker_node_id(broker->broker_id, broker->incarnation);
+    broker_transport_set_incarnation(broker->transport, broker->incarnation);
+    int rc = broker_controller_open(broker, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    broker->joined = true;
+    uv_timer_start(&broker->tick_timer, on_tick, broker->config->tick_ms, broker->config->tick_ms);
+    uv_timer_start(&broker->housekeeping_timer, on_housekeeping, HOUSEKEEPING_INTERVAL_MS,
+                   HOUSEKEEPING_INTERVAL_MS);
+    uv_prepare_start(&broker->flush_handle, on_flush);
+    ether_log_info(broker->logger, "broker %u is incarnation %u (Raft node %llx)",
+                   broker->broker_id, broker->incarnation, (unsigned long long)broker->node_id);
+    return ETHER_OK;
+}
+
+static void on_discovered(void *context, uint32_t incarnation)
+{
+    struct broker *broker = context;
+    broker->discovery = NULL;
+    broker->incarnation = incarnation;
+    broker->knows_cluster = incarnation > 1;
+    char errbuf[256];
+    int rc = save_identity(broker);
+    if (rc == ETHER_OK) {
+        rc = join(broker, errbuf, sizeof errbuf);
+    } else {
+        snprintf(errbuf, sizeof errbuf, "cannot write broker.meta: %s", ether_strerror(rc));
+    }
+    if (rc != ETHER_OK) {
+        ether_log_error(broker->logger, "cannot join the cluster: %s; stopping", errbuf);
+        if (broker->on_fatal != NULL) {
+            broker->on_fatal(broker->on_fatal_context);
+        } else {
+            broker_shutdown(broker, NULL, NULL);
+        }
+    }
 }
 
 int broker_start(uv_loop_t *loop, const struct broker_config *config,
@@ -391,10 +480,11 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
         goto err_after_alloc;
     }
     rc = load_identity(broker, errbuf, errbuf_size);
-    if (rc != ETHER_OK) {
+    if (rc != ETHER_OK && rc != ETHER_ERR_NOT_FOUND) {
         goto err_after_alloc;
     }
-    broker->node_id = broker_node_id(broker->broker_id, broker->incarnation);
+    bool identity_known = rc == ETHER_OK;
+    broker->knows_cluster = identity_known;
     storage_options_init(&broker->storage_options);
     broker->storage_options.segment_bytes_max = config->segment_bytes;
     broker->storage_options.logger = logger;
@@ -425,30 +515,35 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
         }
     }
 
-    rc = broker_controller_open(broker, errbuf, errbuf_size);
-    if (rc != ETHER_OK) {
-        goto err_after_server;
-    }
-
     uv_timer_init(loop, &broker->tick_timer);
     broker->tick_timer.data = broker;
-    uv_timer_start(&broker->tick_timer, on_tick, config->tick_ms, config->tick_ms);
     uv_timer_init(loop, &broker->housekeeping_timer);
     broker->housekeeping_timer.data = broker;
-    uv_timer_start(&broker->housekeeping_timer, on_housekeeping, HOUSEKEEPING_INTERVAL_MS,
-                   HOUSEKEEPING_INTERVAL_MS);
     uv_prepare_init(loop, &broker->flush_handle);
     broker->flush_handle.data = broker;
-    uv_prepare_start(&broker->flush_handle, on_flush);
-
-    ether_log_info(logger, "broker %u (incarnation %u) serving on %s:%u, data in %s",
-                   broker->broker_id, broker->incarnation, config->listen_host,
-                   broker_server_port(broker->server), config->data_dir);
+    if (identity_known) {
+        rc = join(broker, errbuf, errbuf_size);
+        if (rc != ETHER_OK) {
+            goto err_after_handles;
+        }
+    } else {
+        ether_log_info(logger,
+                       "broker %u has an empty data directory: asking the seed brokers "
+                       "whether it was a member before",
+                       broker->broker_id);
+        broker_discovery_start(loop, config, logger, on_discovered, broker, &broker->discovery);
+    }
+    ether_log_info(logger, "broker %u serving on %s:%u, data in %s", broker->broker_id,
+                   config->listen_host, broker_server_port(broker->server), config->data_dir);
     *broker_out = broker;
     return ETHER_OK;
 
-err_after_server:
-    /* Nothing else is on the loop yet; the server and transport close asynchronously. */
+err_after_handles:
+    uv_close((uv_handle_t *)&broker->tick_timer, NULL);
+    uv_close((uv_handle_t *)&broker->housekeeping_timer, NULL);
+    uv_close((uv_handle_t *)&broker->flush_handle, NULL);
+
+    /* The server and transport close asynchronously; the loop runs their callbacks. */
     broker_transport_close(broker->transport, NULL, NULL);
     broker_server_stop(broker->server, NULL, NULL);
 err_after_alloc:
@@ -491,6 +586,10 @@ static void finish_shutdown(uv_timer_t *timer)
 {
     struct broker *broker = timer->data;
     broker->closes_pending = 1; /* held while closes are issued */
+    if (broker->discovery != NULL) {
+        broker_discovery_cancel(broker->discovery);
+        broker->discovery = NULL;
+    }
     broker_fetches_cancel_all(broker);
     uv_timer_stop(&broker->tick_timer);
     uv_prepare_stop(&broker->flush_handle);
@@ -567,4 +666,10 @@ void broker_respond_error(struct broker *broker, uint64_t connection_id,
         ether_log_error(broker->logger, "cannot answer request %u with an error: %s",
                         request->correlation_id, ether_strerror(rc));
     }
+}
+
+void broker_set_on_fatal(struct broker *broker, void (*on_fatal)(void *context), void *context)
+{
+    broker->on_fatal = on_fatal;
+    broker->on_fatal_context = context;
 }

@@ -33,6 +33,13 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
                  size_t errbuf_size);
 
 /*
+ * Called (once) when the broker cannot go on, e.g. it could not join the
+ * cluster after deciding its identity; the owner then shuts it down and exits
+ * with a failure status. Without it the broker shuts itself down.
+ */
+void broker_set_on_fatal(struct broker *broker, void (*on_fatal)(void *context), void *context);
+
+/*
  * Graceful stop: moves leaderships away (bounded by a short timeout), stops
  * accepting requests, waits for disk work, closes everything. `on_stopped`
  * runs once the broker is freed; the loop then has no more broker handles.

@@ -83,6 +83,13 @@ struct broker_partition {
 };
 
 struct broker_fetch_request;
+struct broker_discovery;
+
+/* A peer's incarnation as its own frames say. */
+struct broker_observed_incarnation {
+    uint32_t broker_id;
+    uint32_t incarnation;
+};
 
 struct broker {
     uv_loop_t *loop;
@@ -112,7 +119,16 @@ struct broker {
 
     struct broker_fetch_request *fetch_waiting; /* long polls */
 
+    /* Identity: known at start from broker.meta, or decided by discovery. */
+    struct broker_discovery *discovery; /* non-NULL while deciding */
+    bool joined;                        /* identity known, controller opened, timers run */
+    bool knows_cluster; /* this broker belongs to a cluster that exists (metadata cluster_id) */
+    struct broker_observed_incarnation observed[BROKER_SEEDS_MAX];
+    size_t observed_count;
+
     bool stopping;
+    void (*on_fatal)(void *context);
+    void *on_fatal_context;
     uint32_t closes_pending;
     void (*on_stopped)(void *context);
     void *on_stopped_context;
@@ -124,6 +140,10 @@ struct broker {
 const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broker *broker);
 void broker_respond(struct broker *broker, uint64_t connection_id, uint16_t api_key,
                     uint32_t correlation_id, const ProtobufCMessage *response);
+/* The incarnation broker_id last announced in its frames (this broker's own for itself); 0 if
+ * not heard from yet. */
+uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broker_id);
+
 void broker_respond_error(struct broker *broker, uint64_t connection_id,
                           const struct proto_frame_header *request, int error, const char *message);
 
@@ -137,6 +157,10 @@ void broker_controller_housekeeping(struct broker *broker);
 void broker_controller_handle(struct broker *broker, uint64_t connection_id,
                               const struct proto_frame_header *header, ProtobufCMessage *request);
 void broker_controller_close(struct broker *broker);
+/* Leaders move their groups' members to the brokers' registered incarnations. */
+void broker_membership_reconcile(struct broker *broker, struct broker_replica *replica,
+                                 const struct raft_configuration *desired,
+                                 uint32_t desired_voters_count);
 
 /* ---- partition.c ----------------------------------------------------------------------- */
 
@@ -151,6 +175,7 @@ void broker_partition_role_changed(struct broker_partition *partition,
                                    const struct raft_status *status);
 void broker_partitions_close_all(struct broker *broker);
 void broker_partitions_rebalance_leaders(struct broker *broker);
+void broker_partitions_reconcile_membership(struct broker *broker);
 void broker_partitions_compact(struct broker *broker);
 void broker_partition_snapshot_installed(struct broker_partition *partition,
                                          const struct raft_snapshot_meta *meta,

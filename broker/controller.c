@@ -27,7 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { REGISTRATION_INCARNATION = 1 };
+/* The founding members of the controller group are the seeds' first incarnations. */
+enum { FOUNDING_INCARNATION = 1 };
 
 struct pending_admin {
     struct broker *broker;
@@ -56,7 +57,7 @@ static void founding_configuration(const struct broker_config *config,
     memset(configuration, 0, sizeof *configuration);
     for (size_t i = 0; i < config->seeds_count && i < RAFT_SERVERS_MAX; i++) {
         configuration->servers[i] = (struct raft_server){
-            .id = broker_node_id(config->seeds[i].broker_id, REGISTRATION_INCARNATION),
+            .id = broker_node_id(config->seeds[i].broker_id, FOUNDING_INCARNATION),
             .role = i < BROKER_CONTROLLER_VOTERS_MAX ? RAFT_VOTER : RAFT_LEARNER,
         };
         configuration->servers_count++;
@@ -68,14 +69,20 @@ int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_si
     struct broker_controller *controller = &broker->controller;
     struct raft_configuration configuration;
     founding_configuration(broker->config, &configuration);
-    controller->is_member = raft_configuration_find(&configuration, broker->node_id) >= 0;
+    controller->is_member = false;
+    for (size_t i = 0; i < broker->config->seeds_count; i++) {
+        controller->is_member |= broker->config->seeds[i].broker_id == broker->broker_id;
+    }
     if (!controller->is_member) {
         ether_log_warn(broker->logger,
-                       "broker %u (incarnation %u) is not among the seeds; it holds no controller "
-                       "state and serves nothing until it is",
-                       broker->broker_id, broker->incarnation);
+                       "broker %u is not among the seeds; it holds no controller state and "
+                       "serves nothing until it is",
+                       broker->broker_id);
         return ETHER_OK;
     }
+    /* Only a founding member (incarnation 1) starts the group; a broker back with an
+     * empty disk joins as a new member that the leader adds. */
+    bool founding = raft_configuration_find(&configuration, broker->node_id) >= 0;
     char dir_path[BROKER_DIR_PATH_BYTES_MAX];
     snprintf(dir_path, sizeof dir_path, "%s/__controller", broker->config->data_dir);
     struct broker_replica_options options;
@@ -83,7 +90,7 @@ int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_si
     options.group_id = BROKER_CONTROLLER_GROUP_ID;
     options.node_id = broker->node_id;
     options.dir_path = dir_path;
-    options.bootstrap_configuration = &configuration;
+    options.bootstrap_configuration = founding ? &configuration : NULL;
     options.election_timeout_ticks = broker->config->election_ticks;
     options.heartbeat_ticks = broker->config->heartbeat_ticks;
     options.random_seed = broker->node_id;
@@ -98,6 +105,7 @@ int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_si
 }
 
 static void fail_pending(struct broker *broker, int error, const char *message);
+static void reconcile_controller_membership(struct broker *broker);
 
 void broker_controller_close(struct broker *broker)
 {
@@ -296,6 +304,11 @@ static void handle_metadata(struct broker *broker, uint64_t connection_id,
     Ether__MetadataResponse *response = NULL;
     controller_state_metadata(&broker->controller.state, request, &response);
     response->controller_id = (uint32_t)broker->controller.leader_broker_id;
+    /* Non-empty once this broker belongs to a cluster that exists: a broker with an empty
+     * disk asks for this to tell a cluster being founded from one it must rejoin. */
+    if (broker->knows_cluster || broker->controller.state.applied_index > 0) {
+        response->cluster_id = ether_strdup("ether");
+    }
     broker_partitions_fill_metadata(broker, response);
     broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response->base);
     proto_message_free(&response->base);
@@ -436,8 +449,11 @@ void broker_controller_housekeeping(struct broker *broker)
         const struct broker_seed *seed = &broker->config->seeds[i];
         const struct controller_broker *registered =
             controller_state_broker(&controller->state, seed->broker_id);
-        if (registered != NULL && registered->port == seed->port &&
-            strcmp(registered->host, seed->host) == 0) {
+        /* A broker is registered with the incarnation its own frames announce. */
+        uint32_t incarnation = broker_observed_incarnation(broker, seed->broker_id);
+        if (incarnation == 0 ||
+            (registered != NULL && registered->incarnation >= incarnation &&
+             registered->port == seed->port && strcmp(registered->host, seed->host) == 0)) {
             continue;
         }
         Ether__ControllerRegisterBroker registration = ETHER__CONTROLLER_REGISTER_BROKER__INIT;
@@ -446,7 +462,7 @@ void broker_controller_housekeeping(struct broker *broker)
         registration.port = seed->port;
         registration.rack =
             (char *)(uintptr_t)(seed->broker_id == broker->broker_id ? broker->config->rack : "");
-        registration.incarnation = REGISTRATION_INCARNATION;
+        registration.incarnation = incarnation;
         Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
         command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_REGISTER_BROKER;
         command.register_broker = &registration;
@@ -465,4 +481,87 @@ void broker_controller_housekeeping(struct broker *broker)
     }
     /* The last proposal's index clears the flag when it is applied. */
     controller->registration_in_flight = proposed;
+    if (!proposed) {
+        reconcile_controller_membership(broker);
+    }
+}
+
+/*
+ * The controller group's members should be the seeds' registered
+ * incarnations: the first BROKER_CONTROLLER_VOTERS_MAX as voters, the rest
+ * as learners.
+ */
+static void reconcile_controller_membership(struct broker *broker)
+{
+    const struct controller_state *state = &broker->controller.state;
+    struct raft_configuration desired = {0};
+    uint32_t voters = 0;
+    for (size_t i = 0; i < broker->config->seeds_count && i < RAFT_SERVERS_MAX; i++) {
+        const struct controller_broker *registered =
+            controller_state_broker(state, broker->config->seeds[i].broker_id);
+        if (registered == NULL) {
+            return; /* not every seed is known yet: change nothing */
+        }
+        desired.servers[desired.servers_count++] = (struct raft_server){
+            .id = broker_node_id(registered->broker_id, (uint32_t)registered->incarnation),
+            .role = i < BROKER_CONTROLLER_VOTERS_MAX ? RAFT_VOTER : RAFT_LEARNER,
+        };
+        voters += i < BROKER_CONTROLLER_VOTERS_MAX;
+    }
+    broker_membership_reconcile(broker, broker->controller.replica, &desired, voters);
+}
+
+/* A learner within this many entries of the leader's log is promoted. */
+enum { PROMOTION_LAG_ENTRIES_MAX = 16 };
+
+void broker_membership_reconcile(struct broker *broker, struct broker_replica *replica,
+                                 const struct raft_configuration *desired,
+                                 uint32_t desired_voters_count)
+{
+    (void)desired_voters_count;
+    struct raft_status status;
+    broker_replica_status(replica, &status);
+    if (status.role != RAFT_LEADER || status.commit_index < status.configuration_index) {
+        return; /* not ours to change, or a change is still being committed */
+    }
+    const struct raft_configuration *current = broker_replica_configuration(replica);
+    /* 1. Members that are no longer wanted: an incarnation that lost its disk, or a
+     *    replica moved away. They cannot come back as they were, so they go first. */
+    for (uint32_t s = 0; s < current->servers_count; s++) {
+        const struct raft_server *server = &current->servers[s];
+        if (raft_configuration_find(desired, server->id) < 0 && server->id != status.id) {
+            ether_log_info(broker->logger, "group %llx: removing member %llx",
+                           (unsigned long long)broker_replica_group_id(replica),
+                           (unsigned long long)server->id);
+            broker_replica_change_configuration(replica, RAFT_CHANGE_REMOVE, server->id);
+            return;
+        }
+    }
+    /* 2. Wanted members that are missing join as learners: they vote only once caught up. */
+    for (uint32_t d = 0; d < desired->servers_count; d++) {
+        if (raft_configuration_find(current, desired->servers[d].id) < 0) {
+            ether_log_info(broker->logger, "group %llx: adding member %llx as a learner",
+                           (unsigned long long)broker_replica_group_id(replica),
+                           (unsigned long long)desired->servers[d].id);
+            broker_replica_change_configuration(replica, RAFT_CHANGE_ADD_LEARNER,
+                                                desired->servers[d].id);
+            return;
+        }
+    }
+    /* 3. Learners that should vote are promoted once their log has caught up. */
+    for (uint32_t s = 0; s < current->servers_count; s++) {
+        const struct raft_server *server = &current->servers[s];
+        int wanted = raft_configuration_find(desired, server->id);
+        struct raft_progress_info progress;
+        if (server->role == RAFT_LEARNER && wanted >= 0 &&
+            desired->servers[wanted].role == RAFT_VOTER &&
+            broker_replica_progress(replica, server->id, &progress) == ETHER_OK &&
+            progress.match_index + PROMOTION_LAG_ENTRIES_MAX >= status.last_index) {
+            ether_log_info(broker->logger, "group %llx: member %llx caught up; promoting it",
+                           (unsigned long long)broker_replica_group_id(replica),
+                           (unsigned long long)server->id);
+            broker_replica_change_configuration(replica, RAFT_CHANGE_PROMOTE, server->id);
+            return;
+        }
+    }
 }

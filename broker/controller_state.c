@@ -769,7 +769,10 @@ static bool partition_valid(const struct controller_state *state,
         return false;
     }
     for (uint32_t r = 0; r < partition->replicas_count; r++) {
-        if (controller_state_broker(state, partition->replica_ids[r]) == NULL) {
+        const struct controller_broker *member =
+            controller_state_broker(state, partition->replica_ids[r]);
+        if (member == NULL || partition->replica_incarnations[r] == 0 ||
+            partition->replica_incarnations[r] > member->incarnation) {
             return false;
         }
         for (uint32_t other = 0; other < r; other++) {
@@ -919,6 +922,8 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
                 (Ether__ControllerSnapshotPartition)ETHER__CONTROLLER_SNAPSHOT_PARTITION__INIT;
             out_partition->n_replicas = topic->partitions[p].replicas_count;
             out_partition->replicas = topic->partitions[p].replica_ids;
+            out_partition->n_replica_incarnations = topic->partitions[p].replicas_count;
+            out_partition->replica_incarnations = topic->partitions[p].replica_incarnations;
             partition_pointers[partitions_used++] = out_partition;
         }
         out_topic->configs = &config_pointers[configs_used];
@@ -1021,12 +1026,15 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
         for (size_t p = 0; p < in->n_partitions; p++) {
             const Ether__ControllerSnapshotPartition *in_partition = in->partitions[p];
             if (has_unknown_fields(&in_partition->base) || in_partition->n_replicas == 0 ||
-                in_partition->n_replicas > CONTROLLER_REPLICATION_FACTOR_MAX) {
+                in_partition->n_replicas > CONTROLLER_REPLICATION_FACTOR_MAX ||
+                in_partition->n_replica_incarnations != in_partition->n_replicas) {
                 return ETHER_ERR_CORRUPT;
             }
             topic->partitions[p].replicas_count = (uint32_t)in_partition->n_replicas;
             memcpy(topic->partitions[p].replica_ids, in_partition->replicas,
                    in_partition->n_replicas * sizeof *in_partition->replicas);
+            memcpy(topic->partitions[p].replica_incarnations, in_partition->replica_incarnations,
+                   in_partition->n_replicas * sizeof *in_partition->replica_incarnations);
         }
         /* Configs come in table order, each key once. */
         int previous = -1;
@@ -1229,6 +1237,7 @@ void controller_state_metadata(const struct controller_state *state,
         address->host = ether_strdup(broker->host);
         address->port = broker->port;
         address->rack = ether_strdup(broker->rack);
+        address->incarnation = broker->incarnation;
         out->brokers[i] = address;
     }
 

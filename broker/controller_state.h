@@ -138,6 +138,10 @@ struct controller_broker {
 struct controller_partition {
     uint32_t replicas_count;
     uint32_t replica_ids[CONTROLLER_REPLICATION_FACTOR_MAX]; /* [0] is the preferred leader */
+    /* The replicas' incarnations when the partition was created: the founding members of
+     * its Raft group, so every replica bootstraps the group with the same configuration
+     * even if a broker has since come back with an empty disk and a new incarnation. */
+    uint32_t replica_incarnations[CONTROLLER_REPLICATION_FACTOR_MAX];
 };
 
 struct controller_topic {

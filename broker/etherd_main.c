@@ -2,7 +2,8 @@
  * etherd: the Ether broker. Configuration comes from flags, an optional
  * config file and ETHER_* variables (broker/config.h; `etherd --help`).
  * SIGINT or SIGTERM stops it gracefully (leaderships are moved away first);
- * the exit status is 0 after a clean stop, 1 when it could not start.
+ * the exit status is 0 after a clean stop, 1 when it could not start or join
+ * its cluster.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ struct daemon {
     uv_signal_t sigterm;
     struct broker *broker;
     struct ether_logger logger;
+    int exit_status;
 };
 
 static void on_stopped(void *context)
@@ -30,6 +32,15 @@ static void on_stopped(void *context)
     daemon->broker = NULL;
     uv_close((uv_handle_t *)&daemon->sigint, NULL);
     uv_close((uv_handle_t *)&daemon->sigterm, NULL);
+}
+
+static void on_fatal(void *context)
+{
+    struct daemon *daemon = context;
+    daemon->exit_status = 1;
+    if (daemon->broker != NULL) {
+        broker_shutdown(daemon->broker, on_stopped, daemon);
+    }
 }
 
 static void on_signal(uv_signal_t *handle, int signal_number)
@@ -70,6 +81,7 @@ int main(int argc, char **argv)
         broker_config_free(&config);
         return 1;
     }
+    broker_set_on_fatal(daemon.broker, on_fatal, &daemon);
     uv_signal_init(&daemon.loop, &daemon.sigint);
     uv_signal_init(&daemon.loop, &daemon.sigterm);
     daemon.sigint.data = &daemon;
@@ -84,5 +96,5 @@ int main(int argc, char **argv)
                        uv_strerror(close_rc));
     }
     broker_config_free(&config);
-    return 0;
+    return daemon.exit_status;
 }

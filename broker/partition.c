@@ -297,22 +297,23 @@ static struct broker_partition *open_partition(struct broker *broker,
              topic->name, partition_number);
 
     int rc = check_partition_meta(broker, partition->dir_path, topic->topic_id);
+    /* The founding configuration uses the incarnations the replicas had when the topic was
+     * created, so every founding member writes the same first entry; a replica whose
+     * broker has since come back with an empty disk joins later as a new member. */
     struct raft_configuration configuration = {0};
     for (uint32_t i = 0; i < assignment->replicas_count; i++) {
-        const struct controller_broker *member =
-            controller_state_broker(&broker->controller.state, assignment->replica_ids[i]);
-        uint64_t incarnation = member != NULL ? member->incarnation : 1;
         configuration.servers[configuration.servers_count++] = (struct raft_server){
-            .id = broker_node_id(assignment->replica_ids[i], (uint32_t)incarnation),
+            .id = broker_node_id(assignment->replica_ids[i], assignment->replica_incarnations[i]),
             .role = RAFT_VOTER,
         };
     }
+    bool founding = raft_configuration_find(&configuration, broker->node_id) >= 0;
     struct broker_replica_options options;
     broker_replica_options_init(&options);
     options.group_id = partition->group_id;
     options.node_id = broker->node_id;
     options.dir_path = partition->dir_path;
-    options.bootstrap_configuration = &configuration;
+    options.bootstrap_configuration = founding ? &configuration : NULL;
     options.election_timeout_ticks = broker->config->election_ticks;
     options.heartbeat_ticks = broker->config->heartbeat_ticks;
     options.random_seed = broker->node_id ^ partition->group_id;
@@ -341,7 +342,8 @@ static struct broker_partition *open_partition(struct broker *broker,
     /* A new group's preferred leader claims it at once, so leaders start out spread
      * the way the controller assigned them instead of going to the fastest timer. */
     partition->preferred_leader_id = assignment->replica_ids[0];
-    if (partition->status.term <= 1 && partition->preferred_leader_id == broker->broker_id) {
+    if (founding && partition->status.term <= 1 &&
+        partition->preferred_leader_id == broker->broker_id) {
         broker_replica_campaign(partition->replica);
     }
     refresh_log_start(partition);
@@ -597,6 +599,37 @@ void broker_partitions_compact(struct broker *broker)
             ether_log_debug(broker->logger, "partition %s/%u: no compaction now: %s",
                             partition->topic_name, partition->partition, ether_strerror(rc));
         }
+    }
+}
+
+/* Leaders move their partitions' members to the replicas' registered incarnations. */
+void broker_partitions_reconcile_membership(struct broker *broker)
+{
+    const struct controller_state *state = &broker->controller.state;
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        struct broker_partition *partition = broker->partitions[i];
+        if (partition->closing || partition->status.role != RAFT_LEADER) {
+            continue;
+        }
+        const struct controller_topic *topic =
+            controller_state_topic_by_id(state, partition->topic_id);
+        if (topic == NULL) {
+            continue;
+        }
+        const struct controller_partition *assignment = &topic->partitions[partition->partition];
+        struct raft_configuration desired = {0};
+        for (uint32_t r = 0; r < assignment->replicas_count; r++) {
+            const struct controller_broker *member =
+                controller_state_broker(state, assignment->replica_ids[r]);
+            if (member == NULL) {
+                return;
+            }
+            desired.servers[desired.servers_count++] = (struct raft_server){
+                .id = broker_node_id(member->broker_id, (uint32_t)member->incarnation),
+                .role = RAFT_VOTER,
+            };
+        }
+        broker_membership_reconcile(broker, partition->replica, &desired, desired.servers_count);
     }
 }
 

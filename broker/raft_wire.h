@@ -39,12 +39,13 @@ void broker_raft_wire_append(struct ether_buf *out, struct broker_raft_wire_scra
                              const struct raft_message *message);
 
 /*
- * Appends a RAFT_MESSAGES frame carrying `from_broker_id` and the packed
+ * Appends a RAFT_MESSAGES frame carrying the sender's id and incarnation and the packed
  * messages (as built by broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE
  * when they do not fit in frame_bytes_max; `out` is then unchanged.
  */
 int broker_raft_wire_frame(struct ether_buf *out, uint32_t from_broker_id,
-                           const struct ether_buf *messages, size_t frame_bytes_max);
+                           uint32_t from_incarnation, const struct ether_buf *messages,
+                           size_t frame_bytes_max);
 
 /*
  * Converts a received message. Entries go to entries_out (room for

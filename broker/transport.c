@@ -310,11 +310,13 @@ void broker_transport_flush(struct broker_transport *transport)
 {
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];
+        bool hello = false;
         if (peer->hints_due && peer->state == PEER_CONNECTED) {
             ether_buf_append(&peer->pending, transport->hints.data, transport->hints.length);
             peer->hints_due = false;
+            hello = true;
         }
-        if (peer->pending.length == 0) {
+        if (peer->pending.length == 0 && !hello) {
             continue;
         }
         if (peer->state != PEER_CONNECTED) {
@@ -322,7 +324,8 @@ void broker_transport_flush(struct broker_transport *transport)
             continue;
         }
         struct ether_buf frame = ETHER_BUF_INIT;
-        int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id, &peer->pending,
+        int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id,
+                                        transport->options.self_incarnation, &peer->pending,
                                         transport->options.frame_bytes_max);
         ether_buf_clear(&peer->pending);
         if (rc != ETHER_OK) {
@@ -347,6 +350,11 @@ void broker_transport_flush(struct broker_transport *transport)
         transport->stats.frames_sent++;
         transport->stats.bytes_sent += write->frame_bytes;
     }
+}
+
+void broker_transport_set_incarnation(struct broker_transport *transport, uint32_t incarnation)
+{
+    transport->options.self_incarnation = incarnation;
 }
 
 void broker_transport_stats(const struct broker_transport *transport,

@@ -29,6 +29,7 @@ struct broker_transport;
 
 struct broker_transport_options {
     uint32_t self_broker_id;
+    uint32_t self_incarnation; /* 0 until known (see broker_transport_set_incarnation) */
     uint32_t frame_bytes_max;
     uint64_t output_bytes_max; /* per peer */
     uint32_t reconnect_delay_min_ms;
@@ -62,12 +63,17 @@ static inline uint64_t broker_node_id(uint32_t broker_id, uint32_t incarnation)
     return ((uint64_t)broker_id << 32) | incarnation;
 }
 
+/* Every frame names the sender's incarnation; set once it is known. */
+void broker_transport_set_incarnation(struct broker_transport *transport, uint32_t incarnation);
+
 /* Packs `message` for the peer that hosts message->to. */
 void broker_transport_send(struct broker_transport *transport, const struct raft_message *message);
 
 /*
  * Replaces the leader hints that go, once, with the next frame to every
- * connected peer (even when it has no Raft message). The hints are copied.
+ * connected peer; that frame is sent even when it has no Raft message and no
+ * hint, so every peer regularly hears this broker's id and incarnation. The
+ * hints are copied.
  */
 void broker_transport_broadcast_hints(struct broker_transport *transport,
                                       const Ether__LeaderHint *const *hints, size_t hints_count);

@@ -615,6 +615,79 @@ static void test_killed_leader_is_replaced_and_acknowledged_records_survive(void
     expect_partition_content(harness, old_leader, "durable", 0, 0, 200);
 }
 
+/*
+ * The scenario in which a broker that lost its disk would lose committed
+ * records if it came back as its old Raft member: records 100..199 are
+ * committed by A (leader) and C while B is paused; C loses its disk and
+ * restarts; A dies; B resumes. B lacks 100..199, and a C with an empty log
+ * voting as its old self would elect B, and those records would be gone.
+ * As a new incarnation C is no voter: nothing is elected until A returns,
+ * and then every record is there, on C too once it has been refilled.
+ */
+static void
+test_broker_back_with_an_empty_disk_rejoins_as_a_new_member_and_loses_nothing(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "precious", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "precious", 1, 15000));
+    for (uint64_t b = 0; b < 10; b++) {
+        CHECK(harness, produce_to_leader(harness, "precious", 0, b * 10, 10, NULL) == ETHER_OK);
+    }
+    int a = leader_of(harness, 1, "precious", 0);
+    int b = a % 3 + 1;
+    int c = b % 3 + 1;
+
+    kill(harness->pids[b], SIGSTOP);
+    for (uint64_t batch = 10; batch < 20; batch++) {
+        CHECK(harness, produce_to_leader(harness, "precious", 0, batch * 10, 10, NULL) == ETHER_OK);
+    }
+
+    harness_kill_broker(harness, c, SIGKILL);
+    char command[400];
+    snprintf(command, sizeof command, "rm -rf '%s/broker-%d'", harness->data_root, c);
+    CHECK(harness, system(command) == 0);
+    harness_start_broker(harness, c);
+    /* C asks A, which lists it as incarnation 1, and becomes incarnation 2. */
+    usleep(1500000);
+
+    harness_kill_broker(harness, a, SIGKILL);
+    kill(harness->pids[b], SIGCONT);
+
+    /* B cannot be elected: it lacks committed records and C is not a voter. */
+    uint64_t deadline = harness_now_ms() + 3000;
+    while (harness_now_ms() < deadline) {
+        CHECK(harness, leader_of(harness, b, "precious", 0) != b);
+        usleep(100000);
+    }
+
+    harness_start_broker(harness, a);
+    expect_partition_content(harness, a, "precious", 0, 0, 200);
+    expect_partition_content(harness, b, "precious", 0, 0, 200);
+    /* C is refilled as its new self (and, once caught up, promoted to voter). */
+    expect_partition_content(harness, c, "precious", 0, 0, 200);
+
+    Ether__MetadataResponse *metadata = NULL;
+    uint64_t incarnation = 0;
+    deadline = harness_now_ms() + 15000;
+    while (incarnation != 2 && harness_now_ms() < deadline) {
+        metadata = harness_metadata(harness, a, NULL);
+        for (size_t i = 0; metadata != NULL && i < metadata->n_brokers; i++) {
+            if (metadata->brokers[i]->broker_id == (uint32_t)c) {
+                incarnation = metadata->brokers[i]->incarnation;
+            }
+        }
+        if (metadata != NULL) {
+            proto_message_free(&metadata->base);
+        }
+        usleep(100000);
+    }
+    CHECK(harness, incarnation == 2);
+    /* And the group can lose A again: C now votes as its new self. */
+    uint64_t base_offset = 0;
+    CHECK(harness, produce_to_leader(harness, "precious", 0, 200, 10, &base_offset) == ETHER_OK);
+    CHECK(harness, base_offset == 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +713,9 @@ int main(void)
             teardown_cluster),
         cmocka_unit_test_setup_teardown(test_retention_removes_old_segments_on_every_replica,
                                         setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_broker_back_with_an_empty_disk_rejoins_as_a_new_member_and_loses_nothing,
+            setup_cluster, teardown_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

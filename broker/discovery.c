@@ -1,0 +1,293 @@
+/*
+ * discovery.c: happy path: every round, one short TCP exchange per seed
+ * peer (connect, METADATA request, one response frame, close); the answers
+ * decide the incarnation as discovery.h describes.
+ *
+ * Failure modes: a peer that refuses, times out or answers garbage simply
+ * has not answered this round; nothing is decided on partial knowledge
+ * except "a running cluster lists me", which one peer is enough to tell.
+ */
+#include "broker/discovery.h"
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/mem.h"
+#include "common/panic.h"
+#include "proto/proto.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+enum {
+    DISCOVERY_ROUND_MS = 500,
+    DISCOVERY_LOG_EVERY_ROUNDS = 10,
+    RESPONSE_BYTES_MAX = 4 * 1024 * 1024,
+};
+
+enum peer_answer { ANSWER_NONE, ANSWER_FRESH, ANSWER_EXISTING_UNDECIDED };
+
+struct exchange;
+
+struct broker_discovery {
+    uv_loop_t *loop;
+    const struct broker_config *config;
+    const struct ether_logger *logger;
+    broker_discovered_fn *done;
+    void *context;
+    uv_timer_t timer;
+    enum peer_answer answers[BROKER_SEEDS_MAX];
+    bool in_flight[BROKER_SEEDS_MAX];
+    uint32_t exchanges_open;
+    uint32_t rounds;
+    bool finished;
+    uint32_t incarnation;
+};
+
+struct exchange {
+    struct broker_discovery *discovery;
+    size_t seed_index;
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    struct ether_buf request;
+    struct ether_buf response;
+};
+
+static void maybe_free(struct broker_discovery *discovery);
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    struct broker_discovery *discovery = handle->data;
+    discovery->timer.data = NULL;
+    maybe_free(discovery);
+}
+
+/* Frees the discovery once it is finished and nothing of it is on the loop. */
+static void maybe_free(struct broker_discovery *discovery)
+{
+    if (discovery->finished && discovery->exchanges_open == 0 && discovery->timer.data == NULL) {
+        ether_free(discovery);
+    }
+}
+
+static void finish(struct broker_discovery *discovery, uint32_t incarnation)
+{
+    if (discovery->finished) {
+        return;
+    }
+    discovery->finished = true;
+    discovery->incarnation = incarnation;
+    uv_timer_stop(&discovery->timer);
+    uv_close((uv_handle_t *)&discovery->timer, on_timer_closed);
+    if (discovery->done != NULL) {
+        discovery->done(discovery->context, incarnation);
+    }
+}
+
+static void on_exchange_closed(uv_handle_t *handle)
+{
+    struct exchange *exchange = handle->data;
+    struct broker_discovery *discovery = exchange->discovery;
+    discovery->in_flight[exchange->seed_index] = false;
+    ether_buf_free(&exchange->request);
+    ether_buf_free(&exchange->response);
+    ether_free(exchange);
+    ETHER_ASSERT(discovery->exchanges_open > 0);
+    discovery->exchanges_open--;
+    maybe_free(discovery);
+}
+
+static void exchange_close(struct exchange *exchange)
+{
+    if (!uv_is_closing((uv_handle_t *)&exchange->tcp)) {
+        uv_close((uv_handle_t *)&exchange->tcp, on_exchange_closed);
+    }
+}
+
+/* Reads one peer's metadata answer. */
+static void evaluate(struct exchange *exchange, const Ether__MetadataResponse *metadata)
+{
+    struct broker_discovery *discovery = exchange->discovery;
+    if (discovery->finished) {
+        return; /* an answer from the round that was already decisive */
+    }
+    if (metadata->cluster_id == NULL || metadata->cluster_id[0] == '\0') {
+        discovery->answers[exchange->seed_index] = ANSWER_FRESH;
+        return;
+    }
+    for (size_t i = 0; i < metadata->n_brokers; i++) {
+        const Ether__BrokerAddress *broker = metadata->brokers[i];
+        if (broker->broker_id == discovery->config->broker_id && broker->incarnation > 0 &&
+            broker->incarnation < UINT32_MAX) {
+            ether_log_warn(discovery->logger,
+                           "the cluster knows this broker as incarnation %llu but its data "
+                           "directory is empty: rejoining as incarnation %llu, a new member "
+                           "that is refilled from the others",
+                           (unsigned long long)broker->incarnation,
+                           (unsigned long long)broker->incarnation + 1);
+            finish(discovery, (uint32_t)broker->incarnation + 1);
+            return;
+        }
+    }
+    if (metadata->controller_id != 0) {
+        ether_log_info(discovery->logger, "joining a running cluster for the first time");
+        finish(discovery, 1);
+        return;
+    }
+    discovery->answers[exchange->seed_index] = ANSWER_EXISTING_UNDECIDED;
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
+{
+    (void)suggested_bytes;
+    struct exchange *exchange = handle->data;
+    ether_buf_reserve(&exchange->response, 64 * 1024);
+    buf->base = (char *)exchange->response.data + exchange->response.length;
+    buf->len = exchange->response.capacity - exchange->response.length;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct exchange *exchange = stream->data;
+    if (nread < 0) {
+        exchange_close(exchange);
+        return;
+    }
+    exchange->response.length += (size_t)nread;
+    struct proto_frame_header header;
+    const uint8_t *body = NULL;
+    size_t frame_bytes = 0;
+    int rc = proto_frame_parse(exchange->response.data, exchange->response.length,
+                               RESPONSE_BYTES_MAX, &header, &body, &frame_bytes);
+    if (rc == ETHER_ERR_TRUNCATED) {
+        return;
+    }
+    ProtobufCMessage *message = NULL;
+    if (rc == ETHER_OK && header.is_response && !header.is_error &&
+        header.api_key == PROTO_API_METADATA &&
+        proto_body_unpack(&header, body, &message) == ETHER_OK) {
+        evaluate(exchange, (const Ether__MetadataResponse *)message);
+        proto_message_free(message);
+    }
+    exchange_close(exchange);
+}
+
+static void on_written(uv_write_t *request, int status)
+{
+    struct exchange *exchange = request->data;
+    if (status != 0) {
+        exchange_close(exchange);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&exchange->tcp, on_alloc, on_read);
+}
+
+static void on_connect(uv_connect_t *request, int status)
+{
+    struct exchange *exchange = request->data;
+    if (status != 0 || exchange->discovery->finished) {
+        exchange_close(exchange);
+        return;
+    }
+    Ether__MetadataRequest metadata = ETHER__METADATA_REQUEST__INIT;
+    struct proto_frame_header header = {
+        .api_key = PROTO_API_METADATA,
+        .api_version = proto_api_version_max(PROTO_API_METADATA),
+        .correlation_id = 1,
+    };
+    int rc = proto_frame_encode(&exchange->request, &header, &metadata.base, RESPONSE_BYTES_MAX);
+    ETHER_ASSERT(rc == ETHER_OK);
+    uv_buf_t buf = uv_buf_init((char *)exchange->request.data, (unsigned)exchange->request.length);
+    exchange->write.data = exchange;
+    if (uv_write(&exchange->write, (uv_stream_t *)&exchange->tcp, &buf, 1, on_written) != 0) {
+        exchange_close(exchange);
+    }
+}
+
+static void ask(struct broker_discovery *discovery, size_t seed_index)
+{
+    const struct broker_seed *seed = &discovery->config->seeds[seed_index];
+    struct sockaddr_storage address;
+    if (uv_ip4_addr(seed->host, seed->port, (struct sockaddr_in *)&address) != 0 &&
+        uv_ip6_addr(seed->host, seed->port, (struct sockaddr_in6 *)&address) != 0) {
+        return;
+    }
+    struct exchange *exchange = ether_calloc(1, sizeof *exchange);
+    exchange->discovery = discovery;
+    exchange->seed_index = seed_index;
+    ether_buf_init(&exchange->request);
+    ether_buf_init(&exchange->response);
+    uv_tcp_init(discovery->loop, &exchange->tcp);
+    exchange->tcp.data = exchange;
+    exchange->connect.data = exchange;
+    discovery->exchanges_open++;
+    discovery->in_flight[seed_index] = true;
+    if (uv_tcp_connect(&exchange->connect, &exchange->tcp, (const struct sockaddr *)&address,
+                       on_connect) != 0) {
+        exchange_close(exchange);
+    }
+}
+
+static void on_round(uv_timer_t *timer)
+{
+    struct broker_discovery *discovery = timer->data;
+    const struct broker_config *config = discovery->config;
+    size_t peers = 0;
+    size_t fresh = 0;
+    for (size_t i = 0; i < config->seeds_count; i++) {
+        if (config->seeds[i].broker_id == config->broker_id) {
+            continue;
+        }
+        peers++;
+        fresh += discovery->answers[i] == ANSWER_FRESH;
+    }
+    if (fresh == peers) {
+        ether_log_info(discovery->logger,
+                       "every seed broker answered and none holds a cluster yet: founding it");
+        finish(discovery, 1);
+        return;
+    }
+    discovery->rounds++;
+    if (discovery->rounds % DISCOVERY_LOG_EVERY_ROUNDS == 0) {
+        ether_log_info(discovery->logger,
+                       "empty data directory: waiting for the seed brokers to tell whether "
+                       "this broker was a member before (%zu of %zu answered)",
+                       fresh, peers);
+    }
+    for (size_t i = 0; i < config->seeds_count; i++) {
+        if (config->seeds[i].broker_id != config->broker_id && !discovery->in_flight[i] &&
+            discovery->answers[i] != ANSWER_FRESH) {
+            ask(discovery, i);
+        }
+    }
+}
+
+void broker_discovery_start(uv_loop_t *loop, const struct broker_config *config,
+                            const struct ether_logger *logger, broker_discovered_fn *done,
+                            void *context, struct broker_discovery **discovery_out)
+{
+    ETHER_ASSERT(config->seeds_count <= BROKER_SEEDS_MAX);
+    struct broker_discovery *discovery = ether_calloc(1, sizeof *discovery);
+    discovery->loop = loop;
+    discovery->config = config;
+    discovery->logger = logger;
+    discovery->done = done;
+    discovery->context = context;
+    uv_timer_init(loop, &discovery->timer);
+    discovery->timer.data = discovery;
+    /* The first round asks at once; later rounds decide on what came back. */
+    for (size_t i = 0; i < config->seeds_count; i++) {
+        if (config->seeds[i].broker_id != config->broker_id) {
+            ask(discovery, i);
+        }
+    }
+    uv_timer_start(&discovery->timer, on_round, DISCOVERY_ROUND_MS, DISCOVERY_ROUND_MS);
+    *discovery_out = discovery;
+}
+
+void broker_discovery_cancel(struct broker_discovery *discovery)
+{
+    discovery->done = NULL;
+    finish(discovery, 0);
+}
