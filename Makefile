@@ -134,8 +134,9 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c
 	$(SAY) CC $<
 	$(Q)$(CC) -std=c11 -g -I$(B)/gen -Wall -Werror $(OPT_FLAGS) $(CFLAGS) -c $< -o $@
 
-# Every object waits for the generated headers: any file may include proto/proto.h.
-$(B)/obj/%.o: %.c | $(PROTO_GEN_H)
+# Every object depends on the generated headers: any file may include proto/proto.h, and
+# -MMD leaves them out of the .d files (they are on an -isystem path).
+$(B)/obj/%.o: %.c $(PROTO_GEN_H)
 	@mkdir -p $(dir $@)
 	$(SAY) CC $<
 	$(Q)$(CC) $(CFLAGS_COMMON) $(OPT_FLAGS) \

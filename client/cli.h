@@ -85,6 +85,7 @@ struct cli_options {
     uint32_t producer_count;
     uint32_t batch_bytes;
     uint32_t linger_ms;
+    uint64_t throughput_records_per_s; /* bench produce: 0 = unthrottled */
 };
 
 /*

@@ -41,6 +41,7 @@ enum flag_id {
     F_PRODUCERS,
     F_BATCH_BYTES,
     F_LINGER_MS,
+    F_THROUGHPUT,
     F_COUNT_OF_FLAGS,
 };
 
@@ -84,6 +85,9 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_PRODUCERS] = {"producers", 0, true, "N", "producer clients, one thread each (1)"},
     [F_BATCH_BYTES] = {"batch-bytes", 0, true, "BYTES", "batch size (65536)"},
     [F_LINGER_MS] = {"linger-ms", 0, true, "MS", "batching delay (5)"},
+    [F_THROUGHPUT] = {"throughput", 0, true, "RECORDS/S",
+                      "records per second per producer (default: as fast as possible); "
+                      "latency figures mean most below saturation"},
 };
 
 #define BIT(flag)    (1u << (flag))
@@ -123,7 +127,7 @@ static const struct command commands[] = {
      "%t timestamp, %T topic, \\n newline (default \"%v\\n\")"},
     {"bench", "produce", CLI_BENCH_PRODUCE, "TOPIC",
      BIT(F_RECORD_SIZE) | BIT(F_COUNT) | BIT(F_DURATION) | BIT(F_ACKS) | BIT(F_PRODUCERS) |
-         BIT(F_BATCH_BYTES) | BIT(F_LINGER_MS),
+         BIT(F_BATCH_BYTES) | BIT(F_LINGER_MS) | BIT(F_THROUGHPUT),
      "measure produce throughput and latency"},
     {"bench", "consume", CLI_BENCH_CONSUME, "TOPIC", BIT(F_COUNT) | BIT(F_DURATION),
      "measure consume throughput from the beginning of a topic"},
@@ -342,6 +346,10 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
     case F_LINGER_MS:
         rc = parse_number(shown, value, 0, 600000, &number, errstr, errstr_size);
         options->linger_ms = (uint32_t)number;
+        break;
+    case F_THROUGHPUT:
+        rc = parse_number(shown, value, 1, 100000000, &number, errstr, errstr_size);
+        options->throughput_records_per_s = number;
         break;
     default:
         break;

@@ -845,8 +845,15 @@ static void *bench_producer_main(void *argument)
         state ^= state << 17;
         pool[i] = (unsigned char)state;
     }
+    uint64_t started_ns = monotonic_ns();
     for (uint64_t sent = 0; (producer->record_count == 0 || sent < producer->record_count) &&
                             !atomic_load(&producer->bench->stop);) {
+        if (options->throughput_records_per_s > 0 &&
+            sent * 1000000000ull >
+                (monotonic_ns() - started_ns) * options->throughput_records_per_s) {
+            ether_poll(client, 1); /* ahead of the asked rate: serve reports meanwhile */
+            continue;
+        }
         const unsigned char *value = pool + (sent * 4099) % VALUE_POOL_BYTES;
         int rc = ether_produce(client, options->topic, ETHER_PARTITION_ANY, NULL, 0, value,
                                options->record_bytes, 0, (void *)(uintptr_t)monotonic_ns());
