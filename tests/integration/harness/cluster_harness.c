@@ -81,6 +81,9 @@ void harness_start_broker(struct harness *harness, int broker_id)
     }
     fprintf(stderr, "harness: broker %d did not start listening\n", broker_id);
     harness_print_logs(harness);
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        harness_kill_broker(harness, id, SIGKILL); /* leave no broker behind */
+    }
     abort();
 }
 
