@@ -89,7 +89,10 @@ ETHER_API const char *ether_version(void);
     XX(ERR_CONFIG_CHANGE_IN_PROGRESS, 32) \
     XX(ERR_STOPPED, 33)                   \
     XX(ERR_DROPPED, 34)                   \
-    XX(ERR_FRAME_TOO_LARGE, 40)
+    XX(ERR_FRAME_TOO_LARGE, 40)           \
+    XX(ERR_OUT_OF_ORDER_SEQUENCE, 50)     \
+    XX(ERR_PRODUCER_FENCED, 51)           \
+    XX(ERR_UNKNOWN_PRODUCER, 52)
 
 #ifndef ETHER_COMMON_ERROR_H
 enum ether_error {

@@ -85,7 +85,11 @@
     XX(RAFT_MESSAGES, 100, 1, ether__raft_messages_request__descriptor,                           \
        ether__raft_messages_response__descriptor)                                                 \
     XX(TRANSFER_LEADER, 8, 1, ether__transfer_leader_request__descriptor,                         \
-       ether__transfer_leader_response__descriptor)
+       ether__transfer_leader_response__descriptor)                                               \
+    XX(INIT_PRODUCER_ID, 9, 1, ether__init_producer_id_request__descriptor,                       \
+       ether__init_producer_id_response__descriptor)                                              \
+    XX(DESCRIBE_PRODUCERS, 10, 1, ether__describe_producers_request__descriptor,                  \
+       ether__describe_producers_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
