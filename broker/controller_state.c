@@ -28,6 +28,7 @@ enum {
     CONFIG_VALUE_BYTES_MAX = 24, /* "-9223372036854775808" and "compact,delete" fit */
     SNAPSHOT_HEADER_BYTES = 4,
     SEGMENT_BYTES_MIN = 1024,
+    CONTROLLER_SNAPSHOT_VERSION_MIN = 1, /* the oldest snapshot this build decodes */
 };
 
 _Static_assert(CONTROLLER_TOPIC_CONFIGS_COUNT == 5, "the config table below lists five keys");
@@ -87,6 +88,21 @@ static bool address_text_valid(const char *text, size_t bytes_min, size_t bytes_
     }
     for (size_t i = 0; i < length; i++) {
         if (text[i] <= ' ' || text[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Printable ASCII, spaces included: Kafka's transactional ids are free text. */
+static bool producer_name_valid(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > CONTROLLER_PRODUCER_NAME_BYTES_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < length; i++) {
+        if (name[i] < ' ' || name[i] > '~') {
             return false;
         }
     }
@@ -249,6 +265,10 @@ void controller_state_free(struct controller_state *state)
     }
     ether_free(state->topics_by_name);
     ether_free(state->topics_by_id);
+    for (size_t i = 0; i < state->producers_count; i++) {
+        ether_free(state->producers[i].name);
+    }
+    ether_free(state->producers);
     controller_state_init(state);
 }
 
@@ -291,6 +311,22 @@ static size_t topic_id_position(const struct controller_state *state, uint32_t t
     while (low < high) {
         size_t middle = low + (high - low) / 2;
         if (state->topics_by_id[middle]->topic_id < topic_id) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return low;
+}
+
+/* The position of the first producer whose name is >= name. */
+static size_t producer_position(const struct controller_state *state, const char *name)
+{
+    size_t low = 0;
+    size_t high = state->producers_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (strcmp(state->producers[middle].name, name) < 0) {
             low = middle + 1;
         } else {
             high = middle;
@@ -660,6 +696,55 @@ apply_allocate_producer_id_block(struct controller_state *state,
     ETHER_ASSERT(state->next_producer_id > result->producer_id_first);
 }
 
+static void apply_init_producer(struct controller_state *state,
+                                const Ether__ControllerInitProducer *command,
+                                struct controller_apply_result *result)
+{
+    if (!producer_name_valid(command->producer_name)) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "a producer name is 1 to %d printable ASCII characters",
+               CONTROLLER_PRODUCER_NAME_BYTES_MAX);
+        return;
+    }
+    size_t at = producer_position(state, command->producer_name);
+    struct controller_producer *producer = NULL;
+    if (at < state->producers_count &&
+        strcmp(state->producers[at].name, command->producer_name) == 0) {
+        producer = &state->producers[at];
+    }
+    bool needs_id = producer == NULL || producer->producer_epoch == CONTROLLER_PRODUCER_EPOCH_MAX;
+    if (needs_id && state->next_producer_id > (uint64_t)INT64_MAX) {
+        refuse(result, ETHER_ERR_TOO_LARGE, "every producer id has been handed out");
+        return;
+    }
+    if (producer == NULL && state->producers_count >= CONTROLLER_PRODUCERS_MAX) {
+        refuse(result, ETHER_ERR_TOO_LARGE, "the cluster already has %d named producers",
+               CONTROLLER_PRODUCERS_MAX);
+        return;
+    }
+
+    if (producer == NULL) {
+        size_t count = state->producers_count;
+        state->producers = ether_realloc(state->producers, (count + 1) * sizeof *state->producers);
+        memmove(&state->producers[at + 1], &state->producers[at],
+                (count - at) * sizeof *state->producers);
+        producer = &state->producers[at];
+        producer->name = ether_strdup(command->producer_name);
+        state->producers_count = count + 1;
+    }
+    if (needs_id) {
+        /* A new name, or an epoch that cannot grow: a fresh id from the shared counter. */
+        producer->producer_id = state->next_producer_id++;
+        producer->producer_epoch = 0;
+    } else {
+        producer->producer_epoch++;
+    }
+    result->producer_id = producer->producer_id;
+    result->producer_epoch = producer->producer_epoch;
+    ETHER_ASSERT(producer->producer_id >= 1);
+    ETHER_ASSERT(producer->producer_id < state->next_producer_id);
+}
+
 /* Unknown fields mean a newer broker wrote the command: ignoring them could diverge. */
 static bool has_unknown_fields(const ProtobufCMessage *message)
 {
@@ -708,6 +793,10 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
         result->type = CONTROLLER_COMMAND_ALLOCATE_PRODUCER_ID_BLOCK;
         inner = &unpacked->allocate_producer_id_block->base;
         break;
+    case ETHER__CONTROLLER_COMMAND__COMMAND_INIT_PRODUCER:
+        result->type = CONTROLLER_COMMAND_INIT_PRODUCER;
+        inner = &unpacked->init_producer->base;
+        break;
     default:
         break;
     }
@@ -739,6 +828,9 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
         break;
     case CONTROLLER_COMMAND_ALLOCATE_PRODUCER_ID_BLOCK:
         apply_allocate_producer_id_block(state, unpacked->allocate_producer_id_block, result);
+        break;
+    case CONTROLLER_COMMAND_INIT_PRODUCER:
+        apply_init_producer(state, unpacked->init_producer, result);
         break;
     case CONTROLLER_COMMAND_NONE:
         ETHER_PANIC("a command without a type");
@@ -814,6 +906,49 @@ static bool topic_valid(const struct controller_state *state, const struct contr
     return true;
 }
 
+static int compare_u64(const void *left, const void *right)
+{
+    uint64_t a = *(const uint64_t *)left;
+    uint64_t b = *(const uint64_t *)right;
+    return (a > b) - (a < b);
+}
+
+static int producers_check(const struct controller_state *state)
+{
+    if (state->producers_count > CONTROLLER_PRODUCERS_MAX) {
+        return ETHER_ERR_CORRUPT;
+    }
+    for (size_t i = 0; i < state->producers_count; i++) {
+        const struct controller_producer *producer = &state->producers[i];
+        if (producer->name == NULL || !producer_name_valid(producer->name) ||
+            producer->producer_id == 0 || producer->producer_id >= state->next_producer_id ||
+            producer->producer_epoch < 0) {
+            return ETHER_ERR_CORRUPT;
+        }
+        if (i > 0 && strcmp(state->producers[i - 1].name, producer->name) >= 0) {
+            return ETHER_ERR_CORRUPT;
+        }
+    }
+    if (state->producers_count < 2) {
+        return ETHER_OK;
+    }
+    /* Ids unique: sort a copy. */
+    uint64_t *ids = ether_calloc(state->producers_count, sizeof *ids);
+    for (size_t i = 0; i < state->producers_count; i++) {
+        ids[i] = state->producers[i].producer_id;
+    }
+    qsort(ids, state->producers_count, sizeof *ids, compare_u64);
+    int rc = ETHER_OK;
+    for (size_t i = 1; i < state->producers_count; i++) {
+        if (ids[i - 1] == ids[i]) {
+            rc = ETHER_ERR_CORRUPT;
+            break;
+        }
+    }
+    ether_free(ids);
+    return rc;
+}
+
 int controller_state_check(const struct controller_state *state)
 {
     if (state->next_topic_id == 0 || state->next_producer_id == 0 ||
@@ -856,7 +991,7 @@ int controller_state_check(const struct controller_state *state)
         partitions_total_count > CONTROLLER_PARTITIONS_TOTAL_MAX) {
         return ETHER_ERR_CORRUPT;
     }
-    return ETHER_OK;
+    return producers_check(state);
 }
 
 /* ---- snapshots ---------------------------------------------------------------------- */
@@ -944,6 +1079,21 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
     snapshot.n_topics = topics_count;
     snapshot.topics = topic_pointers;
 
+    Ether__ControllerSnapshotProducer *producers =
+        ether_calloc(state->producers_count, sizeof *producers);
+    Ether__ControllerSnapshotProducer **producer_pointers =
+        ether_calloc(state->producers_count, sizeof *producer_pointers);
+    for (size_t i = 0; i < state->producers_count; i++) {
+        const struct controller_producer *producer = &state->producers[i];
+        producers[i] = (Ether__ControllerSnapshotProducer)ETHER__CONTROLLER_SNAPSHOT_PRODUCER__INIT;
+        producers[i].name = producer->name;
+        producers[i].producer_id = producer->producer_id;
+        producers[i].producer_epoch = (uint32_t)producer->producer_epoch;
+        producer_pointers[i] = &producers[i];
+    }
+    snapshot.n_producers = state->producers_count;
+    snapshot.producers = producer_pointers;
+
     size_t body_bytes = ether__controller_snapshot__get_packed_size(&snapshot);
     uint8_t *header = ether_buf_extend(out, SNAPSHOT_HEADER_BYTES + body_bytes);
     size_t packed_bytes =
@@ -954,6 +1104,8 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
     for (int i = 0; i < CONTROLLER_TOPIC_CONFIGS_COUNT; i++) {
         ether_free(keys[i]);
     }
+    ether_free(producer_pointers);
+    ether_free(producers);
     ether_free(config_pointers);
     ether_free(configs);
     ether_free(partition_pointers);
@@ -978,7 +1130,9 @@ static int compare_topic_ids(const void *left, const void *right)
 static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct controller_state *state)
 {
     if (has_unknown_fields(&snapshot->base) || snapshot->n_brokers > CONTROLLER_BROKERS_MAX ||
-        snapshot->n_topics > CONTROLLER_PARTITIONS_TOTAL_MAX) {
+        snapshot->n_topics > CONTROLLER_PARTITIONS_TOTAL_MAX ||
+        snapshot->n_producers > CONTROLLER_PRODUCERS_MAX ||
+        (snapshot->version < 2 && snapshot->n_producers > 0)) {
         return ETHER_ERR_CORRUPT;
     }
     state->applied_index = snapshot->applied_index;
@@ -1052,6 +1206,20 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
         qsort(state->topics_by_id, state->topics_count, sizeof *state->topics_by_id,
               compare_topic_ids);
     }
+
+    state->producers = ether_calloc(snapshot->n_producers, sizeof *state->producers);
+    for (size_t i = 0; i < snapshot->n_producers; i++) {
+        const Ether__ControllerSnapshotProducer *in = snapshot->producers[i];
+        if (has_unknown_fields(&in->base) || in->producer_epoch > CONTROLLER_PRODUCER_EPOCH_MAX) {
+            return ETHER_ERR_CORRUPT;
+        }
+        state->producers[i] = (struct controller_producer){
+            .name = ether_strdup(in->name),
+            .producer_id = in->producer_id,
+            .producer_epoch = (int16_t)in->producer_epoch,
+        };
+        state->producers_count = i + 1;
+    }
     return controller_state_check(state);
 }
 
@@ -1073,7 +1241,8 @@ int controller_state_snapshot_decode(const uint8_t *data, size_t size_bytes,
         return ETHER_ERR_CORRUPT;
     }
     int rc = ETHER_OK;
-    if (snapshot->version != CONTROLLER_SNAPSHOT_VERSION) {
+    if (snapshot->version < CONTROLLER_SNAPSHOT_VERSION_MIN ||
+        snapshot->version > CONTROLLER_SNAPSHOT_VERSION) {
         rc = snapshot->version > CONTROLLER_SNAPSHOT_VERSION ? ETHER_ERR_UNSUPPORTED
                                                              : ETHER_ERR_CORRUPT;
         goto err_after_unpack;
@@ -1129,6 +1298,16 @@ bool controller_state_topic_deleted(const struct controller_state *state, uint32
 {
     return topic_id >= 1 && topic_id < state->next_topic_id &&
            controller_state_topic_by_id(state, topic_id) == NULL;
+}
+
+const struct controller_producer *
+controller_state_producer_by_name(const struct controller_state *state, const char *name)
+{
+    size_t at = producer_position(state, name);
+    if (at < state->producers_count && strcmp(state->producers[at].name, name) == 0) {
+        return &state->producers[at];
+    }
+    return NULL;
 }
 
 const struct controller_topic *controller_state_topic_at(const struct controller_state *state,

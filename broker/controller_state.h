@@ -4,11 +4,10 @@
  * The controller group's committed entries are ControllerCommands
  * (proto/ether.proto). Every broker applies them in log order with
  * controller_state_apply and so holds the same cluster metadata: registered
- * brokers, topics with their ids, configs and replica assignment, and the
- * producer-id counter. The module is pure and deterministic: no I/O, no clock,
- * no randomness, no hash order; everything is ordered by broker id or topic
- * name. Two states that applied the same entries encode to the same snapshot
- * bytes.
+ * brokers, topics with their ids, configs and replica assignment, the
+ * producer-id counter and the named producers. The module is pure and deterministic: no I/O, no
+ * clock, no randomness, no hash order; everything is ordered by broker id or topic name. Two states
+ * that applied the same entries encode to the same snapshot bytes.
  *
  * Where decisions are made. The leader's broker code turns a client request
  * into a command that carries only what the client asked for, proposes it, and
@@ -59,6 +58,17 @@
  * reused, so a group id is never reused either: a group id whose topic id is
  * below next_topic_id and is not found belongs to a deleted topic.
  *
+ * Named producers. InitProducer{name} gives a producer that names itself the
+ * same id every time, with the epoch one higher than the last time, so the
+ * partitions fence its older incarnations (PRODUCER_FENCED). An unknown name
+ * gets a fresh id from next_producer_id, the counter producer-id blocks come
+ * from, so a named producer's id never collides with an unnamed one's; its
+ * epoch starts at 0. Epochs are int16 on the wire: a name whose epoch is
+ * already CONTROLLER_PRODUCER_EPOCH_MAX gets a fresh id with epoch 0 instead
+ * (a new id is as good as a new epoch for fencing: the old id simply stops
+ * being used). Names are never forgotten (there is no expiry; the count is
+ * bounded by CONTROLLER_PRODUCERS_MAX).
+ *
  * Owns: every broker, topic, partition and string of the state (freed by
  * controller_state_free). Pointers returned by the queries stay valid until
  * the next apply, snapshot decode or free.
@@ -72,6 +82,9 @@
  *   - every partition has 1..CONTROLLER_REPLICATION_FACTOR_MAX distinct
  *     replicas, all registered brokers;
  *   - next_producer_id >= 1 and only grows: blocks never overlap;
+ *   - producers are sorted by name (byte order), names valid and unique; ids
+ *     unique, >= 1 and below next_producer_id; 0 <= epoch <=
+ *     CONTROLLER_PRODUCER_EPOCH_MAX;
  *   - a refused or malformed command leaves the state unchanged except for
  *     applied_index.
  */
@@ -95,8 +108,12 @@ enum {
     CONTROLLER_PARTITIONS_TOTAL_MAX = 100000,
     CONTROLLER_REPLICATION_FACTOR_MAX = 7,
     CONTROLLER_PRODUCER_ID_BLOCK_SIZE_MAX = 1000000,
+    CONTROLLER_PRODUCER_NAME_BYTES_MAX = 249,
+    CONTROLLER_PRODUCER_EPOCH_MAX = INT16_MAX,
+    CONTROLLER_PRODUCERS_MAX = 1000000,
     CONTROLLER_ASSIGNMENT_VERSION = 1,
-    CONTROLLER_SNAPSHOT_VERSION = 1,
+    /* 2 added the named producers; a version 1 snapshot (none) still decodes. */
+    CONTROLLER_SNAPSHOT_VERSION = 2,
     CONTROLLER_MESSAGE_BYTES_MAX = 160,
 };
 
@@ -153,6 +170,13 @@ struct controller_topic {
     char *configs[CONTROLLER_TOPIC_CONFIGS_COUNT]; /* NULL: not set */
 };
 
+/* A producer that names itself (InitProducerIdRequest.producer_name). */
+struct controller_producer {
+    char *name;
+    uint64_t producer_id;
+    int16_t producer_epoch;
+};
+
 /* Read the fields, change them only through apply and snapshot decode. */
 struct controller_state {
     uint64_t applied_index;
@@ -164,6 +188,8 @@ struct controller_state {
     struct controller_topic **topics_by_id;   /* the same topics, sorted by topic_id */
     size_t topics_count;
     size_t partitions_total_count;
+    struct controller_producer *producers; /* sorted by name */
+    size_t producers_count;
 };
 
 enum controller_command_type {
@@ -174,6 +200,7 @@ enum controller_command_type {
     CONTROLLER_COMMAND_DELETE_TOPIC,
     CONTROLLER_COMMAND_ALTER_TOPIC_CONFIG,
     CONTROLLER_COMMAND_ALLOCATE_PRODUCER_ID_BLOCK,
+    CONTROLLER_COMMAND_INIT_PRODUCER,
 };
 
 /* What applying one entry did, for the leader to answer its client. */
@@ -186,6 +213,8 @@ struct controller_apply_result {
     uint32_t topic_id;             /* CREATE_TOPIC: the new id; DELETE_TOPIC: the removed one */
     uint64_t producer_id_first;    /* ALLOCATE_PRODUCER_ID_BLOCK: ids [first, first + count) */
     uint64_t producer_id_count;
+    uint64_t producer_id;   /* INIT_PRODUCER: the name's id (>= 1) */
+    int16_t producer_epoch; /* INIT_PRODUCER: its new epoch */
 };
 
 /* An empty state: no brokers, no topics, next_topic_id 1, next_producer_id 1. */
@@ -216,7 +245,8 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
  *   OFFSET SIZE DESCRIPTION
  *        0    4 crc32c of bytes [4, end)
  *        4    - ControllerSnapshot (proto/ether.proto), version
- *               CONTROLLER_SNAPSHOT_VERSION, lists sorted as documented there
+ *               CONTROLLER_SNAPSHOT_VERSION (decode also takes version 1, which
+ *               predates named producers), lists sorted as documented there
  * Appends the snapshot of `state` to `out`. Equal states give equal bytes.
  */
 void controller_state_snapshot_encode(const struct controller_state *state, struct ether_buf *out);
@@ -248,6 +278,10 @@ const struct controller_topic *controller_state_topic_by_id(const struct control
 
 /* True when `topic_id` was handed out and its topic has since been deleted. */
 bool controller_state_topic_deleted(const struct controller_state *state, uint32_t topic_id);
+
+/* NULL when no producer of that name was ever initialised. */
+const struct controller_producer *
+controller_state_producer_by_name(const struct controller_state *state, const char *name);
 
 /* The i-th topic in name order, i < topics_count. */
 const struct controller_topic *controller_state_topic_at(const struct controller_state *state,

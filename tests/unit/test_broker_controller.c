@@ -480,6 +480,120 @@ static void test_producer_id_blocks_never_overlap(void **unused)
 
 /* ---- queries ------------------------------------------------------------------------ */
 
+static void test_same_producer_name_gets_the_same_id_and_the_next_epoch(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    struct controller_apply_result first = init_producer(&fixture, "billing-writer");
+    assert_int_equal(first.error, ETHER_OK);
+    assert_int_equal(first.type, CONTROLLER_COMMAND_INIT_PRODUCER);
+    assert_int_equal(first.producer_id, 1);
+    assert_int_equal(first.producer_epoch, 0);
+    for (int16_t epoch = 1; epoch <= 3; epoch++) {
+        struct controller_apply_result again = init_producer(&fixture, "billing-writer");
+        assert_int_equal(again.error, ETHER_OK);
+        assert_int_equal(again.producer_id, first.producer_id);
+        assert_int_equal(again.producer_epoch, epoch);
+    }
+    const struct controller_producer *producer =
+        controller_state_producer_by_name(&fixture.state, "billing-writer");
+    assert_non_null(producer);
+    assert_int_equal(producer->producer_epoch, 3);
+    assert_null(controller_state_producer_by_name(&fixture.state, "billing"));
+    assert_int_equal(fixture.state.next_producer_id, 2);
+    fixture_free(&fixture);
+}
+
+static void test_different_producer_names_get_different_ids(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    static const char *const names[] = {"b", "a", "c d", "a.b", "A", "~"};
+    uint64_t ids[6];
+    for (size_t i = 0; i < 6; i++) {
+        struct controller_apply_result result = init_producer(&fixture, names[i]);
+        assert_int_equal(result.error, ETHER_OK);
+        assert_int_equal(result.producer_epoch, 0);
+        ids[i] = result.producer_id;
+        for (size_t j = 0; j < i; j++) {
+            assert_true(ids[j] != ids[i]);
+        }
+    }
+    /* Stored by name, each with its own id. */
+    assert_int_equal(fixture.state.producers_count, 6);
+    for (size_t i = 1; i < fixture.state.producers_count; i++) {
+        assert_true(strcmp(fixture.state.producers[i - 1].name, fixture.state.producers[i].name) <
+                    0);
+    }
+    assert_int_equal(controller_state_producer_by_name(&fixture.state, "c d")->producer_id, ids[2]);
+    fixture_free(&fixture);
+}
+
+static void test_named_producer_ids_never_collide_with_producer_id_blocks(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    register_brokers(&fixture, 2);
+    struct controller_apply_result block_one = allocate_producer_ids(&fixture, 1, 100);
+    struct controller_apply_result named_one = init_producer(&fixture, "one");
+    struct controller_apply_result block_two = allocate_producer_ids(&fixture, 2, 100);
+    struct controller_apply_result named_two = init_producer(&fixture, "two");
+    struct controller_apply_result named_one_again = init_producer(&fixture, "one");
+    assert_int_equal(block_one.producer_id_first, 1);
+    assert_int_equal(named_one.producer_id, 101);
+    assert_int_equal(block_two.producer_id_first, 102);
+    assert_int_equal(named_two.producer_id, 202);
+    assert_int_equal(named_one_again.producer_id, 101);
+    assert_int_equal(named_one_again.producer_epoch, 1);
+    assert_int_equal(fixture.state.next_producer_id, 203);
+    fixture_free(&fixture);
+}
+
+static void test_producer_at_the_largest_epoch_gets_a_fresh_id_with_epoch_zero(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    struct controller_apply_result result = init_producer(&fixture, "busy");
+    uint64_t first_id = result.producer_id;
+    for (int32_t epoch = 1; epoch <= CONTROLLER_PRODUCER_EPOCH_MAX; epoch++) {
+        result = init_producer(&fixture, "busy");
+        assert_int_equal(result.producer_epoch, epoch);
+    }
+    assert_int_equal(result.producer_id, first_id);
+    result = init_producer(&fixture, "busy");
+    assert_int_equal(result.error, ETHER_OK);
+    assert_int_equal(result.producer_epoch, 0);
+    assert_true(result.producer_id > first_id);
+    assert_int_equal(fixture.state.next_producer_id, result.producer_id + 1);
+    assert_int_equal(fixture.state.producers_count, 1);
+    fixture_free(&fixture);
+}
+
+static void test_invalid_producer_names_are_refused_and_change_nothing(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    char long_name[CONTROLLER_PRODUCER_NAME_BYTES_MAX + 2];
+    memset(long_name, 'p', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *const invalid[] = {"", "tab\there", "new\nline", "\x7f", "caf\xc3\xa9", long_name};
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        struct controller_apply_result result = init_producer(&fixture, invalid[i]);
+        assert_int_equal(result.error, ETHER_ERR_INVALID_ARGUMENT);
+        assert_true(strlen(result.message) > 0);
+    }
+    assert_int_equal(fixture.state.producers_count, 0);
+    assert_int_equal(fixture.state.next_producer_id, 1);
+    long_name[CONTROLLER_PRODUCER_NAME_BYTES_MAX] = '\0';
+    assert_int_equal(init_producer(&fixture, long_name).error, ETHER_OK);
+    fixture_free(&fixture);
+}
+
 static void test_group_ids_round_trip_and_group_zero_is_the_controller(void **unused)
 {
     (void)unused;
@@ -597,6 +711,11 @@ int main(void)
         cmocka_unit_test(test_invalid_broker_registrations_are_refused),
         cmocka_unit_test(test_fencing_needs_the_registered_incarnation_and_registration_unfences),
         cmocka_unit_test(test_producer_id_blocks_never_overlap),
+        cmocka_unit_test(test_same_producer_name_gets_the_same_id_and_the_next_epoch),
+        cmocka_unit_test(test_different_producer_names_get_different_ids),
+        cmocka_unit_test(test_named_producer_ids_never_collide_with_producer_id_blocks),
+        cmocka_unit_test(test_producer_at_the_largest_epoch_gets_a_fresh_id_with_epoch_zero),
+        cmocka_unit_test(test_invalid_producer_names_are_refused_and_change_nothing),
         cmocka_unit_test(test_group_ids_round_trip_and_group_zero_is_the_controller),
         cmocka_unit_test(test_broker_replicas_lists_what_a_broker_hosts_in_group_order),
         cmocka_unit_test(test_metadata_lists_brokers_topics_configs_and_unknown_names),

@@ -214,6 +214,17 @@ allocate_producer_ids(struct fixture *fixture, uint32_t broker_id, uint32_t bloc
     return apply_command(fixture, &command);
 }
 
+static inline struct controller_apply_result init_producer(struct fixture *fixture,
+                                                           const char *name)
+{
+    Ether__ControllerInitProducer body = ETHER__CONTROLLER_INIT_PRODUCER__INIT;
+    body.producer_name = (char *)(uintptr_t)name;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_INIT_PRODUCER;
+    command.init_producer = &body;
+    return apply_command(fixture, &command);
+}
+
 static inline void snapshot_of(const struct controller_state *state, struct ether_buf *out)
 {
     ether_buf_clear(out);

@@ -7,7 +7,7 @@
 #include "common/crc32c.h"
 
 /* A state with a bit of everything: brokers (one fenced, one re-registered),
- * topics with configs, a deleted topic, producer id blocks. */
+ * topics with configs, a deleted topic, producer id blocks, named producers. */
 static void build_busy_state(struct fixture *fixture)
 {
     register_brokers(fixture, 5);
@@ -23,6 +23,9 @@ static void build_busy_state(struct fixture *fixture)
     assert_int_equal(alter_topic_config(fixture, "payments", set, NULL).error, ETHER_OK);
     assert_int_equal(allocate_producer_ids(fixture, 1, 1000).error, ETHER_OK);
     assert_int_equal(allocate_producer_ids(fixture, 2, 1000).error, ETHER_OK);
+    assert_int_equal(init_producer(fixture, "payments-writer").error, ETHER_OK);
+    assert_int_equal(init_producer(fixture, "audit writer").error, ETHER_OK);
+    assert_int_equal(init_producer(fixture, "payments-writer").error, ETHER_OK);
 }
 
 /* ---- snapshots ------------------------------------------------------------------------ */
@@ -43,7 +46,15 @@ static void test_snapshot_round_trip_is_exact(void **unused)
     assert_same_snapshot(&fixture.state, &restored);
     assert_int_equal(restored.applied_index, fixture.state.applied_index);
     assert_int_equal(restored.next_topic_id, 5);
-    assert_int_equal(restored.next_producer_id, 2001);
+    assert_int_equal(restored.next_producer_id, 2003);
+    assert_int_equal(restored.producers_count, 2);
+    const struct controller_producer *writer =
+        controller_state_producer_by_name(&restored, "payments-writer");
+    assert_non_null(writer);
+    assert_int_equal(writer->producer_id, 2001);
+    assert_int_equal(writer->producer_epoch, 1);
+    assert_int_equal(controller_state_producer_by_name(&restored, "audit writer")->producer_id,
+                     2002);
     assert_int_equal(restored.brokers_count, 5);
     assert_int_equal(controller_state_broker(&restored, 3)->incarnation, 2);
     assert_true(controller_state_broker(&restored, 5)->fenced);
@@ -60,6 +71,12 @@ static void test_snapshot_round_trip_is_exact(void **unused)
     struct fixture continued = {restored, fixture.next_index};
     assert_int_equal(create_topic(&continued, "later", 5, 3).error, ETHER_OK);
     assert_int_equal(create_topic(&fixture, "later", 5, 3).error, ETHER_OK);
+    struct controller_apply_result bumped = init_producer(&continued, "payments-writer");
+    assert_int_equal(bumped.producer_id, 2001);
+    assert_int_equal(bumped.producer_epoch, 2);
+    assert_int_equal(init_producer(&fixture, "payments-writer").producer_epoch, 2);
+    assert_int_equal(init_producer(&continued, "new").producer_id, 2003);
+    assert_int_equal(init_producer(&fixture, "new").producer_id, 2003);
     assert_same_snapshot(&fixture.state, &continued.state);
 
     /* Decoding over a state that has content replaces it. */
@@ -237,6 +254,44 @@ static void edit_producer_id_zero(Ether__ControllerSnapshot *snapshot)
 {
     snapshot->next_producer_id = 0;
 }
+static void edit_duplicate_producer_id(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->producers[1]->producer_id = snapshot->producers[0]->producer_id;
+}
+static void edit_producer_id_not_yet_handed_out(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->producers[0]->producer_id = snapshot->next_producer_id;
+}
+static void edit_producer_id_zero_for_a_name(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->producers[0]->producer_id = 0;
+}
+static void edit_producers_out_of_order(Ether__ControllerSnapshot *snapshot)
+{
+    Ether__ControllerSnapshotProducer *first = snapshot->producers[0];
+    snapshot->producers[0] = snapshot->producers[1];
+    snapshot->producers[1] = first;
+}
+static void edit_producer_epoch_too_large(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->producers[0]->producer_epoch = CONTROLLER_PRODUCER_EPOCH_MAX + 1;
+}
+static void edit_bad_producer_name(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->producers[0]->name[0] = '\n';
+}
+static void edit_producers_in_a_version_one_snapshot(Ether__ControllerSnapshot *snapshot)
+{
+    snapshot->version = 1;
+}
+static void edit_version_one_without_producers(Ether__ControllerSnapshot *snapshot)
+{
+    for (size_t i = 0; i < snapshot->n_producers; i++) {
+        ether__controller_snapshot_producer__free_unpacked(snapshot->producers[i], NULL);
+    }
+    snapshot->n_producers = 0;
+    snapshot->version = 1;
+}
 static void edit_topic_without_partitions(Ether__ControllerSnapshot *snapshot)
 {
     Ether__ControllerSnapshotTopic *topic = snapshot->topics[0];
@@ -267,6 +322,11 @@ static void test_snapshot_with_valid_checksum_but_broken_invariants_is_corrupt(v
     controller_state_free(&target);
 
     assert_int_equal(decode_edited(&good, edit_newer_version, &target), ETHER_ERR_UNSUPPORTED);
+    /* A snapshot written before named producers existed still decodes. */
+    assert_int_equal(decode_edited(&good, edit_version_one_without_producers, &target), ETHER_OK);
+    assert_int_equal(target.producers_count, 0);
+    assert_int_equal(target.topics_count, fixture.state.topics_count);
+    controller_state_free(&target);
     const snapshot_edit corrupt[] = {
         edit_version_zero,
         edit_duplicate_broker_id,
@@ -281,6 +341,13 @@ static void test_snapshot_with_valid_checksum_but_broken_invariants_is_corrupt(v
         edit_producer_id_zero,
         edit_topic_without_partitions,
         edit_index_from_the_future,
+        edit_duplicate_producer_id,
+        edit_producer_id_not_yet_handed_out,
+        edit_producer_id_zero_for_a_name,
+        edit_producers_out_of_order,
+        edit_producer_epoch_too_large,
+        edit_bad_producer_name,
+        edit_producers_in_a_version_one_snapshot,
     };
     for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
         if (decode_edited(&good, corrupt[i], &target) != ETHER_ERR_CORRUPT) {
@@ -288,6 +355,7 @@ static void test_snapshot_with_valid_checksum_but_broken_invariants_is_corrupt(v
         }
         assert_int_equal(target.brokers_count, 0);
         assert_int_equal(target.topics_count, 0);
+        assert_int_equal(target.producers_count, 0);
     }
     ether_buf_free(&good);
     fixture_free(&fixture);
@@ -317,10 +385,11 @@ static void random_command(uint64_t *prng, struct ether_buf *out)
     Ether__ControllerAlterTopicConfig__SetEntry *set_entries[] = {&set_entry};
     Ether__ControllerAllocateProducerIdBlock allocate_body =
         ETHER__CONTROLLER_ALLOCATE_PRODUCER_ID_BLOCK__INIT;
+    Ether__ControllerInitProducer init_body = ETHER__CONTROLLER_INIT_PRODUCER__INIT;
     const char *name = names[prng_below(prng, 6)];
     size_t config = (size_t)prng_below(prng, 6);
 
-    switch (prng_below(prng, 6)) {
+    switch (prng_below(prng, 7)) {
     case 0:
         register_broker_command(&command, &register_body, (uint32_t)prng_below(prng, 7), "host",
                                 9000 + (uint32_t)prng_below(prng, 3), 1 + prng_below(prng, 3));
@@ -357,6 +426,11 @@ static void random_command(uint64_t *prng, struct ether_buf *out)
         alter_body.set = set_entries;
         command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_ALTER_TOPIC_CONFIG;
         command.alter_topic_config = &alter_body;
+        break;
+    case 5:
+        init_body.producer_name = (char *)(uintptr_t)name;
+        command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_INIT_PRODUCER;
+        command.init_producer = &init_body;
         break;
     default:
         allocate_body.broker_id = (uint32_t)prng_below(prng, 7);
