@@ -289,6 +289,9 @@ static void on_request(void *context, struct broker_server *server, uint64_t con
     case PROTO_API_TRANSFER_LEADER:
         broker_handle_transfer_leader(broker, connection_id, header, request);
         return;
+    case PROTO_API_DESCRIBE_PRODUCERS:
+        broker_handle_describe_producers(broker, connection_id, header, request);
+        return;
     default:
         broker_controller_handle(broker, connection_id, header, request);
         return;

@@ -16,6 +16,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/controller_state.h"
+#include "broker/producer_table.h"
 #include "broker/replica.h"
 #include "broker/server.h"
 #include "broker/transport.h"
@@ -45,6 +46,11 @@ struct broker_controller {
     bool registration_in_flight;
     uint64_t registration_index; /* the registration entry proposed; 0 until known */
     uint64_t leader_broker_id;   /* 0 when unknown */
+    /* Producer ids this broker hands out without a name: a block from the controller. */
+    uint64_t producer_ids_next;
+    uint64_t producer_ids_end;
+    bool producer_block_requested;
+    struct broker_pending_admin *waiting_for_block; /* unnamed InitProducerId requests */
 };
 
 /* What is known of a partition's leadership, from the local replica or from hints. */
@@ -76,7 +82,13 @@ struct broker_partition {
     uint64_t high_watermark;                /* next offset after the last committed record */
     uint64_t applied_index;                 /* last committed entry applied */
     uint64_t log_start_offset;              /* first offset still stored */
-    /* Produce waits, in proposal order: acks=1 until persisted, acks=all until applied. */
+    /* Idempotent producers' sequences (replicated state; in-flight part on the leader). */
+    struct producer_table producers;
+    /* Leader: the last index of its log when it was elected; batches are checked against
+     * the table only once everything up to it is applied (earlier terms' batches too). */
+    uint64_t leader_ready_index;
+    /* Produce waits, by Raft index (not yet proposed ones last): acks=1 until persisted,
+     * acks=all and retries of in-flight batches until applied. */
     struct broker_produce_wait *waits_head;
     struct broker_produce_wait *waits_tail;
     bool closing;
@@ -196,6 +208,9 @@ void broker_handle_list_offsets(struct broker *broker, uint64_t connection_id,
 void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id,
                                    const struct proto_frame_header *header,
                                    ProtobufCMessage *request);
+void broker_handle_describe_producers(struct broker *broker, uint64_t connection_id,
+                                      const struct proto_frame_header *header,
+                                      ProtobufCMessage *request);
 /* Fails every long poll (shutdown). */
 void broker_fetches_cancel_all(struct broker *broker);
 

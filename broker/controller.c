@@ -129,11 +129,28 @@ static bool is_controller_leader(const struct broker *broker)
 
 /* ---- answering admin requests ------------------------------------------------------------ */
 
+static void respond_init_producer(struct broker *broker, uint64_t connection_id,
+                                  uint32_t correlation_id, int error, const char *message,
+                                  int64_t producer_id, uint32_t producer_epoch)
+{
+    Ether__InitProducerIdResponse response = ETHER__INIT_PRODUCER_ID_RESPONSE__INIT;
+    response.error = (uint32_t)error;
+    response.error_message = (char *)(uintptr_t)(message != NULL ? message : "");
+    response.producer_id = error == ETHER_OK ? producer_id : -1;
+    response.producer_epoch = error == ETHER_OK ? producer_epoch : 0;
+    broker_respond(broker, connection_id, PROTO_API_INIT_PRODUCER_ID, correlation_id,
+                   &response.base);
+}
+
 static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_t api_key,
                           uint32_t correlation_id, int error, const char *message)
 {
     char *text = (char *)(uintptr_t)(message != NULL ? message : "");
     switch (api_key) {
+    case PROTO_API_INIT_PRODUCER_ID:
+        ETHER_ASSERT(error != ETHER_OK); /* successes carry an id: respond_init_producer */
+        respond_init_producer(broker, connection_id, correlation_id, error, message, -1, 0);
+        return;
     case PROTO_API_CREATE_TOPIC: {
         Ether__CreateTopicResponse response = ETHER__CREATE_TOPIC_RESPONSE__INIT;
         response.error = (uint32_t)error;
@@ -162,6 +179,15 @@ static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_
 
 static void fail_pending(struct broker *broker, int error, const char *message)
 {
+    struct pending_admin *waiting = (struct pending_admin *)broker->controller.waiting_for_block;
+    broker->controller.waiting_for_block = NULL;
+    while (waiting != NULL) {
+        struct pending_admin *next = waiting->next;
+        respond_admin(broker, waiting->connection_id, waiting->api_key, waiting->correlation_id,
+                      error, message);
+        ether_free(waiting);
+        waiting = next;
+    }
     struct pending_admin *pending = (struct pending_admin *)broker->controller.pending;
     broker->controller.pending = NULL;
     while (pending != NULL) {
@@ -297,6 +323,116 @@ static void handle_alter_topic_config(struct broker *broker, uint64_t connection
     ether_free(pointers);
 }
 
+enum { PRODUCER_ID_BLOCK_SIZE = 1000 };
+
+static void on_block_proposed(void *context, int rc, uint64_t index, uint64_t term,
+                              uint64_t leader_hint)
+{
+    (void)index;
+    (void)term;
+    (void)leader_hint;
+    struct broker *broker = context;
+    if (rc != ETHER_OK) {
+        broker->controller.producer_block_requested = false;
+        fail_pending(broker, rc, "could not allocate producer ids");
+    }
+}
+
+/* Unnamed producers get ids from this broker's block; a new block comes through Raft. */
+static void init_unnamed_producer(struct broker *broker, uint64_t connection_id,
+                                  const struct proto_frame_header *header)
+{
+    struct broker_controller *controller = &broker->controller;
+    if (controller->producer_ids_next < controller->producer_ids_end) {
+        int64_t producer_id = (int64_t)controller->producer_ids_next++;
+        respond_init_producer(broker, connection_id, header->correlation_id, ETHER_OK, NULL,
+                              producer_id, 0);
+        return;
+    }
+    struct pending_admin *waiting = ether_calloc(1, sizeof *waiting);
+    waiting->broker = broker;
+    waiting->connection_id = connection_id;
+    waiting->correlation_id = header->correlation_id;
+    waiting->api_key = header->api_key;
+    waiting->next = (struct pending_admin *)controller->waiting_for_block;
+    controller->waiting_for_block = (struct broker_pending_admin *)waiting;
+    if (controller->producer_block_requested) {
+        return;
+    }
+    Ether__ControllerAllocateProducerIdBlock allocate =
+        ETHER__CONTROLLER_ALLOCATE_PRODUCER_ID_BLOCK__INIT;
+    allocate.broker_id = broker->broker_id;
+    allocate.block_size = PRODUCER_ID_BLOCK_SIZE;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_ALLOCATE_PRODUCER_ID_BLOCK;
+    command.allocate_producer_id_block = &allocate;
+    size_t bytes = protobuf_c_message_get_packed_size(&command.base);
+    uint8_t *packed = ether_malloc(bytes);
+    protobuf_c_message_pack(&command.base, packed);
+    struct broker_borrow borrow = {release_command_bytes, packed};
+    uint64_t leader_hint = 0;
+    int rc = broker_replica_propose(controller->replica, packed, (uint32_t)bytes, &borrow,
+                                    on_block_proposed, broker, &leader_hint);
+    if (rc != ETHER_OK) {
+        ether_free(packed);
+        fail_pending(broker, rc, ether_strerror(rc));
+        return;
+    }
+    controller->producer_block_requested = true;
+}
+
+/* A block allocated to this broker was applied: answer the requests waiting for it. */
+static void block_allocated(struct broker *broker, const struct controller_apply_result *result)
+{
+    struct broker_controller *controller = &broker->controller;
+    if (result->error != ETHER_OK || result->broker_id != broker->broker_id) {
+        return;
+    }
+    controller->producer_block_requested = false;
+    controller->producer_ids_next = result->producer_id_first;
+    controller->producer_ids_end = result->producer_id_first + result->producer_id_count;
+    struct pending_admin *waiting = (struct pending_admin *)controller->waiting_for_block;
+    controller->waiting_for_block = NULL;
+    while (waiting != NULL) {
+        struct pending_admin *next = waiting->next;
+        struct proto_frame_header header = {.api_key = waiting->api_key,
+                                            .correlation_id = waiting->correlation_id};
+        init_unnamed_producer(broker, waiting->connection_id, &header);
+        ether_free(waiting);
+        waiting = next;
+    }
+}
+
+/*
+ * InitProducerId: named producers go through the controller's log (the same
+ * name gets the same id with a higher epoch); unnamed ones get an id from
+ * the controller leader's block. Either way only the controller leader
+ * answers, so ids stay unique across failovers (blocks are in the log).
+ */
+static void handle_init_producer(struct broker *broker, uint64_t connection_id,
+                                 const struct proto_frame_header *header,
+                                 const Ether__InitProducerIdRequest *request)
+{
+    if (!is_controller_leader(broker)) {
+        char message[96];
+        snprintf(message, sizeof message, "this broker is not the controller; broker %llu is",
+                 (unsigned long long)broker->controller.leader_broker_id);
+        respond_init_producer(broker, connection_id, header->correlation_id, ETHER_ERR_NOT_LEADER,
+                              message, -1, 0);
+        return;
+    }
+    if (request->producer_name == NULL || request->producer_name[0] == '\0') {
+        init_unnamed_producer(broker, connection_id, header);
+        return;
+    }
+    Ether__ControllerInitProducer init = ETHER__CONTROLLER_INIT_PRODUCER__INIT;
+    init.producer_name = request->producer_name;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_INIT_PRODUCER;
+    command.init_producer = &init;
+    propose_command(broker, connection_id, header, &command);
+}
+
 static void handle_metadata(struct broker *broker, uint64_t connection_id,
                             const struct proto_frame_header *header,
                             const Ether__MetadataRequest *request)
@@ -331,6 +467,10 @@ void broker_controller_handle(struct broker *broker, uint64_t connection_id,
         handle_alter_topic_config(broker, connection_id, header,
                                   (Ether__AlterTopicConfigRequest *)request);
         break;
+    case PROTO_API_INIT_PRODUCER_ID:
+        handle_init_producer(broker, connection_id, header,
+                             (Ether__InitProducerIdRequest *)request);
+        break;
     default:
         broker_respond_error(broker, connection_id, header, ETHER_ERR_UNSUPPORTED,
                              "this broker does not serve that api");
@@ -352,8 +492,13 @@ static void answer_applied(struct broker *broker, uint64_t index,
             continue;
         }
         *link = pending->next;
-        respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id,
-                      result->error, result->error != ETHER_OK ? result->message : "");
+        if (pending->api_key == PROTO_API_INIT_PRODUCER_ID && result->error == ETHER_OK) {
+            respond_init_producer(broker, pending->connection_id, pending->correlation_id, ETHER_OK,
+                                  NULL, (int64_t)result->producer_id, (uint32_t)result->producer_epoch);
+        } else {
+            respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id,
+                          result->error, result->error != ETHER_OK ? result->message : "");
+        }
         ether_free(pending);
     }
 }
@@ -388,6 +533,9 @@ void broker_controller_apply(struct broker *broker, const struct raft_entry *ent
         }
         if (result.type == CONTROLLER_COMMAND_REGISTER_BROKER && result.error == ETHER_OK) {
             brokers_changed = true;
+        }
+        if (result.type == CONTROLLER_COMMAND_ALLOCATE_PRODUCER_ID_BLOCK) {
+            block_allocated(broker, &result);
         }
         answer_applied(broker, entry->index, &result);
         if (broker->controller.registration_in_flight &&

@@ -64,7 +64,8 @@ struct broker_produce_request {
 struct broker_produce_wait {
     struct broker_produce_request *request;
     size_t result_slot;
-    uint64_t index; /* 0 until proposed */
+    uint64_t index;          /* 0 until proposed */
+    uint64_t expected_index; /* idempotent batches: the index noted in the producer table */
     struct broker_partition *partition;
     struct broker_produce_wait *next;
 };
@@ -114,15 +115,31 @@ static void produce_settle(struct broker_produce_request *request, size_t slot, 
     produce_count_down(request);
 }
 
-static void waits_append(struct broker_partition *partition, struct broker_produce_wait *wait)
+/*
+ * Keeps waits ordered by Raft index, with the ones not proposed yet (index 0)
+ * at the end: those get indexes above every proposed one.
+ */
+static void waits_insert(struct broker_partition *partition, struct broker_produce_wait *wait)
 {
-    wait->next = NULL;
-    if (partition->waits_tail != NULL) {
-        partition->waits_tail->next = wait;
+    struct broker_produce_wait **link = &partition->waits_head;
+    struct broker_produce_wait *previous = NULL;
+    if (wait->index != 0) {
+        while (*link != NULL && (*link)->index != 0 && (*link)->index <= wait->index) {
+            previous = *link;
+            link = &(*link)->next;
+        }
     } else {
-        partition->waits_head = wait;
+        while (*link != NULL) {
+            previous = *link;
+            link = &(*link)->next;
+        }
     }
-    partition->waits_tail = wait;
+    wait->next = *link;
+    *link = wait;
+    if (wait->next == NULL) {
+        partition->waits_tail = wait;
+    }
+    (void)previous;
 }
 
 static void waits_remove(struct broker_partition *partition, struct broker_produce_wait *wait)
@@ -282,6 +299,33 @@ static void refresh_log_start(struct broker_partition *partition)
     }
 }
 
+/* Kafka's transactional.id.expiration.ms default: idle producers are forgotten after 7 days. */
+static const uint64_t PRODUCER_EXPIRY_MS_DEFAULT = 7ULL * 24 * 3600 * 1000;
+
+static uint64_t topic_producer_expiry_ms(const struct controller_topic *topic)
+{
+    (void)topic;
+    return PRODUCER_EXPIRY_MS_DEFAULT;
+}
+
+/* The producer table as of the snapshot; entries after it are replayed by Raft. */
+static void restore_producers(struct broker_partition *partition)
+{
+    struct ether_buf state = ETHER_BUF_INIT;
+    int rc = broker_raft_log_snapshot_state(broker_replica_log(partition->replica), &state);
+    if (rc == ETHER_OK && state.length > 0) {
+        rc = producer_table_decode(state.data, state.length, &partition->producers);
+    }
+    if (rc != ETHER_OK && rc != ETHER_ERR_NOT_FOUND) {
+        ether_log_error(partition->broker->logger,
+                        "partition %s/%u: the producer table in the snapshot is unusable (%s); "
+                        "starting from an empty one",
+                        partition->topic_name, partition->partition, ether_strerror(rc));
+        producer_table_free(&partition->producers);
+    }
+    ether_buf_free(&state);
+}
+
 static struct broker_partition *open_partition(struct broker *broker,
                                                const struct controller_topic *topic,
                                                uint32_t partition_number)
@@ -353,6 +397,8 @@ static struct broker_partition *open_partition(struct broker *broker,
                              &snapshot_next_offset);
     /* Raft replays the committed entries after the snapshot (or the whole log). */
     partition->applied_index = snapshot.index;
+    producer_table_init(&partition->producers, topic_producer_expiry_ms(topic));
+    restore_producers(partition);
     partition->high_watermark =
         snapshot.index > 0 ? snapshot_next_offset : partition->log_start_offset;
     partition->retention_checked_ms = uv_now(broker->loop);
@@ -366,6 +412,7 @@ static void close_partition(struct broker_partition *partition, bool delete_data
     struct broker *broker = partition->broker;
     fail_waits(partition, ETHER_ERR_NOT_LEADER);
     broker_replica_close(partition->replica, NULL, NULL);
+    producer_table_free(&partition->producers);
     if (delete_data) {
         ether_log_info(broker->logger, "deleting partition %s/%u", partition->topic_name,
                        partition->partition);
@@ -463,6 +510,17 @@ void broker_partition_apply(struct broker_partition *partition, const struct raf
         }
         uint64_t base_offset = partition->high_watermark;
         partition->high_watermark += ether_get_u32le(entry->data + 12);
+        /* The leader checked the batch before proposing it; its header is trusted here. */
+        struct producer_batch_info info = {
+            .producer_id = (int64_t)ether_get_u64le(entry->data + 32),
+            .producer_epoch = (int16_t)ether_get_u16le(entry->data + 40),
+            .base_sequence = (int32_t)ether_get_u32le(entry->data + 44),
+            .record_count = ether_get_u32le(entry->data + 12),
+        };
+        /* Every data batch moves the table's log time (expiry); only idempotent ones
+         * change a producer's state. */
+        producer_table_apply(&partition->producers, &info, base_offset,
+                             (int64_t)ether_get_u64le(entry->data + 24));
         /* acks=all waits are in index order: the head is the next to commit. */
         while (partition->waits_head != NULL && partition->waits_head->index != 0 &&
                partition->waits_head->index <= entry->index) {
@@ -521,6 +579,10 @@ void broker_partition_role_changed(struct broker_partition *partition,
                    (unsigned long long)broker_node_broker_id(status->leader_id));
     if (was_leader && status->role != RAFT_LEADER) {
         fail_waits(partition, ETHER_ERR_NOT_LEADER);
+        producer_table_forget_in_flight(&partition->producers);
+    }
+    if (status->role == RAFT_LEADER && !was_leader) {
+        partition->leader_ready_index = status->last_index;
     }
     if (status->role == RAFT_LEADER) {
         partition->leader_since_ms = uv_now(partition->broker->loop);
@@ -539,6 +601,8 @@ void broker_partition_snapshot_installed(struct broker_partition *partition,
     partition->applied_index = meta->index;
     partition->high_watermark = next_offset;
     refresh_log_start(partition);
+    producer_table_free(&partition->producers);
+    restore_producers(partition);
 }
 
 static void on_compacted(void *context, int rc, uint64_t first_index)
@@ -584,9 +648,15 @@ void broker_partitions_compact(struct broker *broker)
             topic_config_int(topic, CONTROLLER_TOPIC_CONFIG_RETENTION_MS, RETENTION_MS_DEFAULT);
         int64_t retention_bytes =
             topic_config_int(topic, CONTROLLER_TOPIC_CONFIG_RETENTION_BYTES, -1);
+        struct ether_buf state = ETHER_BUF_INIT;
+        producer_table_encode(&partition->producers, &state);
+        size_t state_bytes = 0;
+        uint8_t *state_data = ether_buf_take(&state, &state_bytes);
         struct broker_compaction compaction = {
             .index = partition->applied_index,
             .next_offset = partition->high_watermark,
+            .state = state_data,
+            .state_bytes = state_bytes,
             .retention =
                 {
                     .retention_ms = retention_ms > 0 ? retention_ms : 0,
@@ -595,6 +665,9 @@ void broker_partitions_compact(struct broker *broker)
             .now_ms = ether_clock_wall_ms(),
         };
         int rc = broker_replica_compact(partition->replica, &compaction, on_compacted, partition);
+        if (rc != ETHER_OK) {
+            ether_free(state_data); /* not taken over */
+        }
         if (rc != ETHER_OK && rc != ETHER_ERR_INVALID_ARGUMENT) {
             ether_log_debug(broker->logger, "partition %s/%u: no compaction now: %s",
                             partition->topic_name, partition->partition, ether_strerror(rc));
@@ -861,6 +934,12 @@ static void on_batch_proposed(void *context, int rc, uint64_t index, uint64_t te
     (void)term;
     struct broker_produce_wait *wait = context;
     struct broker_produce_request *request = wait->request;
+    if (wait->partition != NULL &&
+        (rc != ETHER_OK || (wait->expected_index != 0 && wait->expected_index != index))) {
+        /* The in-flight record named an index this batch did not get: drop them all
+         * rather than answer a retry with another entry's offset. */
+        producer_table_forget_in_flight(&wait->partition->producers);
+    }
     if (wait->partition == NULL || rc != ETHER_OK) {
         /* Failed, or the partition lost leadership or closed before the proposal ran. */
         uint32_t hint = leader_hint != RAFT_ID_NONE ? broker_node_broker_id(leader_hint) : 0;
@@ -946,11 +1025,42 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
             produce_settle(request, i, ETHER_ERR_TOO_LARGE, 0, 0);
             continue;
         }
+        struct producer_batch_info info = producer_batch_info_from_header(&batch);
+        uint64_t in_flight_index = 0;
+        if (info.producer_id >= 0) {
+            if (partition->applied_index < partition->leader_ready_index) {
+                /* Earlier terms' batches are not in the table yet: the client retries. */
+                produce_settle(request, i, ETHER_ERR_NOT_LEADER, 0, broker->broker_id);
+                continue;
+            }
+            struct producer_check_result check;
+            rc = producer_table_check(&partition->producers, &info, &check);
+            if (rc != ETHER_OK) {
+                produce_settle(request, i, rc, 0, 0);
+                continue;
+            }
+            if (check.verdict == PRODUCER_CHECK_DUPLICATE && !check.in_flight) {
+                produce_settle(request, i, ETHER_OK, check.base_offset, 0);
+                continue;
+            }
+            if (check.verdict == PRODUCER_CHECK_DUPLICATE) {
+                /* A retry racing its original: answer when the original commits. */
+                struct broker_produce_wait *duplicate = ether_calloc(1, sizeof *duplicate);
+                duplicate->request = request;
+                duplicate->result_slot = i;
+                duplicate->partition = partition;
+                duplicate->index = check.raft_index;
+                waits_insert(partition, duplicate);
+                continue;
+            }
+            in_flight_index = broker_replica_next_proposal_index(partition->replica);
+        }
         struct broker_produce_wait *wait = ether_calloc(1, sizeof *wait);
         wait->request = request;
         wait->result_slot = i;
         wait->partition = partition;
-        waits_append(partition, wait);
+        wait->expected_index = in_flight_index;
+        waits_insert(partition, wait);
         request->references++;
         struct broker_borrow borrow = {release_produce_borrow, request};
         uint64_t leader_hint = 0;
@@ -962,6 +1072,10 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
             ether_free(wait);
             produce_settle(request, i, rc, 0,
                            leader_hint != RAFT_ID_NONE ? broker_node_broker_id(leader_hint) : 0);
+            continue;
+        }
+        if (in_flight_index != 0) {
+            producer_table_note_in_flight(&partition->producers, &info, in_flight_index);
         }
     }
     produce_count_down(request); /* every partition is dispatched */
@@ -1304,5 +1418,56 @@ void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id
         }
     }
     broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    proto_message_free(unpacked);
+}
+
+/* ---- describe producers ------------------------------------------------------------------ */
+
+void broker_handle_describe_producers(struct broker *broker, uint64_t connection_id,
+                                      const struct proto_frame_header *header,
+                                      ProtobufCMessage *unpacked)
+{
+    Ether__DescribeProducersRequest *request = (Ether__DescribeProducersRequest *)unpacked;
+    Ether__DescribeProducersResponse response = ETHER__DESCRIBE_PRODUCERS_RESPONSE__INIT;
+    response.error_message = "";
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, request->topic);
+    struct broker_partition *partition = NULL;
+    if (topic != NULL && request->partition < topic->partitions_count) {
+        partition =
+            broker_partition_find(broker, controller_group_id(topic->topic_id, request->partition));
+    }
+    struct producer_description *producers = NULL;
+    size_t count = 0;
+    Ether__ProducerState *states = NULL;
+    Ether__ProducerState **pointers = NULL;
+    if (topic == NULL || request->partition >= topic->partitions_count) {
+        response.error = ETHER_ERR_NOT_FOUND;
+        response.error_message = "no such topic or partition";
+    } else if (partition == NULL || partition->closing) {
+        response.error = ETHER_ERR_NOT_LEADER;
+        const struct broker_leader_hint *hint = broker_leader_hint_find(
+            broker, controller_group_id(topic->topic_id, request->partition));
+        response.leader_hint_id = hint != NULL ? hint->leader_broker_id : 0;
+    } else {
+        producer_table_describe(&partition->producers, &producers, &count);
+        states = ether_calloc(count > 0 ? count : 1, sizeof *states);
+        pointers = ether_calloc(count > 0 ? count : 1, sizeof *pointers);
+        for (size_t i = 0; i < count; i++) {
+            ether__producer_state__init(&states[i]);
+            states[i].producer_id = producers[i].producer_id;
+            states[i].producer_epoch = (uint32_t)producers[i].producer_epoch;
+            states[i].last_sequence = producers[i].last_sequence;
+            states[i].last_offset = producers[i].last_offset;
+            states[i].last_timestamp_ms = producers[i].last_timestamp_ms;
+            pointers[i] = &states[i];
+        }
+        response.n_producers = count;
+        response.producers = pointers;
+    }
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    ether_free(producers);
+    ether_free(states);
+    ether_free(pointers);
     proto_message_free(unpacked);
 }

@@ -855,3 +855,39 @@ void broker_raft_log_refresh_bounds(struct broker_raft_log *raft_log)
         raft_log->next_offset = bounds.next_offset;
     }
 }
+
+int broker_raft_log_snapshot_state(struct broker_raft_log *raft_log, struct ether_buf *out)
+{
+    pthread_mutex_lock(&raft_log->mutex);
+    struct storage_snapshot_meta meta;
+    struct storage_snapshot_reader *reader = NULL;
+    int rc = storage_snapshot_open(raft_log->log, &meta, &reader);
+    uint8_t header[BROKER_SNAPSHOT_ENVELOPE_HEADER_BYTES];
+    size_t read_bytes = 0;
+    if (rc == ETHER_OK) {
+        rc = storage_snapshot_read(reader, 0, header, sizeof header, &read_bytes);
+    }
+    if (rc == ETHER_OK &&
+        (read_bytes < sizeof header || ether_get_u32le(header) != ENVELOPE_MAGIC ||
+         ether_get_u32le(header + 4) > meta.data_bytes)) {
+        rc = ETHER_ERR_CORRUPT;
+    }
+    uint64_t position = rc == ETHER_OK ? ether_get_u32le(header + 4) : 0;
+    while (rc == ETHER_OK && position < meta.data_bytes) {
+        size_t chunk_bytes = (size_t)(meta.data_bytes - position);
+        if (chunk_bytes > 64 * 1024) {
+            chunk_bytes = 64 * 1024;
+        }
+        uint8_t *destination = ether_buf_extend(out, chunk_bytes);
+        rc = storage_snapshot_read(reader, position, destination, chunk_bytes, &read_bytes);
+        if (rc == ETHER_OK && read_bytes != chunk_bytes) {
+            rc = ETHER_ERR_CORRUPT;
+        }
+        position += chunk_bytes;
+    }
+    if (reader != NULL) {
+        storage_snapshot_close(reader);
+    }
+    pthread_mutex_unlock(&raft_log->mutex);
+    return rc;
+}

@@ -121,6 +121,14 @@ void broker_raft_log_snapshot_written(struct broker_raft_log *raft_log,
 void broker_raft_log_snapshot(const struct broker_raft_log *raft_log,
                               struct raft_snapshot_meta *meta, uint64_t *next_offset);
 
+/*
+ * The application state kept in the current snapshot (the bytes after the
+ * envelope), appended to `out`. ETHER_ERR_NOT_FOUND when there is no
+ * snapshot; ETHER_ERR_CORRUPT when it does not check out. Reads the disk:
+ * for opening a group and after installing a snapshot, not for hot paths.
+ */
+int broker_raft_log_snapshot_state(struct broker_raft_log *raft_log, struct ether_buf *out);
+
 /* Disk worker: storage_apply_retention on this log, removing only entries below index_limit. */
 int broker_raft_log_apply_retention(struct broker_raft_log *raft_log,
                                     const struct storage_retention *retention, int64_t now_ms,

@@ -735,3 +735,10 @@ int broker_replica_progress(const struct broker_replica *replica, uint64_t id,
 {
     return raft_progress(replica->raft, id, info);
 }
+
+uint64_t broker_replica_next_proposal_index(const struct broker_replica *replica)
+{
+    struct raft_status status;
+    raft_status(replica->raft, &status);
+    return status.last_index + replica->proposals_count + 1;
+}

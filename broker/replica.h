@@ -113,6 +113,12 @@ int broker_replica_propose(struct broker_replica *replica, const uint8_t *data, 
                            const struct broker_borrow *borrow, broker_proposed_fn *on_proposed,
                            void *on_proposed_context, uint64_t *leader_hint);
 
+/*
+ * The Raft index the next broker_replica_propose will get if it succeeds: the
+ * queued proposals are proposed in order, in one batch, at the next flush.
+ */
+uint64_t broker_replica_next_proposal_index(const struct broker_replica *replica);
+
 /* Feeds queued inputs to Raft and starts persisting its ready. Call once per loop turn. */
 void broker_replica_flush(struct broker_replica *replica);
 

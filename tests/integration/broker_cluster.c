@@ -615,6 +615,138 @@ static void test_killed_leader_is_replaced_and_acknowledged_records_survive(void
     expect_partition_content(harness, old_leader, "durable", 0, 0, 200);
 }
 
+/* Produces one idempotent batch over `fd`; returns the partition's error. */
+static int produce_idempotent(int fd, const char *topic, uint64_t first, uint32_t count,
+                              int64_t producer_id, int16_t epoch, int32_t sequence,
+                              uint64_t *base_offset)
+{
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_producer_batch(&batch, first, count, producer_id, epoch, sequence);
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.batch.data = batch.data;
+    part.batch.len = batch.length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = (char *)(uintptr_t)topic;
+    request.acks = ETHER__ACKS__ACKS_ALL;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    ProtobufCMessage *response = NULL;
+    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+    ether_buf_free(&batch);
+    if (rc == ETHER_OK) {
+        Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
+        rc = (int)produced->partitions[0]->error;
+        if (base_offset != NULL) {
+            *base_offset = produced->partitions[0]->base_offset;
+        }
+        proto_message_free(response);
+    }
+    return rc;
+}
+
+static int64_t init_producer(struct harness *harness, const char *name, uint32_t *epoch)
+{
+    Ether__InitProducerIdRequest request = ETHER__INIT_PRODUCER_ID_REQUEST__INIT;
+    request.producer_name = (char *)(uintptr_t)(name != NULL ? name : "");
+    ProtobufCMessage *body = NULL;
+    if (harness_call_controller(harness, PROTO_API_INIT_PRODUCER_ID, &request.base, &body) !=
+        ETHER_OK) {
+        return -1;
+    }
+    Ether__InitProducerIdResponse *response = (Ether__InitProducerIdResponse *)body;
+    int64_t producer_id = response->error == ETHER_OK ? response->producer_id : -1;
+    if (epoch != NULL) {
+        *epoch = response->producer_epoch;
+    }
+    proto_message_free(body);
+    return producer_id;
+}
+
+static void test_retried_idempotent_batches_are_stored_once_and_in_order(void **state)
+{
+    struct harness *harness = *state;
+    CHECK(harness, harness_create_topic(harness, "exactly-once", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "exactly-once", 1, 15000));
+    int64_t producer_id = init_producer(harness, NULL, NULL);
+    CHECK(harness, producer_id >= 0);
+    CHECK(harness, init_producer(harness, NULL, NULL) != producer_id);
+    int leader = leader_of(harness, 1, "exactly-once", 0);
+
+    /* The first attempt's response is lost: the connection dies before it is read. */
+    int fd = harness_connect(harness_port(harness, leader));
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_producer_batch(&batch, 0, 10, producer_id, 0, 0);
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.batch.data = batch.data;
+    part.batch.len = batch.length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = "exactly-once";
+    request.acks = ETHER__ACKS__ACKS_ALL;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    struct proto_frame_header header = {.api_key = PROTO_API_PRODUCE, .correlation_id = 1};
+    struct ether_buf frame = ETHER_BUF_INIT;
+    CHECK(harness, proto_frame_encode(&frame, &header, &request.base, 1 << 24) == ETHER_OK);
+    harness_send_raw(fd, frame.data, frame.length);
+    close(fd);
+    ether_buf_free(&frame);
+    ether_buf_free(&batch);
+
+    /* The retry, maybe racing the original, lands once, at offset 0. */
+    fd = harness_connect(harness_port(harness, leader));
+    uint64_t base_offset = 99;
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 0, 10, producer_id, 0, 0, &base_offset) ==
+                       ETHER_OK);
+    CHECK(harness, base_offset == 0);
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 10, 10, producer_id, 0, 10,
+                                      &base_offset) == ETHER_OK);
+    CHECK(harness, base_offset == 10);
+    /* A late duplicate of an earlier batch gets its original offset, nothing appended. */
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 0, 10, producer_id, 0, 0, &base_offset) ==
+                       ETHER_OK);
+    CHECK(harness, base_offset == 0);
+    /* A gap is refused by name. */
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 30, 10, producer_id, 0, 30, NULL) ==
+                       ETHER_ERR_OUT_OF_ORDER_SEQUENCE);
+    close(fd);
+    expect_partition_content(harness, leader, "exactly-once", 0, 0, 20);
+    expect_partition_content(harness, leader % 3 + 1, "exactly-once", 0, 0, 20);
+
+    /* A named producer keeps its id; its older epoch is fenced. */
+    uint32_t first_epoch = 99;
+    uint32_t second_epoch = 99;
+    int64_t named = init_producer(harness, "billing-service", &first_epoch);
+    CHECK(harness, named >= 0 && named != producer_id);
+    CHECK(harness, init_producer(harness, "billing-service", &second_epoch) == named);
+    CHECK(harness, second_epoch == first_epoch + 1);
+    fd = harness_connect(harness_port(harness, leader));
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 20, 5, named, (int16_t)second_epoch, 0,
+                                      NULL) == ETHER_OK);
+    CHECK(harness, produce_idempotent(fd, "exactly-once", 25, 5, named, (int16_t)first_epoch, 5,
+                                      NULL) == ETHER_ERR_PRODUCER_FENCED);
+
+    /* Every replica's table knows the producer's last sequence and offset. */
+    Ether__DescribeProducersRequest describe = ETHER__DESCRIBE_PRODUCERS_REQUEST__INIT;
+    describe.topic = "exactly-once";
+    ProtobufCMessage *body = NULL;
+    CHECK(harness,
+          harness_call(fd, PROTO_API_DESCRIBE_PRODUCERS, &describe.base, &body) == ETHER_OK);
+    Ether__DescribeProducersResponse *producers = (Ether__DescribeProducersResponse *)body;
+    bool found = false;
+    for (size_t i = 0; i < producers->n_producers; i++) {
+        if (producers->producers[i]->producer_id == producer_id) {
+            found = true;
+            CHECK(harness, producers->producers[i]->last_sequence == 19);
+            CHECK(harness, producers->producers[i]->last_offset == 19);
+        }
+    }
+    CHECK(harness, found);
+    proto_message_free(body);
+    close(fd);
+}
+
 /*
  * The scenario in which a broker that lost its disk would lose committed
  * records if it came back as its old Raft member: records 100..199 are
@@ -716,6 +848,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_broker_back_with_an_empty_disk_rejoins_as_a_new_member_and_loses_nothing,
             setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_retried_idempotent_batches_are_stored_once_and_in_order, setup_cluster,
+            teardown_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -375,6 +375,44 @@ bool harness_wait_for_leaders(struct harness *harness, int broker_id, const char
 
 void harness_build_batch(struct ether_buf *batch, uint64_t first, uint32_t count)
 {
+    harness_build_producer_batch(batch, first, count, -1, -1, -1);
+}
+
+int harness_call_controller(struct harness *harness, uint16_t api_key,
+                            const ProtobufCMessage *request, ProtobufCMessage **response)
+{
+    uint64_t deadline = harness_now_ms() + 20000;
+    while (harness_now_ms() < deadline) {
+        int controller = 0;
+        for (int id = 1; id <= harness->brokers_count && controller == 0; id++) {
+            if (harness->pids[id] == 0) {
+                continue;
+            }
+            Ether__MetadataResponse *metadata = harness_metadata(harness, id, NULL);
+            if (metadata != NULL) {
+                controller = (int)metadata->controller_id;
+                proto_message_free(&metadata->base);
+            }
+        }
+        if (controller != 0 && harness->pids[controller] != 0) {
+            int fd = harness_connect(harness_port(harness, controller));
+            if (fd >= 0) {
+                int rc = harness_call(fd, api_key, request, response);
+                close(fd);
+                if (rc == ETHER_OK) {
+                    return rc;
+                }
+            }
+        }
+        sleep_ms(100);
+    }
+    return ETHER_ERR_TIMED_OUT;
+}
+
+void harness_build_producer_batch(struct ether_buf *batch, uint64_t first, uint32_t count,
+                                  int64_t producer_id, int16_t producer_epoch,
+                                  int32_t base_sequence)
+{
     struct ether_buf records = ETHER_BUF_INIT;
     for (uint32_t i = 0; i < count; i++) {
         char key[32];
@@ -390,9 +428,9 @@ void harness_build_batch(struct ether_buf *batch, uint64_t first, uint32_t count
         .record_count = count,
         .first_timestamp_ms = 1700000000000 + (int64_t)first,
         .max_timestamp_ms = 1700000000000 + (int64_t)first,
-        .producer_id = -1,
-        .producer_epoch = -1,
-        .base_sequence = -1,
+        .producer_id = producer_id,
+        .producer_epoch = producer_epoch,
+        .base_sequence = base_sequence,
         .records_bytes_uncompressed = (uint32_t)records.length,
     };
     int rc = proto_batch_write(batch, &header, records.data, records.length);

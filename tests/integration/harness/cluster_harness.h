@@ -67,6 +67,15 @@ bool harness_wait_for_leaders(struct harness *harness, int broker_id, const char
 /* Builds an uncompressed batch of `count` records "key-<n>"/"value-<n>" for n from first. */
 void harness_build_batch(struct ether_buf *batch, uint64_t first, uint32_t count);
 
+/* The same, stamped with an idempotent producer's id, epoch and base sequence. */
+void harness_build_producer_batch(struct ether_buf *batch, uint64_t first, uint32_t count,
+                                  int64_t producer_id, int16_t producer_epoch,
+                                  int32_t base_sequence);
+
+/* Sends `request` to whichever broker is the controller leader (retrying while electing). */
+int harness_call_controller(struct harness *harness, uint16_t api_key,
+                            const ProtobufCMessage *request, ProtobufCMessage **response);
+
 uint64_t harness_now_ms(void);
 
 #endif
