@@ -1386,6 +1386,24 @@ void broker_handle_list_offsets(struct broker *broker, uint64_t connection_id,
 
 /* ---- leadership transfer ----------------------------------------------------------------- */
 
+/*
+ * The topic named `topic_name` if it has partition `number` (else NULL), and
+ * this broker's replica of that partition (NULL when it hosts none).
+ */
+static struct broker_partition *lookup_partition(struct broker *broker, const char *topic_name,
+                                                 uint32_t number,
+                                                 const struct controller_topic **topic_out)
+{
+    const struct controller_topic *topic =
+        controller_state_topic_by_name(&broker->controller.state, topic_name);
+    if (topic == NULL || number >= topic->partitions_count) {
+        *topic_out = NULL;
+        return NULL;
+    }
+    *topic_out = topic;
+    return broker_partition_find(broker, controller_group_id(topic->topic_id, number));
+}
+
 void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id,
                                    const struct proto_frame_header *header,
                                    ProtobufCMessage *unpacked)
@@ -1393,16 +1411,12 @@ void broker_handle_transfer_leader(struct broker *broker, uint64_t connection_id
     Ether__TransferLeaderRequest *request = (Ether__TransferLeaderRequest *)unpacked;
     Ether__TransferLeaderResponse response = ETHER__TRANSFER_LEADER_RESPONSE__INIT;
     response.error_message = "";
-    const struct controller_topic *topic =
-        controller_state_topic_by_name(&broker->controller.state, request->topic);
+    const struct controller_topic *topic = NULL;
+    struct broker_partition *partition =
+        lookup_partition(broker, request->topic, request->partition, &topic);
     const struct controller_broker *target =
         controller_state_broker(&broker->controller.state, request->to_broker_id);
-    struct broker_partition *partition = NULL;
-    if (topic != NULL && request->partition < topic->partitions_count) {
-        partition =
-            broker_partition_find(broker, controller_group_id(topic->topic_id, request->partition));
-    }
-    if (topic == NULL || request->partition >= topic->partitions_count || target == NULL) {
+    if (topic == NULL || target == NULL) {
         response.error = ETHER_ERR_NOT_FOUND;
         response.error_message = "no such topic, partition or broker";
     } else if (partition == NULL || partition->status.role != RAFT_LEADER) {
@@ -1430,18 +1444,14 @@ void broker_handle_describe_producers(struct broker *broker, uint64_t connection
     Ether__DescribeProducersRequest *request = (Ether__DescribeProducersRequest *)unpacked;
     Ether__DescribeProducersResponse response = ETHER__DESCRIBE_PRODUCERS_RESPONSE__INIT;
     response.error_message = "";
-    const struct controller_topic *topic =
-        controller_state_topic_by_name(&broker->controller.state, request->topic);
-    struct broker_partition *partition = NULL;
-    if (topic != NULL && request->partition < topic->partitions_count) {
-        partition =
-            broker_partition_find(broker, controller_group_id(topic->topic_id, request->partition));
-    }
+    const struct controller_topic *topic = NULL;
+    struct broker_partition *partition =
+        lookup_partition(broker, request->topic, request->partition, &topic);
     struct producer_description *producers = NULL;
     size_t count = 0;
     Ether__ProducerState *states = NULL;
     Ether__ProducerState **pointers = NULL;
-    if (topic == NULL || request->partition >= topic->partitions_count) {
+    if (topic == NULL) {
         response.error = ETHER_ERR_NOT_FOUND;
         response.error_message = "no such topic or partition";
     } else if (partition == NULL || partition->closing) {
