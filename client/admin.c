@@ -470,6 +470,61 @@ static enum client_verdict describe_result(struct ether_client *client, struct c
     return CLIENT_VERDICT_DONE;
 }
 
+static int compare_producer_states(const void *a, const void *b)
+{
+    const struct ether_producer_state *left = a;
+    const struct ether_producer_state *right = b;
+    return (left->producer_id > right->producer_id) - (left->producer_id < right->producer_id);
+}
+
+struct producers_output {
+    struct ether_producer_state **producers;
+    size_t *count;
+};
+
+static enum client_verdict describe_producers_result(struct ether_client *client,
+                                                     struct client_op *op,
+                                                     const ProtobufCMessage *response)
+{
+    const Ether__DescribeProducersResponse *answer =
+        (const Ether__DescribeProducersResponse *)response;
+    char what[CLIENT_ERROR_MESSAGE_BYTES / 2];
+    snprintf(what, sizeof what, "cannot describe the producers of %s/%u", op->topic, op->partition);
+    if (answer->error != ETHER_OK) {
+        if (answer->error == ETHER_ERR_NOT_LEADER && answer->leader_hint_id != 0) {
+            struct client_topic *topic = client_topic_get(client, op->topic);
+            if (op->partition < topic->partition_count &&
+                client_broker_find(client, answer->leader_hint_id) != NULL) {
+                topic->partitions[op->partition].leader_id = answer->leader_hint_id;
+            }
+        }
+        return verdict_for(op, answer->error, answer->error_message, what);
+    }
+    struct producers_output *output = op->output;
+    struct ether_producer_state *states = NULL;
+    if (answer->n_producers > 0) {
+        states = ether_calloc(answer->n_producers, sizeof *states);
+        for (size_t i = 0; i < answer->n_producers; i++) {
+            const Ether__ProducerState *from = answer->producers[i];
+            states[i].producer_id = from->producer_id;
+            states[i].producer_epoch = from->producer_epoch;
+            states[i].last_sequence = from->last_sequence;
+            states[i].last_offset = (int64_t)from->last_offset;
+            states[i].last_timestamp_ms = from->last_timestamp_ms;
+        }
+        qsort(states, answer->n_producers, sizeof *states, compare_producer_states);
+    }
+    *output->producers = states;
+    *output->count = answer->n_producers;
+    op->result = ETHER_OK;
+    return CLIENT_VERDICT_DONE;
+}
+
+void ether_producer_states_free(struct ether_producer_state *producers)
+{
+    ether_free(producers);
+}
+
 /* ---- the public calls -------------------------------------------------------------------- */
 
 static uint32_t op_timeout(int timeout_ms)
@@ -714,4 +769,34 @@ int ether_ping_broker(struct ether_client *client, uint32_t broker_id, int timeo
         *round_trip_us = op.round_trip_us;
     }
     return rc;
+}
+
+int ether_describe_producers(struct ether_client *client, const char *topic, int32_t partition,
+                             int timeout_ms, struct ether_producer_state **producers, size_t *count,
+                             char *errstr, size_t errstr_size)
+{
+    if (client == NULL || !valid_name(topic) || partition < 0 || producers == NULL ||
+        count == NULL) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "a topic, a partition and somewhere to store the producers are "
+                            "needed");
+    }
+    *producers = NULL;
+    *count = 0;
+    Ether__DescribeProducersRequest request = ETHER__DESCRIBE_PRODUCERS_REQUEST__INIT;
+    request.topic = unconst(topic);
+    request.partition = (uint32_t)partition;
+    struct producers_output output = {producers, count};
+    struct client_op op = {
+        .api_key = PROTO_API_DESCRIBE_PRODUCERS,
+        .request = &request.base,
+        .target = CLIENT_TARGET_LEADER,
+        .topic = topic,
+        .partition = (uint32_t)partition,
+        .retries = true,
+        .on_result = describe_producers_result,
+        .output = &output,
+        .timeout_ms = op_timeout(timeout_ms),
+    };
+    return client_op_run(client, &op, errstr, errstr_size);
 }

@@ -19,6 +19,7 @@
 #include <lz4.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/mem.h"
 #include "common/panic.h"
 #include "common/varint.h"
@@ -179,8 +180,43 @@ struct client_batch *client_batch_seal(struct client_record_queue *queue, size_t
     ETHER_ASSERT(rc == ETHER_OK);
     ether_free(compressed);
     ether_buf_free(&records);
+    batch->base_sequence = -1;
     ETHER_ASSERT(batch->records.count == count);
     return batch;
+}
+
+/* Sequences live in [0, INT32_MAX]: arithmetic modulo 2^31. */
+#define SEQUENCE_MODULUS ((uint64_t)INT32_MAX + 1)
+
+int32_t client_sequence_add(int32_t sequence, uint32_t count)
+{
+    ETHER_ASSERT(sequence >= 0);
+    return (int32_t)(((uint64_t)sequence + count) % SEQUENCE_MODULUS);
+}
+
+bool client_sequence_before(int32_t a, int32_t b)
+{
+    ETHER_ASSERT(a >= 0);
+    ETHER_ASSERT(b >= 0);
+    uint64_t distance = ((uint64_t)b + SEQUENCE_MODULUS - (uint64_t)a) % SEQUENCE_MODULUS;
+    return distance != 0 && distance < SEQUENCE_MODULUS / 2;
+}
+
+void client_batch_stamp(struct client_batch *batch, int64_t producer_id, int16_t producer_epoch,
+                        int32_t base_sequence, uint64_t generation)
+{
+    ETHER_ASSERT(producer_id >= 0);
+    ETHER_ASSERT(producer_epoch >= 0);
+    ETHER_ASSERT(base_sequence >= 0);
+    ETHER_ASSERT(generation >= 1);
+    ETHER_ASSERT(batch->bytes.length >= PROTO_BATCH_HEADER_BYTES);
+    uint8_t *bytes = batch->bytes.data;
+    ether_put_u64le(bytes + 32, (uint64_t)producer_id);
+    ether_put_u16le(bytes + 40, (uint16_t)producer_epoch);
+    ether_put_u32le(bytes + 44, (uint32_t)base_sequence);
+    ether_put_u32le(bytes + 4, ether_crc32c(bytes + 8, batch->bytes.length - 8));
+    batch->base_sequence = base_sequence;
+    batch->generation = generation;
 }
 
 void client_batch_free(struct client_batch *batch)

@@ -37,6 +37,7 @@ enum cli_verb {
     CLI_TOPIC_DESCRIBE,
     CLI_TOPIC_DELETE,
     CLI_TOPIC_ALTER_CONFIG,
+    CLI_TOPIC_DESCRIBE_PRODUCERS,
     CLI_PRODUCE,
     CLI_CONSUME,
     CLI_PARTITION_TRANSFER_LEADER,
@@ -86,6 +87,7 @@ struct cli_options {
     uint32_t batch_bytes;
     uint32_t linger_ms;
     uint64_t throughput_records_per_s; /* bench produce: 0 = unthrottled */
+    const char *idempotence;           /* bench produce: NULL (library default), "on", "off" */
 };
 
 /*

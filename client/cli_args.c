@@ -42,6 +42,7 @@ enum flag_id {
     F_BATCH_BYTES,
     F_LINGER_MS,
     F_THROUGHPUT,
+    F_IDEMPOTENCE,
     F_COUNT_OF_FLAGS,
 };
 
@@ -88,6 +89,9 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_THROUGHPUT] = {"throughput", 0, true, "RECORDS/S",
                       "records per second per producer (default: as fast as possible); "
                       "latency figures mean most below saturation"},
+    [F_IDEMPOTENCE] = {"idempotence", 0, true, "on|off",
+                       "idempotent producer: sequence-numbered batches, up to 5 in flight per "
+                       "partition (default: on with acks=all)"},
 };
 
 #define BIT(flag)    (1u << (flag))
@@ -117,6 +121,9 @@ static const struct command commands[] = {
     {"topic", "delete", CLI_TOPIC_DELETE, "NAME", 0, "delete a topic and its records"},
     {"topic", "alter-config", CLI_TOPIC_ALTER_CONFIG, "NAME", BIT(F_SET) | BIT(F_DELETE),
      "change a topic's settings"},
+    {"topic", "describe-producers", CLI_TOPIC_DESCRIBE_PRODUCERS, "TOPIC/PARTITION", 0,
+     "show the idempotent producers a partition's leader knows: id, epoch, last sequence, "
+     "last offset, last timestamp"},
     {"partition", "transfer-leader", CLI_PARTITION_TRANSFER_LEADER, "TOPIC/PARTITION", BIT(F_TO),
      "move a partition's leadership to another replica"},
     {NULL, "produce", CLI_PRODUCE, "TOPIC", BIT(F_KEY) | BIT(F_ACKS) | BIT(F_PARTITION),
@@ -127,7 +134,7 @@ static const struct command commands[] = {
      "%t timestamp, %T topic, \\n newline (default \"%v\\n\")"},
     {"bench", "produce", CLI_BENCH_PRODUCE, "TOPIC",
      BIT(F_RECORD_SIZE) | BIT(F_COUNT) | BIT(F_DURATION) | BIT(F_ACKS) | BIT(F_PRODUCERS) |
-         BIT(F_BATCH_BYTES) | BIT(F_LINGER_MS) | BIT(F_THROUGHPUT),
+         BIT(F_BATCH_BYTES) | BIT(F_LINGER_MS) | BIT(F_THROUGHPUT) | BIT(F_IDEMPOTENCE),
      "measure produce throughput and latency"},
     {"bench", "consume", CLI_BENCH_CONSUME, "TOPIC", BIT(F_COUNT) | BIT(F_DURATION),
      "measure consume throughput from the beginning of a topic"},
@@ -347,6 +354,12 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
         rc = parse_number(shown, value, 0, 600000, &number, errstr, errstr_size);
         options->linger_ms = (uint32_t)number;
         break;
+    case F_IDEMPOTENCE:
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+            rc = usage_error(errstr, errstr_size, "%s expects on or off, not \"%s\"", shown, value);
+        }
+        options->idempotence = value;
+        break;
     case F_THROUGHPUT:
         rc = parse_number(shown, value, 1, 100000000, &number, errstr, errstr_size);
         options->throughput_records_per_s = number;
@@ -489,7 +502,8 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
                            words[command_words + wanted]);
     }
     if (wanted == 1) {
-        if (command->verb == CLI_PARTITION_TRANSFER_LEADER) {
+        if (command->verb == CLI_PARTITION_TRANSFER_LEADER ||
+            command->verb == CLI_TOPIC_DESCRIBE_PRODUCERS) {
             int rc = parse_topic_partition(argv[word_indexes[command_words]], options, errstr,
                                            errstr_size);
             if (rc != CLI_EXIT_OK) {

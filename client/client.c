@@ -173,6 +173,7 @@ static void client_run(struct ether_client *client)
     }
     client_conns_check_timeouts(client, now_ms);
     client_metadata_service(client, now_ms);
+    client_producer_id_service(client, now_ms);
     client_producer_service(client, now_ms);
     client_consumer_service(client, now_ms);
     client_ops_service(client, now_ms);
@@ -264,6 +265,13 @@ struct ether_client *ether_client_new(const struct ether_config *config, char *e
         client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT, "configuration is NULL");
         return NULL;
     }
+    if (config->settings.idempotence == CLIENT_IDEMPOTENCE_ON &&
+        config->settings.acks == CLIENT_ACKS_NONE) {
+        client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                     "enable_idempotence=true needs acks 1 or all (with acks=0 no answer says "
+                     "which sequences the broker accepted)");
+        return NULL;
+    }
     struct ether_client *client = ether_calloc(1, sizeof *client);
     client_settings_copy(&client->settings, &config->settings);
     if (client_parse_brokers(client->settings.brokers, &client->bootstrap, &client->bootstrap_count,
@@ -283,6 +291,7 @@ struct ether_client *ether_client_new(const struct ether_config *config, char *e
         client->brokers = broker;
     }
     client->next_correlation_id = 1;
+    client_producer_id_init(client);
 
     pthread_condattr_t condattr;
     pthread_condattr_init(&condattr);
@@ -329,6 +338,7 @@ err_after_mutex:
     pthread_mutex_destroy(&client->mutex);
     pthread_cond_destroy(&client->changed);
 err_after_brokers:
+    client_producer_id_free(client);
     while (client->brokers != NULL) {
         struct client_broker *next = client->brokers->next;
         ether_free(client->brokers->host);
@@ -365,6 +375,8 @@ void ether_client_destroy(struct ether_client *client)
     ETHER_ASSERT(rc == 0);
 
     client_producer_drop_all(client);
+    ETHER_ASSERT(client->producer_id->stamped_unresolved == 0);
+    client_producer_id_free(client);
     client_consumer_free_all(client);
     ETHER_ASSERT(client->ops == NULL);
     free_record_queue(&client->incoming);
@@ -455,6 +467,12 @@ int ether_produce(struct ether_client *client, const char *topic, int32_t partit
         pthread_mutex_unlock(&client->mutex);
         client_record_free(record);
         return ETHER_ERR_CLOSED;
+    }
+    if (client->producer_error != ETHER_OK) {
+        int error = client->producer_error;
+        pthread_mutex_unlock(&client->mutex);
+        client_record_free(record);
+        return error;
     }
     if (client->outstanding_count >= client->settings.queue_records_max) {
         pthread_mutex_unlock(&client->mutex);

@@ -9,10 +9,13 @@
  *   batch.c        record queues, the batch builder (records -> LZ4 batch) and
  *                  the batch reader (batch -> records) (pure)
  *   partitioner.c  key -> partition (pure, public)
+ *   window.c       a partition's send window: order, in-flight limit, sequence
+ *                  numbers and what an answer means for a batch (pure)
  *   client.c       the handle, its I/O thread, the queues between the threads
  *   conn.c         one TCP connection to one broker: framing, correlation, timeouts
  *   metadata.c     the metadata cache and its refresh
  *   producer.c     routing, batching, sending, retrying and reporting records
+ *   producer_id.c  the idempotent producer's id and epoch (INIT_PRODUCER_ID)
  *   consumer.c     assignments, offset resolution, fetching, the message queue
  *   admin.c        the synchronous requests (ops): admin, offsets, ping, describe
  *
@@ -48,6 +51,7 @@ enum {
     CLIENT_RECORDS_UNCOMPRESSED_BYTES_MAX = 64 * 1024 * 1024, /* bound on decompression */
     CLIENT_TICK_MS = 5,
     CLIENT_BROKERS_MAX = 256,
+    CLIENT_PRODUCER_NAME_BYTES_MAX = 255,
 };
 
 #define CLIENT_DEFAULT_BROKERS "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
@@ -55,6 +59,19 @@ enum {
 enum client_acks { CLIENT_ACKS_NONE = 0, CLIENT_ACKS_LEADER = 1, CLIENT_ACKS_ALL = -1 };
 
 /* Which replica a consumer fetches from (rack, when set, wins over both). */
+/*
+ * enable_idempotence as set. DEFAULT means "on with acks=all, off with acks
+ * 0 or 1, and off when the cluster does not know INIT_PRODUCER_ID";
+ * explicit ON means on with acks 1 or all (refused with acks=0, which gets
+ * no answers to check sequences against) and fails records when the cluster
+ * cannot do it.
+ */
+enum client_idempotence {
+    CLIENT_IDEMPOTENCE_DEFAULT = 0,
+    CLIENT_IDEMPOTENCE_ON = 1,
+    CLIENT_IDEMPOTENCE_OFF = 2,
+};
+
 enum client_fetch_from {
     CLIENT_FETCH_FROM_LEADER = 0,
     CLIENT_FETCH_FROM_FOLLOWER = 1, /* a replica that is not the leader, when there is one */
@@ -79,6 +96,8 @@ struct client_settings {
     uint32_t fetch_max_bytes;
     uint32_t consume_queue_max;
     enum client_fetch_from fetch_from;
+    enum client_idempotence idempotence;
+    char *producer_name; /* "" when none */
     uint64_t seed;
     ether_delivery_fn *delivery_callback;
     void *delivery_context;
@@ -193,7 +212,28 @@ struct client_batch {
     uint64_t retry_at_ms;
     uint32_t attempts;
     char last_error[CLIENT_ERROR_MESSAGE_BYTES];
+    /* Idempotence: 0 until the batch is stamped (at its first send), then the
+     * producer generation whose id, epoch and sequences its header carries. */
+    uint64_t generation;
+    int32_t base_sequence; /* -1 until stamped */
+    uint64_t stamp_index;  /* how many batches its window stamped before it */
 };
+
+/*
+ * Sequence numbers are int32 and wrap as Kafka's do: after INT32_MAX comes 0.
+ * client_sequence_add gives the sequence `count` after `sequence`;
+ * client_sequence_before says whether a comes before b in a window of less
+ * than 2^30 sequences (serial number arithmetic modulo 2^31).
+ */
+int32_t client_sequence_add(int32_t sequence, uint32_t count);
+bool client_sequence_before(int32_t a, int32_t b);
+
+/*
+ * Writes producer_id, producer_epoch and base_sequence into the batch's
+ * header and recomputes its CRC (the records stay as they are).
+ */
+void client_batch_stamp(struct client_batch *batch, int64_t producer_id, int16_t producer_epoch,
+                        int32_t base_sequence, uint64_t generation);
 
 /*
  * Takes records from the head of `queue` while the batch stays within
@@ -236,14 +276,109 @@ struct client_broker {
     char last_error[CLIENT_ERROR_MESSAGE_BYTES];
 };
 
+/* ---- a partition's send window (window.c) ------------------------------------------------ */
+
+enum {
+    CLIENT_IN_FLIGHT_BATCHES_MAX = 5, /* per partition, idempotent; the broker remembers 5 */
+};
+
+/* The producer id and epoch batches are stamped with; generation counts InitProducerId answers. */
+struct client_producer_identity {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    uint64_t generation; /* >= 1 */
+};
+
+/*
+ * The batches of one partition between sealing and their outcome, in order.
+ *
+ * Invariants: `sealed` holds first the stamped batches waiting for a retry
+ * (in sequence order), then batches never sent; `in_flight` holds sent
+ * batches in the order they were sent, which is sequence order. A stamped
+ * batch is resent only when every batch in flight comes before it, so the
+ * broker always sees a partition's sequences in order: a retry never
+ * overtakes, and a batch after a failed one comes back (as OUT_OF_ORDER) and
+ * is resent behind it. Without idempotence at most one batch is in flight.
+ *
+ * The span from the oldest unresolved stamped batch to the newest is at most
+ * in_flight_max batches, even when later batches are answered before an
+ * earlier one: so when that earlier batch is resent, the broker still
+ * remembers it among its producer's last 5 batches if it wrote it.
+ *
+ * `acked_sequence` is the sequence after the last batch the broker accepted
+ * in `generation`: OUT_OF_ORDER or UNKNOWN_PRODUCER for a batch that starts
+ * there is the broker's real verdict; for a later batch it only says that an
+ * earlier one is missing, so that batch is retried. A stamped batch that ends
+ * without success (a fatal error, or its delivery timeout) "poisons" its
+ * generation in this partition: its sequence's fate is unknown to the broker's
+ * table, so every later stamped batch of that generation fails too, and the
+ * producer must get a new epoch before stamping more (client_producer_id).
+ */
+struct client_window {
+    struct client_batch *sealed_head;
+    struct client_batch *sealed_tail;
+    struct client_batch *in_flight_head;
+    struct client_batch *in_flight_tail;
+    uint32_t in_flight_count;
+    uint64_t generation;
+    int32_t next_sequence;
+    int32_t acked_sequence;
+    uint64_t stamped_count;       /* batches stamped in `generation` */
+    uint64_t poisoned_generation; /* 0: none */
+    int poison_error;
+    char poison_message[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+enum client_window_verdict {
+    CLIENT_WINDOW_DELIVERED, /* report the records with the answer's offsets */
+    CLIENT_WINDOW_RETRY,     /* back in `sealed`, in order; send again after a backoff */
+    CLIENT_WINDOW_FAILED,    /* fail the records; a stamped batch poisoned its generation */
+    CLIENT_WINDOW_FOLLOWS,   /* fail the records with poison_error / poison_message */
+};
+
+/* Appends a newly sealed (unstamped) batch. */
+void client_window_push(struct client_window *window, struct client_batch *batch);
+
+/*
+ * The batch to send now, moved to `in_flight` (stamped first with `identity`
+ * when it never went out), or NULL: nothing sealed, `in_flight_max` reached,
+ * the head's retry_at_ms not reached, a retry that must wait for earlier
+ * batches in flight, or (identity NULL while idempotent) no producer id yet.
+ */
+struct client_batch *client_window_take(struct client_window *window, bool idempotent,
+                                        const struct client_producer_identity *identity,
+                                        uint32_t in_flight_max, uint64_t now_ms);
+
+/*
+ * Reads the answer for `batch` (in flight): `error` from the broker or the
+ * connection, `retriable` whether that error is worth a retry, `expired`
+ * whether the batch's delivery deadline passed. The batch leaves
+ * `in_flight`; with CLIENT_WINDOW_RETRY it is back in `sealed`, otherwise it
+ * is the caller's. `message` describes the error (kept as the poison message).
+ */
+enum client_window_verdict client_window_answer(struct client_window *window,
+                                                struct client_batch *batch, int error,
+                                                bool retriable, bool expired, const char *message);
+
+/* Marks the batch's generation failed here (a stamped batch given up for good). */
+void client_window_poison(struct client_window *window, const struct client_batch *batch, int error,
+                          const char *message);
+
+/* Removes and returns the head of `sealed` (NULL when empty). */
+struct client_batch *client_window_pop_sealed(struct client_window *window);
+
+/* Moves the stamped sealed batches of the poisoned generation onto `*list` (via ->next). */
+void client_window_take_poisoned(struct client_window *window, struct client_batch **list);
+
+/* Batches sealed or in flight. */
+size_t client_window_batch_count(const struct client_window *window);
+
 struct client_partition {
     uint32_t leader_id; /* 0: unknown */
     uint32_t *replicas;
     size_t replica_count;
     struct client_record_queue queue; /* records accumulating into the next batch */
-    struct client_batch *sealed_head; /* batches waiting to be sent, in order */
-    struct client_batch *sealed_tail;
-    struct client_batch *in_flight; /* at most one, so retries keep the order */
+    struct client_window window;      /* sealed batches: waiting, in flight, retrying */
 };
 
 struct client_topic {
@@ -320,6 +455,8 @@ struct ether_client {
     struct client_message *messages_head;
     struct client_message *messages_tail;
     size_t messages_count;
+    int producer_error; /* ETHER_OK, or why the producer is unusable (fenced) */
+    char producer_error_message[CLIENT_ERROR_MESSAGE_BYTES * 2];
 
     /* [io] */
     bool io_stopping; /* connections are closing: answers are dropped, nothing is sent */
@@ -337,6 +474,7 @@ struct ether_client {
     uint32_t metadata_failures;
     uint32_t controller_id;
     uint32_t broker_rotation;
+    struct client_producer_id *producer_id;
     struct client_op *ops;
     struct client_assignment *assignments;
     struct ether_buf scratch;
@@ -413,6 +551,51 @@ void client_metadata_service(struct ether_client *client, uint64_t now_ms);
 /* The replica a consumer should read from: same rack as settings.rack if any, else leader. */
 uint32_t client_partition_read_replica(struct ether_client *client,
                                        const struct client_partition *partition);
+
+/* ---- the idempotent producer's id (producer_id.c) ---------------------------------------- */
+
+enum client_producer_id_state {
+    CLIENT_PRODUCER_ID_OFF,        /* not idempotent */
+    CLIENT_PRODUCER_ID_IDLE,       /* idempotent; no record produced yet */
+    CLIENT_PRODUCER_ID_WANTED,     /* ask InitProducerId when retry_at_ms comes */
+    CLIENT_PRODUCER_ID_REQUESTING, /* one InitProducerId in flight */
+    CLIENT_PRODUCER_ID_READY,      /* `identity` may stamp batches */
+    CLIENT_PRODUCER_ID_DRAINING,   /* a new epoch is needed: waits until no stamped batch is left */
+};
+
+/*
+ * [io] The producer's identity. Stamped batches not yet resolved are counted
+ * so that a new epoch is asked only when no batch of the old one can still
+ * be retried (a retry under the new epoch could land twice; under the old
+ * one after the bump it would be fenced).
+ */
+struct client_producer_id {
+    enum client_producer_id_state state;
+    struct client_producer_identity identity;
+    uint64_t stamped_unresolved;
+    uint32_t attempts;
+    uint64_t retry_at_ms;
+    bool ask_controller; /* the last answer was NOT_LEADER */
+    char last_error[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+/* Creates client->producer_id (idempotence resolved from the settings). */
+void client_producer_id_init(struct ether_client *client);
+void client_producer_id_free(struct ether_client *client);
+/* [io] Whether batches are stamped (false once the cluster turned a default idempotence down). */
+bool client_producer_id_enabled(const struct ether_client *client);
+/* [io] The identity to stamp new batches with, or NULL while there is none (asks for one). */
+const struct client_producer_identity *client_producer_id_current(struct ether_client *client);
+/* [io] A stamped batch failed for good: a new epoch is needed once the old one drained. */
+void client_producer_id_reset(struct ether_client *client);
+/* [io] Sends InitProducerId when due. */
+void client_producer_id_service(struct ether_client *client, uint64_t now_ms);
+/*
+ * [io] The producer cannot go on (fenced, or idempotence refused by the
+ * cluster): every queued record fails with `error`, ether_produce refuses
+ * new ones.
+ */
+void client_producer_fatal(struct ether_client *client, int error, const char *message);
 
 /* ---- producer (producer.c), consumer (consumer.c), ops (admin.c) ------------------------- */
 

@@ -33,7 +33,9 @@
  *     (success with its offset, or an error), unless the handle is destroyed
  *     first.
  *   - Records of one partition are written in the order they were produced,
- *     retries included (one batch per partition is in flight at a time).
+ *     retries included: an idempotent producer (the default with acks=all)
+ *     numbers its batches and resends them unchanged, so a retry is written
+ *     once; without idempotence one batch per partition is in flight.
  *   - Nothing blocks longer than its timeout: an unreachable cluster gives
  *     ETHER_ERR_TIMED_OUT with the last connection error in errstr.
  */
@@ -163,8 +165,31 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *   rack                  prefer replicas in this rack when consuming ("": leader)
  *   fetch_from            leader or follower: which replica consumers read from when
  *                         no rack is set (leader)
+ *   enable_idempotence    true or false (default: true with acks=all, false with
+ *                         acks 0 or 1). An idempotent producer asks the cluster for a
+ *                         producer id (INIT_PRODUCER_ID) before its first batch, gives
+ *                         every batch a per-partition sequence number, keeps up to 5
+ *                         batches per partition in flight (at most
+ *                         in_flight_requests_max) and resends failed batches unchanged,
+ *                         so each record is written exactly once and in order. "true"
+ *                         works with acks 1 or all; with acks=0 ether_client_new refuses
+ *                         it. When left at its default and the cluster does not know
+ *                         INIT_PRODUCER_ID (ETHER_ERR_UNSUPPORTED), the client produces
+ *                         without idempotence; when set to true, its records fail with
+ *                         ETHER_ERR_UNSUPPORTED instead.
+ *   producer_name         a stable name for an idempotent producer ("": none), like
+ *                         Kafka's transactional.id: a producer restarted with the same
+ *                         name gets the same producer id with a higher epoch, and the
+ *                         older instance is fenced (see ether_produce). At most 255 bytes.
  *   seed                  seed of the retry jitter, for reproducible runs (0: from
  *                         the clock)
+ *
+ * Delivery errors of an idempotent producer: ETHER_ERR_OUT_OF_ORDER_SEQUENCE
+ * or ETHER_ERR_UNKNOWN_PRODUCER when the partition's leader refused a batch's
+ * sequence numbers (it lost or expired this producer's state); the records of
+ * that partition sent after it in the same epoch fail with the same error,
+ * since they could only land after a gap; the producer then takes a new epoch
+ * and later records go on normally. Records are never reordered to fill a gap.
  */
 ETHER_API int ether_config_set(struct ether_config *config, const char *name, const char *value,
                                char *errstr, size_t errstr_size);
@@ -209,6 +234,13 @@ enum { ETHER_PARTITION_ANY = -1 };
  * ETHER_ERR_BUSY when queue_records_max records are outstanding (call
  * ether_poll and retry), ETHER_ERR_TOO_LARGE when the record alone exceeds
  * batch_bytes, ETHER_ERR_INVALID_ARGUMENT for a NULL or empty topic.
+ *
+ * ETHER_ERR_PRODUCER_FENCED: another client initialised the same
+ * producer_name (a newer epoch). The producer is unusable from then on:
+ * every record not yet written is reported with ETHER_ERR_PRODUCER_FENCED
+ * and ether_produce refuses new ones with that code; destroy the handle.
+ * (ETHER_ERR_UNSUPPORTED likewise, when enable_idempotence=true and the
+ * cluster cannot do it.)
  */
 ETHER_API int ether_produce(struct ether_client *client, const char *topic, int32_t partition,
                             const void *key, size_t key_bytes, const void *value,
@@ -391,6 +423,28 @@ ETHER_API void ether_cluster_free(struct ether_cluster *cluster);
  */
 ETHER_API int ether_ping_broker(struct ether_client *client, uint32_t broker_id, int timeout_ms,
                                 int64_t *round_trip_us, char *errstr, size_t errstr_size);
+
+/* One idempotent producer as a partition replica knows it (ether_describe_producers). */
+struct ether_producer_state {
+    int64_t producer_id;
+    uint32_t producer_epoch;
+    int32_t last_sequence;     /* the sequence of the last record of its last batch */
+    int64_t last_offset;       /* the offset of that record */
+    int64_t last_timestamp_ms; /* its last batch's max timestamp (log time) */
+};
+
+/*
+ * Asks the leader of topic/partition (DESCRIBE_PRODUCERS) for the producers
+ * it tracks. On success *producers is an array of *count entries sorted by
+ * producer id (NULL when *count is 0), the caller's: free it with
+ * ether_producer_states_free. On failure *producers is NULL.
+ */
+ETHER_API int ether_describe_producers(struct ether_client *client, const char *topic,
+                                       int32_t partition, int timeout_ms,
+                                       struct ether_producer_state **producers, size_t *count,
+                                       char *errstr, size_t errstr_size);
+
+ETHER_API void ether_producer_states_free(struct ether_producer_state *producers);
 
 #ifdef __cplusplus
 }

@@ -529,6 +529,48 @@ static int run_transfer_leader(const struct cli_options *options, struct ether_c
     return print_done(options, sentence);
 }
 
+static int run_describe_producers(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    struct ether_producer_state *producers = NULL;
+    size_t count = 0;
+    if (ether_describe_producers(client, options->topic, options->partition, options->timeout_ms,
+                                 &producers, &count, errstr, sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    if (options->output == CLI_OUTPUT_JSON) {
+        cli_text_printf(&out, "[");
+        for (size_t i = 0; i < count; i++) {
+            const struct ether_producer_state *producer = &producers[i];
+            cli_text_printf(
+                &out,
+                "%s{\"producer_id\":%" PRId64 ",\"epoch\":%" PRIu32 ",\"last_sequence\":%" PRId32
+                ",\"last_offset\":%" PRId64 ",\"last_timestamp_ms\":%" PRId64 "}",
+                i > 0 ? "," : "", producer->producer_id, producer->producer_epoch,
+                producer->last_sequence, producer->last_offset, producer->last_timestamp_ms);
+        }
+        cli_text_printf(&out, "]\n");
+    } else {
+        cli_text_printf(&out, "%-20s %-6s %-14s %-14s %s\n", "PRODUCER-ID", "EPOCH",
+                        "LAST-SEQUENCE", "LAST-OFFSET", "LAST-TIMESTAMP-MS");
+        for (size_t i = 0; i < count; i++) {
+            const struct ether_producer_state *producer = &producers[i];
+            cli_text_printf(
+                &out, "%-20" PRId64 " %-6" PRIu32 " %-14" PRId32 " %-14" PRId64 " %" PRId64 "\n",
+                producer->producer_id, producer->producer_epoch, producer->last_sequence,
+                producer->last_offset, producer->last_timestamp_ms);
+        }
+        if (count == 0) {
+            cli_text_printf(&out, "(no idempotent producer has written to %s/%" PRId32 ")\n",
+                            options->topic, options->partition);
+        }
+    }
+    print_text(&out);
+    ether_producer_states_free(producers);
+    return CLI_EXIT_OK;
+}
+
 /* ---- produce ------------------------------------------------------------------------------ */
 
 struct produce_state {
@@ -823,8 +865,12 @@ static void *bench_producer_main(void *argument)
     char linger_ms[32];
     snprintf(batch_bytes, sizeof batch_bytes, "%" PRIu32, options->batch_bytes);
     snprintf(linger_ms, sizeof linger_ms, "%" PRIu32, options->linger_ms);
-    const char *settings[] = {"acks",      options->acks, "batch_bytes", batch_bytes,
-                              "linger_ms", linger_ms,     NULL};
+    const char *settings[] = {"acks",    options->acks, "batch_bytes", batch_bytes, "linger_ms",
+                              linger_ms, NULL,          NULL,          NULL};
+    if (options->idempotence != NULL) {
+        settings[6] = "enable_idempotence";
+        settings[7] = strcmp(options->idempotence, "on") == 0 ? "true" : "false";
+    }
     struct ether_client *client = client_new(options, settings, on_bench_delivery, producer);
     if (client == NULL) {
         producer->status = CLI_EXIT_ERROR;
@@ -903,22 +949,34 @@ static void bench_summary(const struct cli_options *options, struct bench *bench
     double max = all->count > 0 ? (double)all->values_us[all->count - 1] / 1000.0 : 0;
     double records_per_second = seconds > 0 ? (double)records / seconds : 0;
     double mb_per_second = seconds > 0 ? (double)bytes_total / (1024.0 * 1024.0) / seconds : 0;
+    /* Producing: whether batches were idempotent, as asked (the library's default is on
+     * with acks=all, unless the cluster does not know INIT_PRODUCER_ID). */
+    const char *idempotence = NULL;
+    if (options->verb == CLI_BENCH_PRODUCE) {
+        idempotence = options->idempotence != NULL        ? options->idempotence
+                      : strcmp(options->acks, "all") == 0 ? "on"
+                                                          : "off";
+    }
     struct cli_text out = {0};
     if (options->output == CLI_OUTPUT_JSON) {
         cli_text_printf(&out,
                         "{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
                         ",\"seconds\":%.3f,\"records_per_second\":%.1f,\"mb_per_second\":%.3f,"
                         "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p99.9\":%.3f,\"max\":%.3f},"
-                        "\"errors\":%" PRIu64 "}\n",
+                        "\"errors\":%" PRIu64 "%s%s%s}\n",
                         records, bytes_total, seconds, records_per_second, mb_per_second, p50, p99,
-                        p999, max, (uint64_t)atomic_load(&bench->errors));
+                        p999, max, (uint64_t)atomic_load(&bench->errors),
+                        idempotence != NULL ? ",\"idempotence\":\"" : "",
+                        idempotence != NULL ? idempotence : "", idempotence != NULL ? "\"" : "");
     } else {
         cli_text_printf(&out,
-                        "%s %" PRIu64 " records in %.2f s: %.0f records/s, %.2f MB/s\n"
+                        "%s %" PRIu64 " records in %.2f s: %.0f records/s, %.2f MB/s%s%s%s\n"
                         "latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n"
                         "errors: %" PRIu64 "\n",
-                        what, records, seconds, records_per_second, mb_per_second, p50, p99, p999,
-                        max, (uint64_t)atomic_load(&bench->errors));
+                        what, records, seconds, records_per_second, mb_per_second,
+                        idempotence != NULL ? " (idempotence " : "",
+                        idempotence != NULL ? idempotence : "", idempotence != NULL ? ")" : "", p50,
+                        p99, p999, max, (uint64_t)atomic_load(&bench->errors));
     }
     print_text(&out);
 }
@@ -1146,6 +1204,9 @@ int main(int argc, char **argv)
         break;
     case CLI_PARTITION_TRANSFER_LEADER:
         status = run_transfer_leader(&options, client);
+        break;
+    case CLI_TOPIC_DESCRIBE_PRODUCERS:
+        status = run_describe_producers(&options, client);
         break;
     default:
         break;

@@ -33,6 +33,8 @@ void client_settings_init(struct client_settings *settings)
         ether_strdup(brokers != NULL && brokers[0] != '\0' ? brokers : CLIENT_DEFAULT_BROKERS);
     settings->client_id = ether_strdup("ether");
     settings->rack = ether_strdup("");
+    settings->producer_name = ether_strdup("");
+    settings->idempotence = CLIENT_IDEMPOTENCE_DEFAULT;
     settings->acks = CLIENT_ACKS_ALL;
     settings->linger_ms = 5;
     settings->batch_bytes = 64 * 1024;
@@ -56,6 +58,7 @@ void client_settings_copy(struct client_settings *to, const struct client_settin
     to->brokers = ether_strdup(from->brokers);
     to->client_id = ether_strdup(from->client_id);
     to->rack = ether_strdup(from->rack);
+    to->producer_name = ether_strdup(from->producer_name);
 }
 
 void client_settings_free(struct client_settings *settings)
@@ -63,6 +66,8 @@ void client_settings_free(struct client_settings *settings)
     ether_free(settings->brokers);
     ether_free(settings->client_id);
     ether_free(settings->rack);
+    ether_free(settings->producer_name);
+    settings->producer_name = NULL;
     settings->brokers = NULL;
     settings->client_id = NULL;
     settings->rack = NULL;
@@ -90,6 +95,7 @@ enum setting_kind {
     SETTING_ACKS,
     SETTING_COMPRESSION,
     SETTING_FETCH_FROM,
+    SETTING_IDEMPOTENCE,
 };
 
 struct setting {
@@ -113,6 +119,9 @@ static const struct setting settings_table[] = {
     TEXT(brokers),
     TEXT(client_id),
     TEXT(rack),
+    TEXT(producer_name),
+    {"enable_idempotence", SETTING_IDEMPOTENCE, offsetof(struct client_settings, idempotence), 0,
+     0},
     {"acks", SETTING_ACKS, offsetof(struct client_settings, acks), 0, 0},
     U32(linger_ms, 0, 600000),
     U32(batch_bytes, 64, CLIENT_BATCH_BYTES_MAX),
@@ -165,6 +174,11 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
             }
             client_addresses_free(addresses, count);
         }
+        if (strcmp(name, "producer_name") == 0 && strlen(value) > CLIENT_PRODUCER_NAME_BYTES_MAX) {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "producer_name is longer than %d bytes",
+                                CLIENT_PRODUCER_NAME_BYTES_MAX);
+        }
         ether_free(*(char **)field);
         *(char **)field = ether_strdup(value);
         return ETHER_OK;
@@ -198,6 +212,16 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
         } else {
             return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                                 "fetch_from must be leader or follower, not \"%s\"", value);
+        }
+        return ETHER_OK;
+    case SETTING_IDEMPOTENCE:
+        if (strcmp(value, "true") == 0) {
+            settings->idempotence = CLIENT_IDEMPOTENCE_ON;
+        } else if (strcmp(value, "false") == 0) {
+            settings->idempotence = CLIENT_IDEMPOTENCE_OFF;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "enable_idempotence must be true or false, not \"%s\"", value);
         }
         return ETHER_OK;
     case SETTING_U32:

@@ -68,6 +68,12 @@ check "describe json" 0 "$ether" topic describe orders --format json && contains
 check "transfer leader" 0 "$ether" partition transfer-leader orders/0 --to 3
 check "health" 0 "$ether" cluster health && contains health "$work/out" "Healthy: yes"
 check "bench produce" 0 "$ether" bench produce orders --count 2000 --record-size 64 --format json && contains "bench produce" "$work/out" '"records":2000'
+contains "bench produce" "$work/out" '"idempotence":"on"'
+check "bench produce idempotence off" 0 "$ether" bench produce orders --count 500 --record-size 16 --idempotence off --format json && contains "bench produce idempotence off" "$work/out" '"idempotence":"off"'
+check "bench produce bad idempotence" 2 "$ether" bench produce orders --idempotence maybe && contains "bench produce bad idempotence" "$work/err" "--idempotence expects on or off"
+check "describe producers" 0 "$ether" topic describe-producers orders/0 && contains "describe producers" "$work/out" "LAST-SEQUENCE"
+check "describe producers json" 0 "$ether" topic describe-producers orders/0 --format json && contains "describe producers json" "$work/out" '"last_sequence":'
+check "describe producers bad partition" 2 "$ether" topic describe-producers orders && contains "describe producers bad partition" "$work/err" "expected TOPIC/PARTITION"
 check "bench consume" 0 "$ether" bench consume orders --count 100 && contains "bench consume" "$work/out" "consumed"
 check "topic delete" 0 "$ether" topic delete orders
 check "unreachable" 1 "$ether" --brokers 127.0.0.1:1 --timeout 500 topic list && contains unreachable "$work/err" "connection refused"

@@ -449,6 +449,195 @@ static void test_destroy_with_records_in_flight_does_not_hang_or_leak(void **sta
     ether_client_destroy(client);
 }
 
+/* "127.0.0.1:<port>" of broker `broker_id` alone. */
+static void one_broker(const struct fake_cluster *cluster, uint32_t broker_id, char *out,
+                       size_t out_bytes)
+{
+    snprintf(out, out_bytes, "127.0.0.1:%u", cluster->brokers[broker_id - 1].port);
+}
+
+static void
+test_idempotent_producer_asks_the_controller_for_its_id_and_numbers_batches(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    char brokers[128];
+    one_broker(cluster, 2, brokers, sizeof brokers); /* not the controller */
+    struct deliveries deliveries = {0};
+    struct ether_client *client = client_for(brokers, &deliveries, NULL);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(
+            ether_produce(client, "orders", 0, NULL, 0, "v", 1, 5000 + i, (void *)(intptr_t)i),
+            ETHER_OK);
+    }
+    assert_int_equal(ether_flush(client, 10000), ETHER_OK);
+    assert_int_equal(deliveries.failed, 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(deliveries.offsets[i], i);
+    }
+    assert_true(fake_read(cluster, &cluster->init_producer_not_controller) >= 1);
+    assert_true(fake_read(cluster, &cluster->idempotent_batches) >= 1);
+    struct ether_producer_state *producers = NULL;
+    size_t count = 0;
+    char errstr[256];
+    assert_int_equal(ether_describe_producers(client, "orders", 0, 5000, &producers, &count, errstr,
+                                              sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(count, 1);
+    assert_true(producers[0].producer_id >= 1000);
+    assert_int_equal(producers[0].producer_epoch, 0);
+    assert_int_equal(producers[0].last_sequence, 9);
+    assert_int_equal(producers[0].last_offset, 9);
+    assert_int_equal(producers[0].last_timestamp_ms, 5009);
+    ether_producer_states_free(producers);
+    ether_client_destroy(client);
+}
+
+static void
+test_lost_produce_answers_are_retried_and_every_record_is_stored_once_in_order(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->drop_produce_response_from = 3;
+    cluster->drop_produce_response_count = 2;
+    pthread_mutex_unlock(&cluster->mutex);
+    char brokers[128];
+    fake_cluster_brokers(cluster, 3, brokers, sizeof brokers);
+    struct deliveries deliveries = {0};
+    /* One record per batch, so that several batches are in flight when answers go missing. */
+    const char *settings[] = {"batch_bytes",        "128", "linger_ms", "0",
+                              "request_timeout_ms", "300", NULL};
+    struct ether_client *client = client_for(brokers, &deliveries, settings);
+    enum { COUNT = 40 };
+    for (int i = 0; i < COUNT; i++) {
+        char value[16];
+        int length = snprintf(value, sizeof value, "r-%02d", i);
+        assert_int_equal(ether_produce(client, "orders", 0, NULL, 0, value, (size_t)length, 0,
+                                       (void *)(intptr_t)i),
+                         ETHER_OK);
+    }
+    assert_int_equal(ether_flush(client, 20000), ETHER_OK);
+    assert_int_equal(deliveries.count, COUNT);
+    assert_int_equal(deliveries.failed, 0);
+    for (int i = 0; i < COUNT; i++) {
+        assert_int_equal(deliveries.offsets[i], i);
+    }
+    assert_int_equal(fake_read(cluster, &cluster->dropped_produce_responses), 2);
+    assert_true(fake_read(cluster, &cluster->duplicate_batches) >= 1);
+
+    /* The log holds each record once, in the order produced. */
+    assert_int_equal(ether_assign(client, "orders", 0, ETHER_OFFSET_BEGINNING), ETHER_OK);
+    for (int i = 0; i < COUNT; i++) {
+        struct ether_message *message = ether_consume(client, 5000);
+        assert_non_null(message);
+        assert_int_equal(message->error, ETHER_OK);
+        assert_int_equal(message->offset, i);
+        char expected[16];
+        int length = snprintf(expected, sizeof expected, "r-%02d", i);
+        assert_int_equal(message->value_bytes, (size_t)length);
+        assert_memory_equal(message->value, expected, (size_t)length);
+        assert_int_equal(message->high_watermark, COUNT);
+        ether_message_free(message);
+    }
+    ether_client_destroy(client);
+}
+
+static void
+test_an_out_of_order_answer_fails_the_records_clearly_and_the_producer_goes_on(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->out_of_order_at = 1;
+    pthread_mutex_unlock(&cluster->mutex);
+    char brokers[128];
+    fake_cluster_brokers(cluster, 3, brokers, sizeof brokers);
+    struct deliveries deliveries = {0};
+    struct ether_client *client = client_for(brokers, &deliveries, NULL);
+    assert_int_equal(ether_produce(client, "orders", 1, NULL, 0, "a", 1, 0, (void *)0), ETHER_OK);
+    assert_int_equal(ether_flush(client, 10000), ETHER_OK);
+    assert_int_equal(deliveries.failed, 1);
+    assert_int_equal(deliveries.last_error, ETHER_ERR_OUT_OF_ORDER_SEQUENCE);
+    assert_non_null(
+        strstr(deliveries.last_message, "orders/1 refused records with sequences 0..0"));
+    assert_int_equal(deliveries.offsets[0], -1);
+
+    /* A new epoch: the next record starts again at sequence 0 and is written. */
+    assert_int_equal(ether_produce(client, "orders", 1, NULL, 0, "b", 1, 0, (void *)1), ETHER_OK);
+    assert_int_equal(ether_flush(client, 10000), ETHER_OK);
+    assert_int_equal(deliveries.count, 2);
+    assert_int_equal(deliveries.failed, 1);
+    assert_int_equal(deliveries.offsets[1], 0);
+    ether_client_destroy(client);
+}
+
+static void test_a_second_producer_with_the_same_name_fences_the_first(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    char brokers[128];
+    fake_cluster_brokers(cluster, 3, brokers, sizeof brokers);
+    const char *settings[] = {"producer_name", "billing", NULL};
+    struct deliveries first_deliveries = {0};
+    struct ether_client *first = client_for(brokers, &first_deliveries, settings);
+    assert_int_equal(ether_produce(first, "orders", 2, NULL, 0, "one", 3, 0, (void *)0), ETHER_OK);
+    assert_int_equal(ether_flush(first, 10000), ETHER_OK);
+    assert_int_equal(first_deliveries.failed, 0);
+
+    struct deliveries second_deliveries = {0};
+    struct ether_client *second = client_for(brokers, &second_deliveries, settings);
+    assert_int_equal(ether_produce(second, "orders", 2, NULL, 0, "two", 3, 0, (void *)0), ETHER_OK);
+    assert_int_equal(ether_flush(second, 10000), ETHER_OK);
+    assert_int_equal(second_deliveries.failed, 0);
+    assert_int_equal(second_deliveries.offsets[0], 1);
+
+    assert_int_equal(ether_produce(first, "orders", 2, NULL, 0, "three", 5, 0, (void *)1),
+                     ETHER_OK);
+    assert_int_equal(ether_flush(first, 10000), ETHER_OK);
+    assert_int_equal(first_deliveries.failed, 1);
+    assert_int_equal(first_deliveries.last_error, ETHER_ERR_PRODUCER_FENCED);
+    assert_non_null(strstr(first_deliveries.last_message, "fenced"));
+    /* Unusable from now on. */
+    assert_int_equal(ether_produce(first, "orders", 2, NULL, 0, "four", 4, 0, NULL),
+                     ETHER_ERR_PRODUCER_FENCED);
+
+    struct ether_producer_state *producers = NULL;
+    size_t count = 0;
+    char errstr[256];
+    assert_int_equal(ether_describe_producers(second, "orders", 2, 5000, &producers, &count, errstr,
+                                              sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(producers[0].producer_epoch, 1);
+    assert_int_equal(producers[0].last_offset, 1);
+    ether_producer_states_free(producers);
+    ether_client_destroy(second);
+    ether_client_destroy(first);
+}
+
+static void
+test_idempotence_is_refused_with_acks_zero_and_off_by_default_with_acks_one(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    char brokers[128];
+    fake_cluster_brokers(cluster, 3, brokers, sizeof brokers);
+    struct ether_config *config = ether_config_new();
+    char errstr[256];
+    assert_int_equal(ether_config_set(config, "enable_idempotence", "true", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "acks", "0", errstr, sizeof errstr), ETHER_OK);
+    assert_null(ether_client_new(config, errstr, sizeof errstr));
+    assert_non_null(strstr(errstr, "enable_idempotence=true needs acks 1 or all"));
+    ether_config_free(config);
+
+    struct deliveries deliveries = {0};
+    const char *settings[] = {"acks", "1", NULL};
+    struct ether_client *client = client_for(brokers, &deliveries, settings);
+    assert_int_equal(ether_produce(client, "orders", 0, NULL, 0, "x", 1, 0, (void *)0), ETHER_OK);
+    assert_int_equal(ether_flush(client, 10000), ETHER_OK);
+    assert_int_equal(deliveries.failed, 0);
+    assert_int_equal(fake_read(cluster, &cluster->init_producer_requests), 0);
+    assert_int_equal(fake_read(cluster, &cluster->idempotent_batches), 0);
+    ether_client_destroy(client);
+}
+
 int main(void)
 {
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -466,6 +655,11 @@ int main(void)
         TEST(test_admin_requests_reach_the_controller_and_the_leader),
         TEST(test_unreachable_brokers_fail_with_a_clear_error_after_the_timeout),
         TEST(test_destroy_with_records_in_flight_does_not_hang_or_leak),
+        TEST(test_idempotent_producer_asks_the_controller_for_its_id_and_numbers_batches),
+        TEST(test_lost_produce_answers_are_retried_and_every_record_is_stored_once_in_order),
+        TEST(test_an_out_of_order_answer_fails_the_records_clearly_and_the_producer_goes_on),
+        TEST(test_a_second_producer_with_the_same_name_fences_the_first),
+        TEST(test_idempotence_is_refused_with_acks_zero_and_off_by_default_with_acks_one),
     };
 #undef TEST
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,12 +6,29 @@
  * It runs broker/server.c (the real framing server, compiled into the test)
  * for each fake broker on one libuv loop on its own thread, and answers
  * METADATA, PRODUCE, FETCH (with long-poll parking), LIST_OFFSETS,
- * CREATE/DELETE_TOPIC, ALTER_TOPIC_CONFIG and TRANSFER_LEADER from a small
- * in-memory model: topics, partitions with a leader each, and stored batches.
- * A broker that does not lead a partition answers NOT_LEADER (with the
- * leader's id as hint when `hint_on_not_leader`). Every field of the model
- * is guarded by `mutex`, so a test thread can move leaders and read counters
- * while the loop thread serves.
+ * CREATE/DELETE_TOPIC, ALTER_TOPIC_CONFIG, TRANSFER_LEADER, INIT_PRODUCER_ID
+ * and DESCRIBE_PRODUCERS from a small in-memory model: topics, partitions
+ * with a leader each, stored batches, and per partition the idempotent
+ * producers it knows. A broker that does not lead a partition answers
+ * NOT_LEADER (with the leader's id as hint when `hint_on_not_leader`).
+ * Every field of the model is guarded by `mutex`, so a test thread can move
+ * leaders, arm faults and read counters while the loop thread serves.
+ *
+ * Idempotence, as the real broker does it (a minimal copy): INIT_PRODUCER_ID
+ * is served by the controller (broker 1; the others answer NOT_LEADER naming
+ * it); a producer_name keeps its id and gets epoch + 1, no name gets a new
+ * id. A batch with producer_id >= 0 is checked against the partition's
+ * table: an unknown producer must start at sequence 0 (else
+ * UNKNOWN_PRODUCER), an older epoch is PRODUCER_FENCED, a newer one must
+ * start at 0, the same first and last sequence as one of the producer's last
+ * FAKE_PRODUCER_BATCHES batches is a duplicate (success with the original
+ * offset, nothing appended), anything but last + 1 is OUT_OF_ORDER_SEQUENCE.
+ *
+ * Faults: `drop_produce_response_from` (1-based, counting every produce
+ * request the cluster receives) drops the answers of that request and the
+ * next drop_produce_response_count - 1 ones after doing the work (appending);
+ * `out_of_order_at` answers that produce request with OUT_OF_ORDER_SEQUENCE
+ * without appending.
  */
 #ifndef TEST_CLIENT_FAKE_CLUSTER_H
 #define TEST_CLIENT_FAKE_CLUSTER_H
@@ -30,6 +47,32 @@ enum {
     FAKE_PARTITIONS_MAX = 8,
     FAKE_CONFIGS_MAX = 8,
     FAKE_NAME_BYTES = 64,
+    FAKE_PRODUCERS_MAX = 8,    /* per partition, and names per cluster */
+    FAKE_PRODUCER_BATCHES = 5, /* remembered per producer for duplicate detection */
+};
+
+struct fake_producer_batch {
+    int32_t first_sequence;
+    int32_t last_sequence;
+    uint64_t base_offset;
+};
+
+/* What a partition knows of one idempotent producer. */
+struct fake_producer {
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t last_sequence;
+    uint64_t last_offset;
+    int64_t last_timestamp_ms;
+    struct fake_producer_batch recent[FAKE_PRODUCER_BATCHES]; /* ring */
+    uint32_t recent_count;
+    uint32_t recent_next;
+};
+
+struct fake_producer_name {
+    char name[FAKE_NAME_BYTES];
+    int64_t producer_id;
+    uint32_t epoch;
 };
 
 struct fake_batch {
@@ -45,6 +88,8 @@ struct fake_partition {
     uint64_t next_offset;
     struct fake_batch *batches;
     size_t batch_count;
+    struct fake_producer producers[FAKE_PRODUCERS_MAX];
+    uint32_t producer_count;
 };
 
 struct fake_topic {
@@ -90,7 +135,13 @@ struct fake_cluster {
     /* behaviour */
     bool hint_on_not_leader;
     bool follower_reads;
-    uint32_t phantom_broker_port; /* >0: metadata also lists broker 9 at this port */
+    uint32_t phantom_broker_port;        /* >0: metadata also lists broker 9 at this port */
+    uint32_t drop_produce_response_from; /* 0: none; see the header comment */
+    uint32_t drop_produce_response_count;
+    uint32_t out_of_order_at; /* 0: none */
+    struct fake_producer_name producer_names[FAKE_PRODUCERS_MAX];
+    uint32_t producer_name_count;
+    int64_t next_producer_id;
     /* counters */
     uint32_t metadata_requests;
     uint32_t produce_requests[FAKE_BROKERS_MAX + 1];
@@ -100,6 +151,12 @@ struct fake_cluster {
     uint32_t parked_fetches;
     uint32_t transfer_requests;
     uint32_t create_requests;
+    uint32_t produce_requests_total;
+    uint32_t dropped_produce_responses;
+    uint32_t duplicate_batches;
+    uint32_t init_producer_requests;
+    uint32_t init_producer_not_controller;
+    uint32_t idempotent_batches;
 };
 
 static struct fake_topic *fake_topic_find(struct fake_cluster *cluster, const char *name)
@@ -326,11 +383,83 @@ static void fake_wake_parked(struct fake_cluster *cluster, struct fake_topic *to
     }
 }
 
+static int32_t fake_sequence_add(int32_t sequence, uint32_t count)
+{
+    return (int32_t)(((uint64_t)sequence + count) % ((uint64_t)INT32_MAX + 1));
+}
+
+/*
+ * The duplicate and sequence check of an idempotent batch. Returns ETHER_OK
+ * with *producer set (append, then record it), ETHER_OK with *duplicate_offset
+ * set (a duplicate: answer, append nothing), or the error to answer.
+ */
+static int fake_check_sequence(struct fake_partition *partition,
+                               const struct proto_batch_header *header,
+                               struct fake_producer **producer, int64_t *duplicate_offset)
+{
+    *producer = NULL;
+    *duplicate_offset = -1;
+    int32_t last_sequence = fake_sequence_add(header->base_sequence, header->record_count - 1);
+    struct fake_producer *known = NULL;
+    for (uint32_t i = 0; i < partition->producer_count; i++) {
+        if (partition->producers[i].producer_id == header->producer_id) {
+            known = &partition->producers[i];
+        }
+    }
+    if (known == NULL) {
+        if (header->base_sequence != 0) {
+            return ETHER_ERR_UNKNOWN_PRODUCER;
+        }
+        if (partition->producer_count == FAKE_PRODUCERS_MAX) {
+            return ETHER_ERR_NO_SPACE;
+        }
+        known = &partition->producers[partition->producer_count++];
+        memset(known, 0, sizeof *known);
+        known->producer_id = header->producer_id;
+        known->epoch = header->producer_epoch;
+        known->last_sequence = -1;
+        *producer = known;
+        return ETHER_OK;
+    }
+    if (header->producer_epoch < known->epoch) {
+        return ETHER_ERR_PRODUCER_FENCED;
+    }
+    if (header->producer_epoch > known->epoch) {
+        if (header->base_sequence != 0) {
+            return ETHER_ERR_OUT_OF_ORDER_SEQUENCE;
+        }
+        known->epoch = header->producer_epoch;
+        known->recent_count = 0;
+        known->recent_next = 0;
+        known->last_sequence = -1;
+        *producer = known;
+        return ETHER_OK;
+    }
+    for (uint32_t i = 0; i < known->recent_count; i++) {
+        if (known->recent[i].first_sequence == header->base_sequence &&
+            known->recent[i].last_sequence == last_sequence) {
+            *duplicate_offset = (int64_t)known->recent[i].base_offset;
+            return ETHER_OK;
+        }
+    }
+    int32_t expected = known->last_sequence < 0 ? 0 : fake_sequence_add(known->last_sequence, 1);
+    if (header->base_sequence != expected) {
+        return ETHER_ERR_OUT_OF_ORDER_SEQUENCE;
+    }
+    *producer = known;
+    return ETHER_OK;
+}
+
 static void fake_answer_produce(struct fake_broker *broker, uint64_t connection_id,
                                 uint32_t correlation_id, const Ether__ProduceRequest *request)
 {
     struct fake_cluster *cluster = broker->cluster;
     cluster->produce_requests[broker->broker_id]++;
+    uint32_t request_number = ++cluster->produce_requests_total;
+    bool drop =
+        cluster->drop_produce_response_from != 0 &&
+        request_number >= cluster->drop_produce_response_from &&
+        request_number < cluster->drop_produce_response_from + cluster->drop_produce_response_count;
     struct fake_topic *topic = fake_topic_find(cluster, request->topic);
     Ether__ProducePartitionResult results[FAKE_PARTITIONS_MAX];
     Ether__ProducePartitionResult *result_pointers[FAKE_PARTITIONS_MAX];
@@ -357,6 +486,38 @@ static void fake_answer_produce(struct fake_broker *broker, uint64_t connection_
             result->error = ETHER_ERR_CORRUPT;
             continue;
         }
+        if (request_number == cluster->out_of_order_at) {
+            result->error = ETHER_ERR_OUT_OF_ORDER_SEQUENCE;
+            continue;
+        }
+        struct fake_producer *producer = NULL;
+        if (header.producer_id >= 0) {
+            cluster->idempotent_batches++;
+            int64_t duplicate_offset = -1;
+            int rc = fake_check_sequence(partition, &header, &producer, &duplicate_offset);
+            if (rc != ETHER_OK) {
+                result->error = (uint32_t)rc;
+                continue;
+            }
+            if (duplicate_offset >= 0) {
+                cluster->duplicate_batches++;
+                result->base_offset = (uint64_t)duplicate_offset;
+                continue;
+            }
+        }
+        if (producer != NULL) {
+            int32_t last_sequence =
+                fake_sequence_add(header.base_sequence, header.record_count - 1);
+            producer->recent[producer->recent_next] = (struct fake_producer_batch){
+                header.base_sequence, last_sequence, partition->next_offset};
+            producer->recent_next = (producer->recent_next + 1) % FAKE_PRODUCER_BATCHES;
+            if (producer->recent_count < FAKE_PRODUCER_BATCHES) {
+                producer->recent_count++;
+            }
+            producer->last_sequence = last_sequence;
+            producer->last_offset = partition->next_offset + header.record_count - 1;
+            producer->last_timestamp_ms = header.max_timestamp_ms;
+        }
         partition->batches =
             realloc(partition->batches, (partition->batch_count + 1) * sizeof *partition->batches);
         struct fake_batch *stored = &partition->batches[partition->batch_count++];
@@ -372,6 +533,10 @@ static void fake_answer_produce(struct fake_broker *broker, uint64_t connection_
     }
     if (request->acks == ETHER__ACKS__ACKS_NONE) {
         cluster->acks_none_requests++;
+        return;
+    }
+    if (drop) {
+        cluster->dropped_produce_responses++;
         return;
     }
     Ether__ProduceResponse response = ETHER__PRODUCE_RESPONSE__INIT;
@@ -477,6 +642,79 @@ static void fake_answer_list_offsets(struct fake_broker *broker, uint64_t connec
                                 correlation_id, &response.base);
 }
 
+static void fake_answer_init_producer_id(struct fake_broker *broker, uint64_t connection_id,
+                                         uint32_t correlation_id,
+                                         const Ether__InitProducerIdRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->init_producer_requests++;
+    Ether__InitProducerIdResponse response = ETHER__INIT_PRODUCER_ID_RESPONSE__INIT;
+    const char *name = request->producer_name != NULL ? request->producer_name : "";
+    if (broker->broker_id != 1) {
+        cluster->init_producer_not_controller++;
+        response.error = ETHER_ERR_NOT_LEADER;
+        response.error_message = (char *)"not the controller; the controller is broker 1";
+    } else if (name[0] == '\0') {
+        response.producer_id = 1000 + cluster->next_producer_id++;
+        response.producer_epoch = 0;
+    } else {
+        struct fake_producer_name *known = NULL;
+        for (uint32_t i = 0; i < cluster->producer_name_count; i++) {
+            if (strcmp(cluster->producer_names[i].name, name) == 0) {
+                known = &cluster->producer_names[i];
+                known->epoch++;
+            }
+        }
+        if (known == NULL && cluster->producer_name_count < FAKE_PRODUCERS_MAX) {
+            known = &cluster->producer_names[cluster->producer_name_count++];
+            snprintf(known->name, sizeof known->name, "%s", name);
+            known->producer_id = 1000 + cluster->next_producer_id++;
+            known->epoch = 0;
+        }
+        if (known == NULL) {
+            response.error = ETHER_ERR_NO_SPACE;
+        } else {
+            response.producer_id = known->producer_id;
+            response.producer_epoch = known->epoch;
+        }
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_INIT_PRODUCER_ID,
+                                correlation_id, &response.base);
+}
+
+static void fake_answer_describe_producers(struct fake_broker *broker, uint64_t connection_id,
+                                           uint32_t correlation_id,
+                                           const Ether__DescribeProducersRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    struct fake_topic *topic = fake_topic_find(cluster, request->topic);
+    Ether__DescribeProducersResponse response = ETHER__DESCRIBE_PRODUCERS_RESPONSE__INIT;
+    Ether__ProducerState states[FAKE_PRODUCERS_MAX];
+    Ether__ProducerState *state_pointers[FAKE_PRODUCERS_MAX];
+    if (topic == NULL || request->partition >= topic->partition_count) {
+        response.error = ETHER_ERR_NOT_FOUND;
+    } else if (topic->partitions[request->partition].leader_id != broker->broker_id) {
+        response.error = ETHER_ERR_NOT_LEADER;
+        response.leader_hint_id = topic->partitions[request->partition].leader_id;
+    } else {
+        const struct fake_partition *partition = &topic->partitions[request->partition];
+        for (uint32_t i = 0; i < partition->producer_count; i++) {
+            const struct fake_producer *producer = &partition->producers[i];
+            ether__producer_state__init(&states[i]);
+            states[i].producer_id = producer->producer_id;
+            states[i].producer_epoch = (uint32_t)producer->epoch;
+            states[i].last_sequence = producer->last_sequence;
+            states[i].last_offset = producer->last_offset;
+            states[i].last_timestamp_ms = producer->last_timestamp_ms;
+            state_pointers[i] = &states[i];
+        }
+        response.n_producers = partition->producer_count;
+        response.producers = state_pointers;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_DESCRIBE_PRODUCERS,
+                                correlation_id, &response.base);
+}
+
 static void fake_on_request(void *context, struct broker_server *server, uint64_t connection_id,
                             const struct proto_frame_header *header, ProtobufCMessage *request)
 {
@@ -498,6 +736,14 @@ static void fake_on_request(void *context, struct broker_server *server, uint64_
     case PROTO_API_LIST_OFFSETS:
         fake_answer_list_offsets(broker, connection_id, id,
                                  (const Ether__ListOffsetsRequest *)request);
+        break;
+    case PROTO_API_INIT_PRODUCER_ID:
+        fake_answer_init_producer_id(broker, connection_id, id,
+                                     (const Ether__InitProducerIdRequest *)request);
+        break;
+    case PROTO_API_DESCRIBE_PRODUCERS:
+        fake_answer_describe_producers(broker, connection_id, id,
+                                       (const Ether__DescribeProducersRequest *)request);
         break;
     case PROTO_API_CREATE_TOPIC: {
         const Ether__CreateTopicRequest *create = (const Ether__CreateTopicRequest *)request;
