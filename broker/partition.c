@@ -926,6 +926,23 @@ void broker_partitions_fill_metadata(struct broker *broker, Ether__MetadataRespo
     }
 }
 
+/*
+ * What to answer for a topic or partition this broker does not know: a broker
+ * that is still replaying the controller's log (just restarted) may simply not
+ * know it yet, so that is a retriable NOT_LEADER, not NOT_FOUND.
+ */
+static int unknown_partition_error(const struct broker *broker)
+{
+    if (broker->controller.replica == NULL) {
+        return ETHER_ERR_NOT_LEADER;
+    }
+    struct raft_status status;
+    broker_replica_status(broker->controller.replica, &status);
+    bool caught_up = status.leader_id != RAFT_ID_NONE && status.commit_index > 0 &&
+                     status.applied_index >= status.commit_index;
+    return caught_up ? ETHER_ERR_NOT_FOUND : ETHER_ERR_NOT_LEADER;
+}
+
 /* ---- produce ----------------------------------------------------------------------------- */
 
 static void on_batch_proposed(void *context, int rc, uint64_t index, uint64_t term,
@@ -999,7 +1016,8 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
     for (size_t i = 0; i < count; i++) {
         const Ether__ProducePartition *part = produce->partitions[i];
         if (topic == NULL || part->partition >= topic->partitions_count) {
-            produce_settle(request, i, ETHER_ERR_NOT_FOUND, 0, 0);
+            produce_settle(request, i, unknown_partition_error(broker), 0,
+                           (uint32_t)broker->controller.leader_broker_id);
             continue;
         }
         uint64_t group_id = controller_group_id(topic->topic_id, part->partition);
@@ -1102,7 +1120,7 @@ static void fetch_partition(struct broker *broker, const struct controller_topic
 {
     result->partition = wanted->partition;
     if (topic == NULL || wanted->partition >= topic->partitions_count) {
-        result->error = ETHER_ERR_NOT_FOUND;
+        result->error = (uint32_t)unknown_partition_error(broker);
         return;
     }
     uint64_t group_id = controller_group_id(topic->topic_id, wanted->partition);
@@ -1318,7 +1336,7 @@ static void list_offset(struct broker *broker, const struct controller_topic *to
     result->partition = partition_number;
     result->timestamp_ms = -1;
     if (topic == NULL || partition_number >= topic->partitions_count) {
-        result->error = ETHER_ERR_NOT_FOUND;
+        result->error = (uint32_t)unknown_partition_error(broker);
         return;
     }
     struct broker_partition *partition =
