@@ -494,7 +494,8 @@ static void answer_applied(struct broker *broker, uint64_t index,
         *link = pending->next;
         if (pending->api_key == PROTO_API_INIT_PRODUCER_ID && result->error == ETHER_OK) {
             respond_init_producer(broker, pending->connection_id, pending->correlation_id, ETHER_OK,
-                                  NULL, (int64_t)result->producer_id, (uint32_t)result->producer_epoch);
+                                  NULL, (int64_t)result->producer_id,
+                                  (uint32_t)result->producer_epoch);
         } else {
             respond_admin(broker, pending->connection_id, pending->api_key, pending->correlation_id,
                           result->error, result->error != ETHER_OK ? result->message : "");
