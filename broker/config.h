@@ -48,7 +48,9 @@ struct broker_seed {
     XX(election_ticks, u32, "election-ticks", "20", "ticks without a leader before an election") \
     XX(heartbeat_ticks, u32, "heartbeat-ticks", "2", "ticks between leader heartbeats")          \
     XX(retention_check_ms, u32, "retention-check-ms", "30000",                                   \
-       "how often each partition applies retention and snapshots its state")
+       "how often each partition applies retention and snapshots its state")                     \
+    XX(producer_expiry_ms, u64, "producer-expiry-ms", "604800000",                               \
+       "forget an idempotent producer idle this long (by the time recorded in the log)")
 
 struct broker_config {
     uint32_t broker_id;
@@ -67,6 +69,7 @@ struct broker_config {
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
     uint32_t retention_check_ms;
+    uint64_t producer_expiry_ms;
 };
 
 /*

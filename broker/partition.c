@@ -299,15 +299,6 @@ static void refresh_log_start(struct broker_partition *partition)
     }
 }
 
-/* Kafka's transactional.id.expiration.ms default: idle producers are forgotten after 7 days. */
-static const uint64_t PRODUCER_EXPIRY_MS_DEFAULT = 7ULL * 24 * 3600 * 1000;
-
-static uint64_t topic_producer_expiry_ms(const struct controller_topic *topic)
-{
-    (void)topic;
-    return PRODUCER_EXPIRY_MS_DEFAULT;
-}
-
 /* The producer table as of the snapshot; entries after it are replayed by Raft. */
 static void restore_producers(struct broker_partition *partition)
 {
@@ -397,7 +388,8 @@ static struct broker_partition *open_partition(struct broker *broker,
                              &snapshot_next_offset);
     /* Raft replays the committed entries after the snapshot (or the whole log). */
     partition->applied_index = snapshot.index;
-    producer_table_init(&partition->producers, topic_producer_expiry_ms(topic));
+    /* Every replica must use the same expiry: it is part of the replicated semantics. */
+    producer_table_init(&partition->producers, broker->config->producer_expiry_ms);
     restore_producers(partition);
     partition->high_watermark =
         snapshot.index > 0 ? snapshot_next_offset : partition->log_start_offset;

@@ -91,6 +91,10 @@ struct broker_replica {
     struct broker_compaction compaction;
     struct raft_snapshot_meta compaction_snapshot;
     uint64_t compaction_removable_index;
+    uint64_t compaction_previous_snapshot_index;
+    /* The snapshot taken before the current one in this process (0: not known): retention
+     * never removes entries it would need to replay from. */
+    uint64_t snapshot_before_current_index;
     int compaction_result;
     uv_work_t compaction_work;
     broker_compacted_fn *compaction_done;
@@ -533,6 +537,12 @@ static void compaction_advance(struct broker_replica *replica)
                                          replica->compaction.next_offset);
         replica->compaction_removable_index =
             raft_compact(replica->raft, replica->compaction_snapshot.index);
+        /* Keep the entries since the previous snapshot too: if the new one is ever found
+         * damaged, storage falls back to the previous one and Raft replays from there. */
+        if (replica->compaction_removable_index > replica->compaction_previous_snapshot_index) {
+            replica->compaction_removable_index = replica->compaction_previous_snapshot_index;
+        }
+        replica->snapshot_before_current_index = replica->compaction_previous_snapshot_index;
         bool retention_wanted = replica->compaction.retention.retention_bytes > 0 ||
                                 replica->compaction.retention.retention_ms > 0;
         if (!retention_wanted || replica->compaction_removable_index == 0) {
@@ -595,6 +605,23 @@ int broker_replica_compact(struct broker_replica *replica, struct broker_compact
     const struct raft_log_storage *view = broker_raft_log_view(replica->raft_log);
     struct raft_snapshot_meta current;
     view->snapshot(view->context, &current);
+    bool retention_wanted =
+        compaction->retention.retention_bytes > 0 || compaction->retention.retention_ms > 0;
+    if (compaction->index == current.index && current.index > 0 && retention_wanted &&
+        replica->snapshot_before_current_index > 0) {
+        /* Nothing new to snapshot: only let retention remove what is older than the
+         * snapshot before the current one. */
+        replica->compaction = *compaction;
+        replica->compaction_done = done;
+        replica->compaction_done_context = done_context;
+        replica->compaction_removable_index = replica->snapshot_before_current_index;
+        replica->compaction_phase = COMPACTION_REMOVING;
+        replica->compaction_work.data = replica;
+        int rc = uv_queue_work(replica->loop, &replica->compaction_work, compaction_remove_work,
+                               compaction_pool_done);
+        ETHER_ASSERT(rc == 0);
+        return ETHER_OK;
+    }
     if (compaction->index > status.applied_index || compaction->index <= current.index) {
         return ETHER_ERR_INVALID_ARGUMENT;
     }
@@ -607,6 +634,7 @@ int broker_replica_compact(struct broker_replica *replica, struct broker_compact
     }
     replica->compaction = *compaction;
     replica->compaction_snapshot = snapshot;
+    replica->compaction_previous_snapshot_index = current.index;
     replica->compaction_done = done;
     replica->compaction_done_context = done_context;
     replica->compaction_phase = COMPACTION_WRITING_SNAPSHOT;

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/panic.h"
 #include "storage/storage_internal.h"
@@ -294,6 +295,60 @@ static int check_data(struct storage_log *log, int fd, uint64_t data_bytes, uint
     return result;
 }
 
+/* Opens and fully checks the snapshot whose last included index is `index`. */
+static int open_checked(struct storage_log *log, uint64_t index, struct storage_snapshot_meta *meta,
+                        struct storage_snapshot_reader **reader_out)
+{
+    char path[PATH_MAX];
+    file_path(log, path, sizeof path, index, snapshot_suffix);
+    int fd = log->io->open(log->io->context, path, O_RDONLY, 0);
+    if (fd < 0) {
+        return file_error(fd);
+    }
+    uint8_t header[STORAGE_SNAPSHOT_HEADER_BYTES];
+    size_t got = 0;
+    uint64_t file_bytes = 0;
+    uint32_t data_crc = 0;
+    struct storage_snapshot_meta found;
+    int result = file_read(log, fd, header, sizeof header, 0, &got);
+    if (result != ETHER_OK) {
+        goto err_after_open;
+    }
+    if (got < sizeof header) {
+        result = ETHER_ERR_CORRUPT;
+        goto err_after_open;
+    }
+    result = decode_header(header, &found, &data_crc);
+    if (result != ETHER_OK) {
+        goto err_after_open;
+    }
+    result = log->io->file_size(log->io->context, fd, &file_bytes);
+    if (result < 0) {
+        result = file_error(result);
+        goto err_after_open;
+    }
+    if (found.last_included_index != index ||
+        file_bytes != STORAGE_SNAPSHOT_HEADER_BYTES + found.data_bytes) {
+        result = ETHER_ERR_CORRUPT;
+        goto err_after_open;
+    }
+    result = check_data(log, fd, found.data_bytes, data_crc);
+    if (result != ETHER_OK) {
+        goto err_after_open;
+    }
+    struct storage_snapshot_reader *reader = ether_calloc(1, sizeof *reader);
+    reader->log = log;
+    reader->meta = found;
+    reader->fd = fd;
+    *meta = found;
+    *reader_out = reader;
+    return ETHER_OK;
+
+err_after_open:
+    log->io->close(log->io->context, fd);
+    return result;
+}
+
 int storage_snapshot_open(struct storage_log *log, struct storage_snapshot_meta *meta,
                           struct storage_snapshot_reader **reader_out)
 {
@@ -313,56 +368,18 @@ int storage_snapshot_open(struct storage_log *log, struct storage_snapshot_meta 
         ether_free(list.indexes);
         return ETHER_ERR_NOT_FOUND;
     }
-    uint64_t newest = list.indexes[list.count - 1];
+    /* Newest first; a damaged one is passed over for the one before it (which the log
+     * still covers: its owner keeps entries since the previous snapshot). */
+    for (size_t i = list.count; i > 0; i--) {
+        uint64_t index = list.indexes[i - 1];
+        result = open_checked(log, index, meta, reader_out);
+        if (result != ETHER_ERR_CORRUPT) {
+            break;
+        }
+        ether_log_warn(log->logger, "%s: snapshot %llu is damaged (%s); trying an older one",
+                       log->dir_path, (unsigned long long)index, ether_strerror(result));
+    }
     ether_free(list.indexes);
-
-    char path[PATH_MAX];
-    file_path(log, path, sizeof path, newest, snapshot_suffix);
-    int fd = log->io->open(log->io->context, path, O_RDONLY, 0);
-    if (fd < 0) {
-        return file_error(fd);
-    }
-    uint8_t header[STORAGE_SNAPSHOT_HEADER_BYTES];
-    size_t got = 0;
-    uint64_t file_bytes = 0;
-    uint32_t data_crc = 0;
-    struct storage_snapshot_meta found;
-    result = file_read(log, fd, header, sizeof header, 0, &got);
-    if (result != ETHER_OK) {
-        goto err_after_open;
-    }
-    if (got < sizeof header) {
-        result = ETHER_ERR_CORRUPT;
-        goto err_after_open;
-    }
-    result = decode_header(header, &found, &data_crc);
-    if (result != ETHER_OK) {
-        goto err_after_open;
-    }
-    result = log->io->file_size(log->io->context, fd, &file_bytes);
-    if (result < 0) {
-        result = file_error(result);
-        goto err_after_open;
-    }
-    if (found.last_included_index != newest ||
-        file_bytes != STORAGE_SNAPSHOT_HEADER_BYTES + found.data_bytes) {
-        result = ETHER_ERR_CORRUPT;
-        goto err_after_open;
-    }
-    result = check_data(log, fd, found.data_bytes, data_crc);
-    if (result != ETHER_OK) {
-        goto err_after_open;
-    }
-    struct storage_snapshot_reader *reader = ether_calloc(1, sizeof *reader);
-    reader->log = log;
-    reader->meta = found;
-    reader->fd = fd;
-    *meta = found;
-    *reader_out = reader;
-    return ETHER_OK;
-
-err_after_open:
-    log->io->close(log->io->context, fd);
     return result;
 }
 

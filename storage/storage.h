@@ -468,8 +468,10 @@ void storage_snapshot_abort(struct storage_snapshot_writer *writer);
 struct storage_snapshot_reader;
 
 /*
- * Opens the latest snapshot after checking its header and data CRCs.
- * ETHER_ERR_NOT_FOUND when there is none, ETHER_ERR_CORRUPT when it is damaged.
+ * Opens the latest snapshot whose header and data CRCs check out: a damaged
+ * newest one is passed over (with a WARN) for the one kept before it.
+ * ETHER_ERR_NOT_FOUND when there is none, ETHER_ERR_CORRUPT when every one is
+ * damaged.
  */
 int storage_snapshot_open(struct storage_log *log, struct storage_snapshot_meta *meta,
                           struct storage_snapshot_reader **reader_out);

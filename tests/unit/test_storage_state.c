@@ -240,6 +240,24 @@ static void test_corrupt_snapshot_is_reported_as_corrupt(void **state)
     assert_int_equal(storage_snapshot_open(fixture->log, &meta, &reader), ETHER_ERR_CORRUPT);
 }
 
+static void test_damaged_latest_snapshot_falls_back_to_the_one_before(void **state)
+{
+    struct fixture *fixture = *state;
+    fixture_open(fixture);
+    write_snapshot(fixture, 10, 300, 64);
+    write_snapshot(fixture, 20, 300, 64);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%020d.snapshot", fixture->dir, 20);
+    flip_byte_at(path, STORAGE_SNAPSHOT_HEADER_BYTES + 7);
+    /* The damaged newest is passed over; the older one is whole and is what opens. */
+    assert_latest_snapshot_is(fixture, 10, 300);
+    snprintf(path, sizeof path, "%s/%020d.snapshot", fixture->dir, 10);
+    flip_byte_at(path, STORAGE_SNAPSHOT_HEADER_BYTES + 7);
+    struct storage_snapshot_meta meta;
+    struct storage_snapshot_reader *reader = NULL;
+    assert_int_equal(storage_snapshot_open(fixture->log, &meta, &reader), ETHER_ERR_CORRUPT);
+}
+
 static void test_snapshot_rejects_chunks_out_of_order_and_bad_metadata(void **state)
 {
     struct fixture *fixture = *state;
@@ -280,6 +298,7 @@ int main(void)
         TEST(test_unfinished_snapshot_is_discarded_on_reopen),
         TEST(test_snapshot_commit_keeps_the_latest_and_one_older),
         TEST(test_corrupt_snapshot_is_reported_as_corrupt),
+        TEST(test_damaged_latest_snapshot_falls_back_to_the_one_before),
         TEST(test_snapshot_rejects_chunks_out_of_order_and_bad_metadata),
 #undef TEST
     };
