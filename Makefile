@@ -339,3 +339,43 @@ help:
 	@echo "make bench      run the benchmarks (prints figures, asserts nothing)"
 	@echo "make sim-long   sweep 100,000 Raft simulator seeds"
 	@echo "make install    install etherd, ether, libether and ether.h (PREFIX=/usr/local)"
+
+# --- containers (docker/; not part of `make test`) --------------------------------------
+# `make docker-up` builds etherd/ether, the base image (offline, docker/make-base-image,
+# only when BASE_IMAGE is missing) and ether:latest, then starts ether-1..3 and waits
+# until they are healthy. `make docker-down` stops them with SIGTERM and removes the
+# containers; the data volumes are kept unless VOLUMES=1.
+DOCKER_BASE_IMAGE ?= debian:bookworm-slim
+DOCKER_IMAGE ?= ether:latest
+DOCKER_COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+                          else echo docker-compose; fi)
+COMPOSE = $(DOCKER_COMPOSE) -f docker/compose.yml --project-directory docker
+
+.PHONY: docker-base-image docker-build docker-up docker-down
+docker-base-image:
+	@if docker image inspect $(DOCKER_BASE_IMAGE) >/dev/null 2>&1; then \
+	     echo "make: base image $(DOCKER_BASE_IMAGE) is present"; \
+	 else docker/make-base-image; fi
+
+docker-build: docker-base-image
+	@$(MAKE) --no-print-directory FLAVOUR=release all
+	DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE=$(DOCKER_BASE_IMAGE) \
+	    -f docker/Dockerfile -t $(DOCKER_IMAGE) .
+	@docker images $(DOCKER_IMAGE) --format 'make: {{.Repository}}:{{.Tag}} is {{.Size}}'
+
+docker-up: docker-build
+	BASE_IMAGE=$(DOCKER_BASE_IMAGE) $(COMPOSE) up -d --no-build ether-1 ether-2 ether-3
+	@echo "make: waiting for ether-1..3 to be healthy"; \
+	 for i in $$(seq 1 90); do \
+	     states=$$(docker inspect -f '{{.State.Health.Status}}' ether-1 ether-2 ether-3 2>/dev/null | sort -u); \
+	     [ "$$states" = healthy ] && break; sleep 1; \
+	 done; \
+	 docker inspect -f '{{.Name}} {{.State.Health.Status}}' ether-1 ether-2 ether-3; \
+	 [ "$$states" = healthy ] || { echo "make: the brokers are not healthy; see $(COMPOSE) logs"; exit 1; }
+	@$(COMPOSE) run --rm ether cluster health
+	@echo "make: the CLI: cd docker && $(DOCKER_COMPOSE) run --rm ether COMMAND ..."
+
+docker-down:
+	$(COMPOSE) stop -t 30
+	@docker inspect -f '{{.Name}} exited with status {{.State.ExitCode}}' ether-1 ether-2 ether-3 2>/dev/null || true
+	$(COMPOSE) down --remove-orphans $(if $(filter 1,$(VOLUMES)),--volumes)
