@@ -119,7 +119,7 @@ static void on_replica_failed(void *context, struct broker_replica *replica, int
                     "group %llx stopped after a storage error (%s); it is reopened from disk",
                     (unsigned long long)group_id, ether_strerror(error));
     if (group_id == BROKER_CONTROLLER_GROUP_ID) {
-        broker_controller_close(broker);
+        broker_controller_close(broker, NULL, NULL);
         char errbuf[256];
         if (broker_controller_open(broker, errbuf, sizeof errbuf) != ETHER_OK) {
             ether_log_error(broker->logger, "controller: %s", errbuf);
@@ -508,6 +508,7 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     struct broker_transport_options transport_options;
     broker_transport_options_init(&transport_options);
     transport_options.self_broker_id = broker->broker_id;
+    transport_options.frame_bytes_max = config->frame_bytes_max; /* what every peer accepts */
     transport_options.logger = logger;
     rc = broker_transport_create(loop, &transport_options, &broker->transport);
     ETHER_ASSERT(rc == ETHER_OK);
@@ -585,18 +586,11 @@ static void on_handle_closed(uv_handle_t *handle)
     close_done(handle->data);
 }
 
-static void finish_shutdown(uv_timer_t *timer)
+/* Second half of a stop: every replica is gone, so nothing answers through the server
+ * or sends through the transport any more; close them and the timers. */
+static void close_the_rest(struct broker *broker)
 {
-    struct broker *broker = timer->data;
     broker->closes_pending = 1; /* held while closes are issued */
-    if (broker->discovery != NULL) {
-        broker_discovery_cancel(broker->discovery);
-        broker->discovery = NULL;
-    }
-    broker_fetches_cancel_all(broker);
-    uv_timer_stop(&broker->tick_timer);
-    uv_prepare_stop(&broker->flush_handle);
-    broker_transport_flush(broker->transport);
     broker->closes_pending += 4;
     uv_close((uv_handle_t *)&broker->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&broker->housekeeping_timer, on_handle_closed);
@@ -604,9 +598,41 @@ static void finish_shutdown(uv_timer_t *timer)
     broker_server_stop(broker->server, on_part_closed, broker);
     broker->closes_pending++;
     broker_transport_close(broker->transport, on_part_closed, broker);
-    broker_partitions_close_all(broker);
-    broker_controller_close(broker);
     close_done(broker);
+}
+
+static void on_replica_closed(void *context)
+{
+    struct broker *broker = context;
+    ETHER_ASSERT(broker->replicas_closing > 0);
+    if (--broker->replicas_closing == 0) {
+        close_the_rest(broker);
+    }
+}
+
+/*
+ * First half of a stop: no more ticks or flushes, long polls answered, then
+ * every replica closes once its disk work is over (answering what waits on
+ * it through the still-open server).
+ */
+static void finish_shutdown(uv_timer_t *timer)
+{
+    struct broker *broker = timer->data;
+    if (broker->discovery != NULL) {
+        broker_discovery_cancel(broker->discovery);
+        broker->discovery = NULL;
+    }
+    broker_fetches_cancel_all(broker);
+    uv_timer_stop(&broker->tick_timer);
+    uv_timer_stop(&broker->housekeeping_timer);
+    uv_prepare_stop(&broker->flush_handle);
+    broker_transport_flush(broker->transport);
+    broker->replicas_closing = 1 + (uint32_t)broker->partitions_count; /* +1: held */
+    broker_partitions_close_all(broker, on_replica_closed, broker);
+    if (broker_controller_close(broker, on_replica_closed, broker)) {
+        broker->replicas_closing++;
+    }
+    on_replica_closed(broker);
 }
 
 void broker_shutdown(struct broker *broker, void (*on_stopped)(void *context), void *context)

@@ -142,6 +142,7 @@ struct broker {
     void (*on_fatal)(void *context);
     void *on_fatal_context;
     uint32_t closes_pending;
+    uint32_t replicas_closing; /* shutdown: replicas whose disk work is not over yet */
     void (*on_stopped)(void *context);
     void *on_stopped_context;
 };
@@ -168,7 +169,9 @@ void broker_controller_role_changed(struct broker *broker, const struct raft_sta
 void broker_controller_housekeeping(struct broker *broker);
 void broker_controller_handle(struct broker *broker, uint64_t connection_id,
                               const struct proto_frame_header *header, ProtobufCMessage *request);
-void broker_controller_close(struct broker *broker);
+/* Closes this broker's controller replica; true when `on_closed` will be called. */
+bool broker_controller_close(struct broker *broker, void (*on_closed)(void *context),
+                             void *context);
 /* Leaders move their groups' members to the brokers' registered incarnations. */
 void broker_membership_reconcile(struct broker *broker, struct broker_replica *replica,
                                  const struct raft_configuration *desired,
@@ -185,7 +188,9 @@ void broker_partition_persisted(struct broker_partition *partition,
                                 const struct storage_entry *entries, size_t entries_count);
 void broker_partition_role_changed(struct broker_partition *partition,
                                    const struct raft_status *status);
-void broker_partitions_close_all(struct broker *broker);
+/* Closes every partition replica; `on_closed` runs once for each, after its disk work. */
+void broker_partitions_close_all(struct broker *broker, void (*on_closed)(void *context),
+                                 void *context);
 void broker_partitions_rebalance_leaders(struct broker *broker);
 void broker_partitions_reconcile_membership(struct broker *broker);
 void broker_partitions_compact(struct broker *broker);

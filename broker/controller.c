@@ -107,14 +107,16 @@ int broker_controller_open(struct broker *broker, char *errbuf, size_t errbuf_si
 static void fail_pending(struct broker *broker, int error, const char *message);
 static void reconcile_controller_membership(struct broker *broker);
 
-void broker_controller_close(struct broker *broker)
+bool broker_controller_close(struct broker *broker, void (*on_closed)(void *context), void *context)
 {
     struct broker_controller *controller = &broker->controller;
     fail_pending(broker, ETHER_ERR_STOPPED, NULL);
-    if (controller->replica != NULL) {
-        broker_replica_close(controller->replica, NULL, NULL);
-        controller->replica = NULL;
+    if (controller->replica == NULL) {
+        return false;
     }
+    broker_replica_close(controller->replica, on_closed, context);
+    controller->replica = NULL;
+    return true;
 }
 
 static bool is_controller_leader(const struct broker *broker)
@@ -177,7 +179,8 @@ static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_
     }
 }
 
-static void fail_pending(struct broker *broker, int error, const char *message)
+/* Answers the unnamed InitProducerId requests that wait for an id block. */
+static void fail_waiting_for_block(struct broker *broker, int error, const char *message)
 {
     struct pending_admin *waiting = (struct pending_admin *)broker->controller.waiting_for_block;
     broker->controller.waiting_for_block = NULL;
@@ -188,6 +191,11 @@ static void fail_pending(struct broker *broker, int error, const char *message)
         ether_free(waiting);
         waiting = next;
     }
+}
+
+static void fail_pending(struct broker *broker, int error, const char *message)
+{
+    fail_waiting_for_block(broker, error, message);
     struct pending_admin *pending = (struct pending_admin *)broker->controller.pending;
     broker->controller.pending = NULL;
     while (pending != NULL) {
@@ -334,7 +342,7 @@ static void on_block_proposed(void *context, int rc, uint64_t index, uint64_t te
     struct broker *broker = context;
     if (rc != ETHER_OK) {
         broker->controller.producer_block_requested = false;
-        fail_pending(broker, rc, "could not allocate producer ids");
+        fail_waiting_for_block(broker, rc, "could not allocate producer ids");
     }
 }
 
@@ -375,7 +383,7 @@ static void init_unnamed_producer(struct broker *broker, uint64_t connection_id,
                                     on_block_proposed, broker, &leader_hint);
     if (rc != ETHER_OK) {
         ether_free(packed);
-        fail_pending(broker, rc, ether_strerror(rc));
+        fail_waiting_for_block(broker, rc, ether_strerror(rc));
         return;
     }
     controller->producer_block_requested = true;
@@ -433,13 +441,28 @@ static void handle_init_producer(struct broker *broker, uint64_t connection_id,
     propose_command(broker, connection_id, header, &command);
 }
 
+static bool controller_caught_up(const struct broker *broker)
+{
+    if (broker->controller.replica == NULL) {
+        return false;
+    }
+    struct raft_status status;
+    broker_replica_status(broker->controller.replica, &status);
+    return status.leader_id != RAFT_ID_NONE && status.commit_index > 0 &&
+           status.applied_index >= status.commit_index;
+}
+
 static void handle_metadata(struct broker *broker, uint64_t connection_id,
                             const struct proto_frame_header *header,
                             const Ether__MetadataRequest *request)
 {
     Ether__MetadataResponse *response = NULL;
     controller_state_metadata(&broker->controller.state, request, &response);
-    response->controller_id = (uint32_t)broker->controller.leader_broker_id;
+    /* The controller is reported only by a broker whose view of the cluster is complete
+     * (it applied everything it knows to be committed): a broker with an empty disk
+     * decides who it is from such answers. */
+    response->controller_id =
+        controller_caught_up(broker) ? (uint32_t)broker->controller.leader_broker_id : 0;
     /* Non-empty once this broker belongs to a cluster that exists: a broker with an empty
      * disk asks for this to tell a cluster being founded from one it must rejoin. */
     if (broker->knows_cluster || broker->controller.state.applied_index > 0) {

@@ -24,7 +24,13 @@ enum {
     RESPONSE_BYTES_MAX = 4 * 1024 * 1024,
 };
 
-enum peer_answer { ANSWER_NONE, ANSWER_FRESH, ANSWER_EXISTING_UNDECIDED };
+enum peer_answer {
+    ANSWER_NONE,
+    ANSWER_FRESH,
+    ANSWER_EXISTING_UNDECIDED, /* a cluster exists, but this peer is still catching up */
+    ANSWER_LISTS_ME,           /* a caught-up peer lists this broker (incarnation kept) */
+    ANSWER_NEVER_HEARD,        /* a caught-up peer does not list this broker */
+};
 
 struct exchange;
 
@@ -36,6 +42,7 @@ struct broker_discovery {
     void *context;
     uv_timer_t timer;
     enum peer_answer answers[BROKER_SEEDS_MAX];
+    uint64_t listed_incarnation[BROKER_SEEDS_MAX]; /* with ANSWER_LISTS_ME */
     bool in_flight[BROKER_SEEDS_MAX];
     uint32_t exchanges_open;
     uint32_t rounds;
@@ -104,37 +111,36 @@ static void exchange_close(struct exchange *exchange)
     }
 }
 
-/* Reads one peer's metadata answer. */
+/*
+ * Reads one peer's metadata answer. A peer reports its controller only once it
+ * has applied everything it knows to be committed, so only such answers are
+ * used to decide; the decision itself waits for a majority of the peers
+ * (on_round), taking the highest incarnation any of them lists.
+ */
 static void evaluate(struct exchange *exchange, const Ether__MetadataResponse *metadata)
 {
     struct broker_discovery *discovery = exchange->discovery;
+    size_t seed = exchange->seed_index;
     if (discovery->finished) {
-        return; /* an answer from the round that was already decisive */
+        return; /* an answer from a round that was already decisive */
     }
     if (metadata->cluster_id == NULL || metadata->cluster_id[0] == '\0') {
-        discovery->answers[exchange->seed_index] = ANSWER_FRESH;
+        discovery->answers[seed] = ANSWER_FRESH;
         return;
     }
+    if (metadata->controller_id == 0) {
+        discovery->answers[seed] = ANSWER_EXISTING_UNDECIDED;
+        return;
+    }
+    discovery->answers[seed] = ANSWER_NEVER_HEARD;
     for (size_t i = 0; i < metadata->n_brokers; i++) {
         const Ether__BrokerAddress *broker = metadata->brokers[i];
         if (broker->broker_id == discovery->config->broker_id && broker->incarnation > 0 &&
             broker->incarnation < UINT32_MAX) {
-            ether_log_warn(discovery->logger,
-                           "the cluster knows this broker as incarnation %llu but its data "
-                           "directory is empty: rejoining as incarnation %llu, a new member "
-                           "that is refilled from the others",
-                           (unsigned long long)broker->incarnation,
-                           (unsigned long long)broker->incarnation + 1);
-            finish(discovery, (uint32_t)broker->incarnation + 1);
-            return;
+            discovery->answers[seed] = ANSWER_LISTS_ME;
+            discovery->listed_incarnation[seed] = broker->incarnation;
         }
     }
-    if (metadata->controller_id != 0) {
-        ether_log_info(discovery->logger, "joining a running cluster for the first time");
-        finish(discovery, 1);
-        return;
-    }
-    discovery->answers[exchange->seed_index] = ANSWER_EXISTING_UNDECIDED;
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
@@ -246,6 +252,33 @@ static void on_round(uv_timer_t *timer)
         ether_log_info(discovery->logger,
                        "every seed broker answered and none holds a cluster yet: founding it");
         finish(discovery, 1);
+        return;
+    }
+    size_t decided = 0;
+    uint64_t listed_max = 0;
+    for (size_t i = 0; i < config->seeds_count; i++) {
+        if (discovery->answers[i] == ANSWER_LISTS_ME ||
+            discovery->answers[i] == ANSWER_NEVER_HEARD) {
+            decided++;
+            if (discovery->answers[i] == ANSWER_LISTS_ME &&
+                discovery->listed_incarnation[i] > listed_max) {
+                listed_max = discovery->listed_incarnation[i];
+            }
+        }
+    }
+    /* Half of the peers, rounded up: with this broker, a majority of the seeds. */
+    if (decided > 0 && decided >= (peers + 1) / 2) {
+        if (listed_max > 0) {
+            ether_log_warn(discovery->logger,
+                           "the cluster knows this broker as incarnation %llu but its data "
+                           "directory is empty: rejoining as incarnation %llu, a new member "
+                           "that is refilled from the others",
+                           (unsigned long long)listed_max, (unsigned long long)listed_max + 1);
+            finish(discovery, (uint32_t)listed_max + 1);
+        } else {
+            ether_log_info(discovery->logger, "joining a running cluster for the first time");
+            finish(discovery, 1);
+        }
         return;
     }
     discovery->rounds++;

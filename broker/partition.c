@@ -39,6 +39,7 @@ enum {
     BATCH_BYTES_MAX_DEFAULT = 4 * 1024 * 1024,
     FETCH_BYTES_MAX_DEFAULT = 1024 * 1024,
     FETCH_WAIT_MS_MAX = 60000,
+    FETCH_FRAME_OVERHEAD_BYTES = 64 * 1024, /* protobuf framing of the batches in a fetch */
     LEADERSHIP_HOLD_MS = 10000,
 };
 
@@ -66,6 +67,7 @@ struct broker_produce_wait {
     size_t result_slot;
     uint64_t index;          /* 0 until proposed */
     uint64_t expected_index; /* idempotent batches: the index noted in the producer table */
+    bool duplicate;          /* a retry waiting for its in-flight original at `index` */
     struct broker_partition *partition;
     struct broker_produce_wait *next;
 };
@@ -399,11 +401,13 @@ static struct broker_partition *open_partition(struct broker *broker,
     return partition;
 }
 
-static void close_partition(struct broker_partition *partition, bool delete_data)
+/* `on_closed` (may be NULL) runs once the replica's disk work is over and it is freed. */
+static void close_partition(struct broker_partition *partition, bool delete_data,
+                            void (*on_closed)(void *context), void *context)
 {
     struct broker *broker = partition->broker;
     fail_waits(partition, ETHER_ERR_NOT_LEADER);
-    broker_replica_close(partition->replica, NULL, NULL);
+    broker_replica_close(partition->replica, on_closed, context);
     producer_table_free(&partition->producers);
     if (delete_data) {
         ether_log_info(broker->logger, "deleting partition %s/%u", partition->topic_name,
@@ -459,7 +463,7 @@ void broker_partitions_reconcile(struct broker *broker)
         }
         remove_at(broker, i);
         bool deleted = controller_state_topic_deleted(state, partition->topic_id);
-        close_partition(partition, deleted && !still_wanted);
+        close_partition(partition, deleted && !still_wanted, NULL, NULL);
     }
     for (size_t i = 0; i < wanted_count; i++) {
         if (broker_partition_find(broker, wanted[i].group_id) != NULL) {
@@ -476,12 +480,13 @@ void broker_partitions_reconcile(struct broker *broker)
     ether_free(wanted);
 }
 
-void broker_partitions_close_all(struct broker *broker)
+void broker_partitions_close_all(struct broker *broker, void (*on_closed)(void *context),
+                                 void *context)
 {
     while (broker->partitions_count > 0) {
         struct broker_partition *partition = broker->partitions[broker->partitions_count - 1];
         broker->partitions_count--;
-        close_partition(partition, false);
+        close_partition(partition, false, on_closed, context);
     }
 }
 
@@ -687,14 +692,18 @@ void broker_partitions_reconcile_membership(struct broker *broker)
             const struct controller_broker *member =
                 controller_state_broker(state, assignment->replica_ids[r]);
             if (member == NULL) {
-                return;
+                desired.servers_count = 0; /* not every replica is known: leave this one */
+                break;
             }
             desired.servers[desired.servers_count++] = (struct raft_server){
                 .id = broker_node_id(member->broker_id, (uint32_t)member->incarnation),
                 .role = RAFT_VOTER,
             };
         }
-        broker_membership_reconcile(broker, partition->replica, &desired, desired.servers_count);
+        if (desired.servers_count > 0) {
+            broker_membership_reconcile(broker, partition->replica, &desired,
+                                        desired.servers_count);
+        }
     }
 }
 
@@ -937,6 +946,21 @@ static int unknown_partition_error(const struct broker *broker)
 
 /* ---- produce ----------------------------------------------------------------------------- */
 
+static void fail_duplicates_of(struct broker_partition *partition, uint64_t index)
+{
+    struct broker_produce_wait *wait = partition->waits_head;
+    while (wait != NULL) {
+        struct broker_produce_wait *next = wait->next;
+        if (wait->duplicate && wait->index == index) {
+            waits_remove(partition, wait);
+            produce_settle(wait->request, wait->result_slot, ETHER_ERR_NOT_LEADER, 0,
+                           partition->broker->broker_id);
+            ether_free(wait);
+        }
+        wait = next;
+    }
+}
+
 static void on_batch_proposed(void *context, int rc, uint64_t index, uint64_t term,
                               uint64_t leader_hint)
 {
@@ -946,8 +970,10 @@ static void on_batch_proposed(void *context, int rc, uint64_t index, uint64_t te
     if (wait->partition != NULL &&
         (rc != ETHER_OK || (wait->expected_index != 0 && wait->expected_index != index))) {
         /* The in-flight record named an index this batch did not get: drop them all
-         * rather than answer a retry with another entry's offset. */
+         * rather than answer a retry with another entry's offset, and send the retries
+         * that wait for it back to the client (they retry once more). */
         producer_table_forget_in_flight(&wait->partition->producers);
+        fail_duplicates_of(wait->partition, wait->expected_index);
     }
     if (wait->partition == NULL || rc != ETHER_OK) {
         /* Failed, or the partition lost leadership or closed before the proposal ran. */
@@ -1060,6 +1086,7 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
                 duplicate->result_slot = i;
                 duplicate->partition = partition;
                 duplicate->index = check.raft_index;
+                duplicate->duplicate = true;
                 waits_insert(partition, duplicate);
                 continue;
             }
@@ -1127,7 +1154,12 @@ static void fetch_partition(struct broker *broker, const struct controller_topic
     result->log_start_offset = partition->log_start_offset;
     result->leader_hint_id = leader_broker_of(partition);
     if (wanted->offset > partition->high_watermark) {
-        result->error = ETHER_ERR_OUT_OF_RANGE;
+        /* Only a leader that has applied its whole log knows the offset is past the end;
+         * a follower (or a new leader) may just be behind: nothing yet, not an error. */
+        if (partition->status.role == RAFT_LEADER &&
+            partition->applied_index >= partition->leader_ready_index) {
+            result->error = ETHER_ERR_OUT_OF_RANGE;
+        }
         return;
     }
     if (wanted->offset < partition->log_start_offset) {
@@ -1157,6 +1189,7 @@ static void fetch_partition(struct broker *broker, const struct controller_topic
         }
     }
     result->batches = ether_calloc(data_entries > 0 ? data_entries : 1, sizeof *result->batches);
+    uint64_t partition_bytes = 0;
     for (size_t i = 0; i < batch->entries_count; i++) {
         const struct storage_entry *entry = &batch->entries[i];
         if (entry->type != STORAGE_ENTRY_DATA) {
@@ -1165,6 +1198,10 @@ static void fetch_partition(struct broker *broker, const struct controller_topic
         if (entry->base_offset + entry->record_count > partition->high_watermark) {
             break; /* not committed: never served */
         }
+        if (result->n_batches > 0 && partition_bytes + entry->payload_bytes > bytes_max) {
+            break; /* the client asks again from where this answer ends */
+        }
+        partition_bytes += entry->payload_bytes;
         Ether__FetchedBatch *fetched = ether_malloc(sizeof *fetched);
         ether__fetched_batch__init(fetched);
         fetched->base_offset = entry->base_offset;
@@ -1188,7 +1225,12 @@ static bool fetch_try(struct broker *broker, uint64_t connection_id,
     Ether__FetchPartitionResult *results = ether_calloc(count > 0 ? count : 1, sizeof *results);
     Ether__FetchPartitionResult **pointers = ether_calloc(count > 0 ? count : 1, sizeof *pointers);
     struct storage_batch *batches = ether_calloc(count > 0 ? count : 1, sizeof *batches);
-    uint64_t request_bytes_max = request->max_bytes > 0 ? request->max_bytes : 16u * 1024 * 1024;
+    /* The answer must fit in one frame: the request's limits are capped by it. */
+    uint64_t frame_room = broker->config->frame_bytes_max - FETCH_FRAME_OVERHEAD_BYTES;
+    uint64_t request_bytes_max = request->max_bytes > 0 ? request->max_bytes : frame_room;
+    if (request_bytes_max > frame_room) {
+        request_bytes_max = frame_room;
+    }
     uint64_t bytes_returned = 0;
     bool any_error = false;
     for (size_t i = 0; i < count; i++) {
@@ -1202,6 +1244,9 @@ static bool fetch_try(struct broker *broker, uint64_t connection_id,
         uint64_t partition_bytes_max = request->partitions[i]->max_bytes > 0
                                            ? request->partitions[i]->max_bytes
                                            : FETCH_BYTES_MAX_DEFAULT;
+        if (partition_bytes_max > request_bytes_max - bytes_returned) {
+            partition_bytes_max = request_bytes_max - bytes_returned;
+        }
         fetch_partition(broker, topic, request->partitions[i], partition_bytes_max, &results[i],
                         &batches[i], &bytes_returned);
         any_error |= results[i].error != ETHER_OK;

@@ -458,6 +458,31 @@ int broker_raft_log_open(struct storage_log *log, broker_entry_describe_fn *desc
     } else {
         snprintf(errbuf, errbuf_size, "log bounds: %s", ether_strerror(rc));
     }
+    if (rc == ETHER_OK && raft_log->snapshot.index > 0 &&
+        raft_log->last_index < raft_log->snapshot.index) {
+        /* A crash interrupted storage_reset after a snapshot install: finish it. */
+        ether_log_warn(logger, "the log ends before its snapshot at %llu: finishing its reset",
+                       (unsigned long long)raft_log->snapshot.index);
+        rc = storage_reset(log, raft_log->snapshot.index + 1, raft_log->snapshot_next_offset);
+        if (rc == ETHER_OK) {
+            rc = storage_get_bounds(log, &bounds);
+        }
+        if (rc == ETHER_OK) {
+            raft_log->first_index = bounds.first_index;
+            raft_log->last_index = bounds.last_index;
+            raft_log->next_offset = bounds.next_offset;
+        } else {
+            snprintf(errbuf, errbuf_size, "finishing an interrupted reset: %s", ether_strerror(rc));
+        }
+    }
+    if (rc == ETHER_OK && raft_log->first_index > raft_log->snapshot.index + 1) {
+        snprintf(errbuf, errbuf_size,
+                 "the log starts at %llu but the snapshot covers only up to %llu: entries "
+                 "in between are missing",
+                 (unsigned long long)raft_log->first_index,
+                 (unsigned long long)raft_log->snapshot.index);
+        rc = ETHER_ERR_CORRUPT;
+    }
     if (rc == ETHER_OK) {
         uint64_t scan_from = raft_log->first_index;
         if (raft_log->snapshot.index + 1 > scan_from) {
@@ -820,7 +845,7 @@ int broker_raft_log_snapshot_write(struct broker_raft_log *raft_log,
 void broker_raft_log_snapshot_written(struct broker_raft_log *raft_log,
                                       const struct raft_snapshot_meta *meta, uint64_t next_offset)
 {
-    ETHER_ASSERT(meta->index >= raft_log->snapshot.index);
+    ETHER_ASSERT(meta->index > raft_log->snapshot.index);
     raft_log->snapshot = *meta;
     raft_log->snapshot_next_offset = next_offset;
 }
@@ -890,4 +915,10 @@ int broker_raft_log_snapshot_state(struct broker_raft_log *raft_log, struct ethe
     }
     pthread_mutex_unlock(&raft_log->mutex);
     return rc;
+}
+
+bool broker_raft_log_receiving_snapshot(const struct broker_raft_log *raft_log)
+{
+    /* Written by the worker during a persist; the loop reads it only between readies. */
+    return raft_log->incoming_snapshot != NULL;
 }

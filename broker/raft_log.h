@@ -113,6 +113,9 @@ int broker_raft_log_snapshot_write(struct broker_raft_log *raft_log,
                                    struct raft_snapshot_meta *meta, uint64_t next_offset,
                                    const uint8_t *state, size_t state_bytes);
 
+/* True while chunks of a leader's snapshot are being received (between readies). */
+bool broker_raft_log_receiving_snapshot(const struct broker_raft_log *raft_log);
+
 /* Loop thread, when no ready is outstanding: the snapshot just written is current. */
 void broker_raft_log_snapshot_written(struct broker_raft_log *raft_log,
                                       const struct raft_snapshot_meta *meta, uint64_t next_offset);

@@ -533,6 +533,14 @@ static void compaction_advance(struct broker_replica *replica)
         return;
     }
     if (replica->compaction_phase == COMPACTION_TELL_RAFT) {
+        struct raft_snapshot_meta current;
+        const struct raft_log_storage *view = broker_raft_log_view(replica->raft_log);
+        view->snapshot(view->context, &current);
+        if (replica->compaction_snapshot.index <= current.index) {
+            /* A leader's snapshot was installed meanwhile and covers this one. */
+            compaction_finish(replica, ETHER_ERR_DROPPED, 0);
+            return;
+        }
         broker_raft_log_snapshot_written(replica->raft_log, &replica->compaction_snapshot,
                                          replica->compaction.next_offset);
         replica->compaction_removable_index =
@@ -577,6 +585,11 @@ static void compaction_pool_done(uv_work_t *work, int status)
     struct broker_replica *replica = work->data;
     ETHER_ASSERT(status == 0);
     if (replica->closing) {
+        /* The pool work is over: finish the compaction as stopped, then free if quiet. */
+        ether_free(replica->compaction.state);
+        replica->compaction.state = NULL;
+        replica->compaction_phase = COMPACTION_IDLE;
+        replica->compaction_done(replica->compaction_done_context, ETHER_ERR_STOPPED, 0);
         free_if_quiet(replica);
         return;
     }
@@ -597,8 +610,9 @@ int broker_replica_compact(struct broker_replica *replica, struct broker_compact
                            broker_compacted_fn *done, void *done_context)
 {
     ETHER_ASSERT(done != NULL);
-    if (replica->compaction_phase != COMPACTION_IDLE || replica->closing || replica->failed) {
-        return ETHER_ERR_BUSY;
+    if (replica->compaction_phase != COMPACTION_IDLE || replica->closing || replica->failed ||
+        broker_raft_log_receiving_snapshot(replica->raft_log)) {
+        return ETHER_ERR_BUSY; /* storage has one snapshot being written at a time */
     }
     struct raft_status status;
     raft_status(replica->raft, &status);
@@ -678,7 +692,17 @@ static void persist_done(uv_work_t *work, int status)
         replica->callbacks.failed(replica->callbacks.context, replica, result);
         return;
     }
-    if (result == ETHER_OK && replica->ready.snapshot_install) {
+    if (replica->closing) {
+        /* The owner is going away: nothing is reported to it any more. Raft is not
+         * advanced either; it is destroyed with the replica. */
+        borrow_list_release(&replica->borrowed_in_ready);
+        broker_raft_log_release_reads(replica->raft_log);
+        free_if_quiet(replica);
+        return;
+    }
+    /* A snapshot is durable (and installed as far as Raft is concerned) also when the
+     * entries after it did not fit. */
+    if (replica->ready.snapshot_install) {
         struct raft_snapshot_meta meta;
         uint64_t next_offset = 0;
         broker_raft_log_snapshot(replica->raft_log, &meta, &next_offset);
@@ -692,7 +716,9 @@ static void persist_done(uv_work_t *work, int status)
         replica->callbacks.persisted(replica->callbacks.context, replica, appended, appended_count);
     }
     send_messages(replica, result == ETHER_OK ? SEND_AFTER_PERSIST : SEND_AFTER_FAILED_PERSIST);
-    if (replica->ready.committed_entries_count > 0) {
+    /* After a failed append Raft offers the committed entries again in a later ready
+     * (raft_advance_failed): applying them now would apply them twice. */
+    if (result == ETHER_OK && replica->ready.committed_entries_count > 0) {
         replica->callbacks.apply(replica->callbacks.context, replica,
                                  replica->ready.committed_entries,
                                  replica->ready.committed_entries_count);

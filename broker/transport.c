@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/varint.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -306,8 +307,58 @@ void broker_transport_broadcast_hints(struct broker_transport *transport,
     }
 }
 
+/* Writes one RAFT_MESSAGES frame holding `fields` (packed, whole fields) to the peer. */
+static void write_frame(struct broker_transport *transport, struct peer *peer,
+                        const struct ether_buf *fields)
+{
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id,
+                                    transport->options.self_incarnation, fields,
+                                    transport->options.frame_bytes_max);
+    if (rc != ETHER_OK) {
+        /* Only a single message larger than a frame gets here: Raft sends it again
+         * smaller (its append and chunk limits are far below the frame limit). */
+        ether_log_warn(transport->options.logger,
+                       "a Raft message for broker %u exceeds the frame limit; dropped",
+                       peer->broker_id);
+        transport->stats.messages_dropped++;
+        ether_buf_free(&frame);
+        return;
+    }
+    struct write_request *write = ether_calloc(1, sizeof *write);
+    write->peer = peer;
+    write->frame = ether_buf_take(&frame, &write->frame_bytes);
+    uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
+    rc = uv_write(&write->request, (uv_stream_t *)&peer->tcp, &buf, 1, on_write_done);
+    if (rc != 0) {
+        ether_free(write->frame);
+        ether_free(write);
+        drop_connection(peer, uv_strerror(rc));
+        return;
+    }
+    peer->output_pending_bytes += write->frame_bytes;
+    transport->stats.frames_sent++;
+    transport->stats.bytes_sent += write->frame_bytes;
+}
+
+/* Bytes of the packed field (tag, varint length, body) at the start of `data`; 0 if broken. */
+static size_t field_bytes(const uint8_t *data, size_t size_bytes)
+{
+    uint64_t length = 0;
+    size_t consumed = 0;
+    if (size_bytes < 2 ||
+        ether_varint_decode_u64(data + 1, size_bytes - 1, &length, &consumed) != ETHER_OK ||
+        length > size_bytes - 1 - consumed) {
+        return 0;
+    }
+    return 1 + consumed + (size_t)length;
+}
+
 void broker_transport_flush(struct broker_transport *transport)
 {
+    /* Room for the frame header and the sender's id and incarnation. */
+    size_t frame_fields_max = transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES - 32;
+    struct ether_buf chunk = ETHER_BUF_INIT;
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];
         bool hello = false;
@@ -323,33 +374,31 @@ void broker_transport_flush(struct broker_transport *transport)
             ether_buf_clear(&peer->pending);
             continue;
         }
-        struct ether_buf frame = ETHER_BUF_INIT;
-        int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id,
-                                        transport->options.self_incarnation, &peer->pending,
-                                        transport->options.frame_bytes_max);
+        if (peer->pending.length <= frame_fields_max) {
+            write_frame(transport, peer, &peer->pending);
+            ether_buf_clear(&peer->pending);
+            continue;
+        }
+        /* More than one frame's worth (catch-up of many groups): split at message
+         * boundaries so that no frame exceeds what the peer accepts. */
+        size_t position = 0;
+        while (position < peer->pending.length && peer->state == PEER_CONNECTED) {
+            ether_buf_clear(&chunk);
+            while (position < peer->pending.length) {
+                size_t bytes =
+                    field_bytes(peer->pending.data + position, peer->pending.length - position);
+                ETHER_ASSERT(bytes > 0); /* this module packed them */
+                if (chunk.length > 0 && chunk.length + bytes > frame_fields_max) {
+                    break;
+                }
+                ether_buf_append(&chunk, peer->pending.data + position, bytes);
+                position += bytes;
+            }
+            write_frame(transport, peer, &chunk);
+        }
         ether_buf_clear(&peer->pending);
-        if (rc != ETHER_OK) {
-            ether_log_warn(transport->options.logger,
-                           "Raft messages for broker %u exceed the frame limit; dropped",
-                           peer->broker_id);
-            ether_buf_free(&frame);
-            continue;
-        }
-        struct write_request *write = ether_calloc(1, sizeof *write);
-        write->peer = peer;
-        write->frame = ether_buf_take(&frame, &write->frame_bytes);
-        uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
-        rc = uv_write(&write->request, (uv_stream_t *)&peer->tcp, &buf, 1, on_write_done);
-        if (rc != 0) {
-            ether_free(write->frame);
-            ether_free(write);
-            drop_connection(peer, uv_strerror(rc));
-            continue;
-        }
-        peer->output_pending_bytes += write->frame_bytes;
-        transport->stats.frames_sent++;
-        transport->stats.bytes_sent += write->frame_bytes;
     }
+    ether_buf_free(&chunk);
 }
 
 void broker_transport_set_incarnation(struct broker_transport *transport, uint32_t incarnation)

@@ -538,14 +538,16 @@ static void test_retention_removes_old_segments_on_every_replica(void **state)
     /* Small segments, and records stamped long ago: everything but the active segment goes. */
     int controller = 0;
     uint64_t deadline = harness_now_ms() + 15000;
+    CHECK(harness, harness_create_topic(harness, "warmup", 1, 3) == ETHER_OK);
     while (controller == 0 && harness_now_ms() < deadline) {
-        CHECK(harness, harness_create_topic(harness, "warmup", 1, 3) == ETHER_OK);
         Ether__MetadataResponse *metadata = harness_metadata(harness, 1, NULL);
         controller = metadata != NULL ? (int)metadata->controller_id : 0;
         if (metadata != NULL) {
             proto_message_free(&metadata->base);
         }
+        usleep(20000);
     }
+    CHECK(harness, controller != 0);
     int fd = harness_connect(harness_port(harness, controller));
     Ether__CreateTopicRequest__ConfigsEntry retention =
         ETHER__CREATE_TOPIC_REQUEST__CONFIGS_ENTRY__INIT;
