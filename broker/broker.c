@@ -627,11 +627,11 @@ static void finish_shutdown(uv_timer_t *timer)
     uv_timer_stop(&broker->housekeeping_timer);
     uv_prepare_stop(&broker->flush_handle);
     broker_transport_flush(broker->transport);
-    broker->replicas_closing = 1 + (uint32_t)broker->partitions_count; /* +1: held */
+    /* Counted before any close: a replica without disk work frees (and calls back) at once. */
+    broker->replicas_closing = 1 + (uint32_t)broker->partitions_count +
+                               (broker->controller.replica != NULL ? 1 : 0); /* +1: held */
     broker_partitions_close_all(broker, on_replica_closed, broker);
-    if (broker_controller_close(broker, on_replica_closed, broker)) {
-        broker->replicas_closing++;
-    }
+    (void)broker_controller_close(broker, on_replica_closed, broker); /* counted above */
     on_replica_closed(broker);
 }
 

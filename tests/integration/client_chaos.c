@@ -172,9 +172,9 @@ static int setup_cluster(void **state)
 static int teardown_cluster(void **state)
 {
     struct harness *harness = *state;
-    harness_stop(harness);
+    int unclean = harness_stop(harness);
     free(harness);
-    return 0;
+    return unclean == 0 ? 0 : -1; /* every broker must stop cleanly on SIGTERM */
 }
 
 static void test_idempotent_producers_survive_leader_kills_and_transfers_exactly_once(void **state)

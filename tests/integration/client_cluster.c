@@ -135,9 +135,9 @@ static int setup_cluster(void **state)
 static int teardown_cluster(void **state)
 {
     struct harness *harness = *state;
-    harness_stop(harness);
+    int unclean = harness_stop(harness);
     free(harness);
-    return 0;
+    return unclean == 0 ? 0 : -1; /* every broker must stop cleanly on SIGTERM */
 }
 
 static void

@@ -139,16 +139,17 @@ void harness_start(struct harness *harness, int brokers_count)
     }
 }
 
-void harness_kill_broker(struct harness *harness, int broker_id, int signal_number)
+int harness_kill_broker(struct harness *harness, int broker_id, int signal_number)
 {
     pid_t pid = harness->pids[broker_id];
     if (pid <= 0) {
-        return;
+        return 0;
     }
     kill(pid, signal_number);
     int status = 0;
     waitpid(pid, &status, 0);
     harness->pids[broker_id] = 0;
+    return status;
 }
 
 void harness_print_logs(const struct harness *harness)
@@ -164,10 +165,20 @@ void harness_print_logs(const struct harness *harness)
     }
 }
 
-void harness_stop(struct harness *harness)
+int harness_stop(struct harness *harness)
 {
+    int unclean = 0;
     for (int id = 1; id <= harness->brokers_count; id++) {
-        harness_kill_broker(harness, id, SIGTERM);
+        bool running = harness->pids[id] != 0;
+        int status = harness_kill_broker(harness, id, SIGTERM);
+        if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            fprintf(stderr, "harness: broker %d did not stop cleanly on SIGTERM (status %d)\n", id,
+                    status);
+            unclean++;
+        }
+    }
+    if (unclean > 0) {
+        harness_print_logs(harness);
     }
     if (getenv("HARNESS_KEEP_DATA") == NULL) {
         char command[300];
@@ -176,6 +187,7 @@ void harness_stop(struct harness *harness)
             fprintf(stderr, "harness: could not remove %s\n", harness->data_root);
         }
     }
+    return unclean;
 }
 
 int harness_connect(uint16_t port)

@@ -29,9 +29,11 @@ struct harness {
 
 /* Starts `brokers_count` brokers (ids 1..n) and waits until every one answers. */
 void harness_start(struct harness *harness, int brokers_count);
-void harness_stop(struct harness *harness); /* SIGTERM every broker, wait, remove data */
+/* SIGTERM every broker, wait, remove data; returns how many did not exit 0. */
+int harness_stop(struct harness *harness);
 void harness_start_broker(struct harness *harness, int broker_id);
-void harness_kill_broker(struct harness *harness, int broker_id, int signal_number);
+/* Sends the signal and waits; returns the waitpid status (0 if it was not running). */
+int harness_kill_broker(struct harness *harness, int broker_id, int signal_number);
 uint16_t harness_port(const struct harness *harness, int broker_id);
 void harness_print_logs(const struct harness *harness);
 
