@@ -63,25 +63,34 @@ static int leader_of(struct harness *harness, int asking_broker, const char *top
     return leader;
 }
 
-/* Produces one batch; returns the partition's error and stores the base offset and hint. */
-static int produce(int fd, const char *topic, uint32_t partition, uint64_t first, uint32_t count,
-                   Ether__Acks acks, uint64_t *base_offset, uint32_t *leader_hint)
+/* Fills a one-partition produce request around `batch`. */
+static void make_produce_request(Ether__ProduceRequest *request, Ether__ProducePartition *part,
+                                 Ether__ProducePartition **parts, const char *topic,
+                                 uint32_t partition, const struct ether_buf *batch,
+                                 Ether__Acks acks)
 {
-    struct ether_buf batch = ETHER_BUF_INIT;
-    harness_build_batch(&batch, first, count);
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.partition = partition;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = (char *)(uintptr_t)topic;
-    request.acks = acks;
-    request.n_partitions = 1;
-    request.partitions = parts;
+    ether__produce_partition__init(part);
+    part->partition = partition;
+    part->batch.data = batch->data;
+    part->batch.len = batch->length;
+    parts[0] = part;
+    ether__produce_request__init(request);
+    request->topic = (char *)(uintptr_t)topic;
+    request->acks = acks;
+    request->n_partitions = 1;
+    request->partitions = parts;
+}
+
+/* Sends `batch` and reads the answer: the partition's error, base offset and leader hint. */
+static int send_batch(int fd, const char *topic, uint32_t partition, const struct ether_buf *batch,
+                      Ether__Acks acks, uint64_t *base_offset, uint32_t *leader_hint)
+{
+    Ether__ProduceRequest request;
+    Ether__ProducePartition part;
+    Ether__ProducePartition *parts[1];
+    make_produce_request(&request, &part, parts, topic, partition, batch, acks);
     ProtobufCMessage *response = NULL;
     int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
-    ether_buf_free(&batch);
     if (rc != ETHER_OK) {
         return rc;
     }
@@ -96,6 +105,33 @@ static int produce(int fd, const char *topic, uint32_t partition, uint64_t first
         }
     }
     proto_message_free(response);
+    return rc;
+}
+
+/* Sends `batch` without reading any answer (acks=0, or an answer the test pretends is lost). */
+static void send_batch_unanswered(int fd, const char *topic, const struct ether_buf *batch,
+                                  Ether__Acks acks)
+{
+    Ether__ProduceRequest request;
+    Ether__ProducePartition part;
+    Ether__ProducePartition *parts[1];
+    make_produce_request(&request, &part, parts, topic, 0, batch, acks);
+    struct proto_frame_header header = {.api_key = PROTO_API_PRODUCE, .correlation_id = 777};
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc = proto_frame_encode(&frame, &header, &request.base, 1 << 24);
+    assert_int_equal(rc, ETHER_OK);
+    harness_send_raw(fd, frame.data, frame.length);
+    ether_buf_free(&frame);
+}
+
+/* Produces one batch; returns the partition's error and stores the base offset and hint. */
+static int produce(int fd, const char *topic, uint32_t partition, uint64_t first, uint32_t count,
+                   Ether__Acks acks, uint64_t *base_offset, uint32_t *leader_hint)
+{
+    struct ether_buf batch = ETHER_BUF_INIT;
+    harness_build_batch(&batch, first, count);
+    int rc = send_batch(fd, topic, partition, &batch, acks, base_offset, leader_hint);
+    ether_buf_free(&batch);
     return rc;
 }
 
@@ -260,20 +296,7 @@ static void test_acks_one_and_zero_write_and_acks_one_answers_with_the_offset(vo
     /* acks=0: no answer at all; the next acks=all request on the connection is answered. */
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_batch(&batch, 10, 10);
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = "clicks";
-    request.acks = ETHER__ACKS__ACKS_NONE;
-    request.n_partitions = 1;
-    request.partitions = parts;
-    struct proto_frame_header header = {.api_key = PROTO_API_PRODUCE, .correlation_id = 777};
-    struct ether_buf frame = ETHER_BUF_INIT;
-    CHECK(harness, proto_frame_encode(&frame, &header, &request.base, 1 << 24) == ETHER_OK);
-    harness_send_raw(fd, frame.data, frame.length);
-    ether_buf_free(&frame);
+    send_batch_unanswered(fd, "clicks", &batch, ETHER__ACKS__ACKS_NONE);
     ether_buf_free(&batch);
     CHECK(harness,
           produce(fd, "clicks", 0, 20, 10, ETHER__ACKS__ACKS_ALL, &base_offset, NULL) == ETHER_OK);
@@ -379,18 +402,8 @@ static void test_malformed_input_gets_named_errors_and_the_broker_keeps_serving(
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_batch(&batch, 0, 3);
     batch.data[batch.length - 1] ^= 0x01; /* breaks the CRC */
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = "strict";
-    request.acks = ETHER__ACKS__ACKS_ALL;
-    request.n_partitions = 1;
-    request.partitions = parts;
-    CHECK(harness, harness_call(fd, PROTO_API_PRODUCE, &request.base, &body) == ETHER_OK);
-    CHECK(harness, ((Ether__ProduceResponse *)body)->partitions[0]->error == ETHER_ERR_CORRUPT);
-    proto_message_free(body);
+    CHECK(harness, send_batch(fd, "strict", 0, &batch, ETHER__ACKS__ACKS_ALL, NULL, NULL) ==
+                       ETHER_ERR_CORRUPT);
     ether_buf_free(&batch);
 
     struct ether_buf big = ETHER_BUF_INIT;
@@ -404,11 +417,8 @@ static void test_malformed_input_gets_named_errors_and_the_broker_keeps_serving(
                                             .base_sequence = -1,
                                             .records_bytes_uncompressed = (uint32_t)records.length};
     CHECK(harness, proto_batch_write(&big, &big_header, records.data, records.length) == ETHER_OK);
-    part.batch.data = big.data;
-    part.batch.len = big.length;
-    CHECK(harness, harness_call(fd, PROTO_API_PRODUCE, &request.base, &body) == ETHER_OK);
-    CHECK(harness, ((Ether__ProduceResponse *)body)->partitions[0]->error == ETHER_ERR_TOO_LARGE);
-    proto_message_free(body);
+    CHECK(harness, send_batch(fd, "strict", 0, &big, ETHER__ACKS__ACKS_ALL, NULL, NULL) ==
+                       ETHER_ERR_TOO_LARGE);
     ether_buf_free(&big);
     ether_buf_free(&records);
     free(big_value);
@@ -640,26 +650,8 @@ static int produce_idempotent(int fd, const char *topic, uint64_t first, uint32_
 {
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_producer_batch(&batch, first, count, producer_id, epoch, sequence);
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = (char *)(uintptr_t)topic;
-    request.acks = ETHER__ACKS__ACKS_ALL;
-    request.n_partitions = 1;
-    request.partitions = parts;
-    ProtobufCMessage *response = NULL;
-    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+    int rc = send_batch(fd, topic, 0, &batch, ETHER__ACKS__ACKS_ALL, base_offset, NULL);
     ether_buf_free(&batch);
-    if (rc == ETHER_OK) {
-        Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
-        rc = (int)produced->partitions[0]->error;
-        if (base_offset != NULL) {
-            *base_offset = produced->partitions[0]->base_offset;
-        }
-        proto_message_free(response);
-    }
     return rc;
 }
 
@@ -695,21 +687,8 @@ static void test_retried_idempotent_batches_are_stored_once_and_in_order(void **
     int fd = harness_connect(harness_port(harness, leader));
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_producer_batch(&batch, 0, 10, producer_id, 0, 0);
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = "exactly-once";
-    request.acks = ETHER__ACKS__ACKS_ALL;
-    request.n_partitions = 1;
-    request.partitions = parts;
-    struct proto_frame_header header = {.api_key = PROTO_API_PRODUCE, .correlation_id = 1};
-    struct ether_buf frame = ETHER_BUF_INIT;
-    CHECK(harness, proto_frame_encode(&frame, &header, &request.base, 1 << 24) == ETHER_OK);
-    harness_send_raw(fd, frame.data, frame.length);
+    send_batch_unanswered(fd, "exactly-once", &batch, ETHER__ACKS__ACKS_ALL);
     close(fd);
-    ether_buf_free(&frame);
     ether_buf_free(&batch);
 
     /* The retry, maybe racing the original, lands once, at offset 0. */
