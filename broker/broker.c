@@ -14,6 +14,7 @@
 #include "broker/broker_internal.h"
 
 #include "broker/discovery.h"
+#include "broker/http.h"
 #include "broker/raft_wire.h"
 #include "common/error.h"
 #include "common/mem.h"
@@ -504,6 +505,11 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     if (rc != ETHER_OK) {
         goto err_after_alloc;
     }
+    rc = broker_http_start(loop, broker, config->listen_host, config->http_port, &broker->http,
+                           errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        goto err_after_server;
+    }
 
     struct broker_transport_options transport_options;
     broker_transport_options_init(&transport_options);
@@ -537,8 +543,9 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
                        broker->broker_id);
         broker_discovery_start(loop, config, logger, on_discovered, broker, &broker->discovery);
     }
-    ether_log_info(logger, "broker %u serving on %s:%u, data in %s", broker->broker_id,
-                   config->listen_host, broker_server_port(broker->server), config->data_dir);
+    ether_log_info(logger, "broker %u serving on %s:%u (HTTP on port %u), data in %s",
+                   broker->broker_id, config->listen_host, broker_server_port(broker->server),
+                   config->http_port, config->data_dir);
     *broker_out = broker;
     return ETHER_OK;
 
@@ -549,6 +556,8 @@ err_after_handles:
 
     /* The server and transport close asynchronously; the loop runs their callbacks. */
     broker_transport_close(broker->transport, NULL, NULL);
+    broker_http_stop(broker->http, NULL, NULL);
+err_after_server:
     broker_server_stop(broker->server, NULL, NULL);
 err_after_alloc:
     controller_state_free(&broker->controller.state);
@@ -596,6 +605,8 @@ static void close_the_rest(struct broker *broker)
     uv_close((uv_handle_t *)&broker->housekeeping_timer, on_handle_closed);
     uv_close((uv_handle_t *)&broker->flush_handle, on_handle_closed);
     broker_server_stop(broker->server, on_part_closed, broker);
+    broker->closes_pending++;
+    broker_http_stop(broker->http, on_part_closed, broker);
     broker->closes_pending++;
     broker_transport_close(broker->transport, on_part_closed, broker);
     close_done(broker);

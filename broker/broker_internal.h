@@ -114,6 +114,7 @@ struct broker {
     struct broker_replica_callbacks replica_callbacks;
 
     struct broker_server *server;
+    struct broker_http *http; /* GET /health and /metrics */
     struct broker_transport *transport;
     uv_timer_t tick_timer;
     uv_timer_t housekeeping_timer;
@@ -167,6 +168,8 @@ void broker_controller_apply(struct broker *broker, const struct raft_entry *ent
                              size_t entries_count);
 void broker_controller_role_changed(struct broker *broker, const struct raft_status *status);
 void broker_controller_housekeeping(struct broker *broker);
+/* The controller group has a leader and this broker applied all it knows to be committed. */
+bool broker_controller_caught_up(const struct broker *broker);
 void broker_controller_handle(struct broker *broker, uint64_t connection_id,
                               const struct proto_frame_header *header, ProtobufCMessage *request);
 /* Closes this broker's controller replica; true when `on_closed` will be called. */

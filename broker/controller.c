@@ -441,7 +441,7 @@ static void handle_init_producer(struct broker *broker, uint64_t connection_id,
     propose_command(broker, connection_id, header, &command);
 }
 
-static bool controller_caught_up(const struct broker *broker)
+bool broker_controller_caught_up(const struct broker *broker)
 {
     if (broker->controller.replica == NULL) {
         return false;
@@ -462,7 +462,7 @@ static void handle_metadata(struct broker *broker, uint64_t connection_id,
      * (it applied everything it knows to be committed): a broker with an empty disk
      * decides who it is from such answers. */
     response->controller_id =
-        controller_caught_up(broker) ? (uint32_t)broker->controller.leader_broker_id : 0;
+        broker_controller_caught_up(broker) ? (uint32_t)broker->controller.leader_broker_id : 0;
     /* Non-empty once this broker belongs to a cluster that exists: a broker with an empty
      * disk asks for this to tell a cluster being founded from one it must rejoin. */
     if (broker->knows_cluster || broker->controller.state.applied_index > 0) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -817,6 +818,72 @@ test_broker_back_with_an_empty_disk_rejoins_as_a_new_member_and_loses_nothing(vo
     CHECK(harness, base_offset == 200);
 }
 
+/* Sends one raw HTTP request to broker_id's HTTP port and reads the answer until the broker
+ * closes the connection. Returns the bytes read, or -1. */
+static int http_exchange(struct harness *harness, int broker_id, const char *request,
+                         char *response, size_t response_bytes_max)
+{
+    int fd = harness_connect((uint16_t)(harness_port(harness, broker_id) + 100));
+    if (fd < 0) {
+        return -1;
+    }
+    harness_send_raw(fd, request, strlen(request));
+    size_t used = 0;
+    while (used + 1 < response_bytes_max) {
+        ssize_t got = recv(fd, response + used, response_bytes_max - 1 - used, 0);
+        if (got <= 0) {
+            break;
+        }
+        used += (size_t)got;
+    }
+    response[used] = '\0';
+    close(fd);
+    return (int)used;
+}
+
+static void test_health_and_metrics_are_served_over_http(void **state)
+{
+    struct harness *harness = *state;
+    static char response[256 * 1024];
+    bool healthy = false;
+    for (int attempt = 0; attempt < 100 && !healthy; attempt++) {
+        if (http_exchange(harness, 1, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", response,
+                          sizeof response) > 0 &&
+            strncmp(response, "HTTP/1.1 200", 12) == 0) {
+            healthy = true;
+        } else {
+            usleep(100 * 1000);
+        }
+    }
+    CHECK(harness, healthy);
+    CHECK(harness, strstr(response, "\r\n\r\nok\n") != NULL);
+
+    CHECK(harness, harness_create_topic(harness, "observed", 1, 3) == ETHER_OK);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, "observed", 1, 15000));
+    bool has_partition = false;
+    for (int attempt = 0; attempt < 100 && !has_partition; attempt++) {
+        CHECK(harness, http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                     response, sizeof response) > 0);
+        has_partition = strstr(response, "ether_partition_high_watermark{topic=\"observed\","
+                                         "partition=\"0\"}") != NULL;
+        if (!has_partition) {
+            usleep(100 * 1000);
+        }
+    }
+    CHECK(harness, has_partition);
+    CHECK(harness, strncmp(response, "HTTP/1.1 200", 12) == 0);
+    CHECK(harness, strstr(response, "text/plain; version=0.0.4") != NULL);
+    CHECK(harness, strstr(response, "ether_broker_info{broker_id=\"1\"") != NULL);
+    CHECK(harness, strstr(response, "# TYPE ether_transport_messages_sent_total counter") != NULL);
+
+    CHECK(harness, http_exchange(harness, 1, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", response,
+                                 sizeof response) > 0);
+    CHECK(harness, strncmp(response, "HTTP/1.1 405", 12) == 0);
+    CHECK(harness, http_exchange(harness, 1, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", response,
+                                 sizeof response) > 0);
+    CHECK(harness, strncmp(response, "HTTP/1.1 404", 12) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -848,6 +915,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_retried_idempotent_batches_are_stored_once_and_in_order, setup_cluster,
             teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_health_and_metrics_are_served_over_http, setup_cluster,
+                                        teardown_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
