@@ -195,6 +195,10 @@ void broker_partition_role_changed(struct broker_partition *partition,
 void broker_partitions_close_all(struct broker *broker, void (*on_closed)(void *context),
                                  void *context);
 void broker_partitions_rebalance_leaders(struct broker *broker);
+/* Leader only: the leader and the voters recently active that hold every committed entry;
+ * fills broker_ids and returns how many. */
+uint32_t broker_partition_in_sync_replicas(const struct broker_partition *partition,
+                                           uint32_t broker_ids[RAFT_SERVERS_MAX]);
 void broker_partitions_reconcile_membership(struct broker *broker);
 void broker_partitions_compact(struct broker *broker);
 void broker_partition_snapshot_installed(struct broker_partition *partition,

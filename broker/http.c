@@ -116,29 +116,6 @@ static void append_partition_sample(struct ether_buf *buf, const char *name,
     append_format(buf, "\",partition=\"%" PRIu32 "\"} %" PRIu64 "\n", partition->partition, value);
 }
 
-/* The leader and the voters recently active that hold every committed entry. */
-static uint32_t in_sync_replicas_count(const struct broker_partition *partition,
-                                       const struct raft_status *status)
-{
-    const struct raft_configuration *configuration =
-        broker_replica_configuration(partition->replica);
-    uint32_t count = 0;
-    for (uint32_t s = 0; s < configuration->servers_count; s++) {
-        const struct raft_server *server = &configuration->servers[s];
-        if (server->role != RAFT_VOTER) {
-            continue;
-        }
-        bool in_sync = server->id == status->id;
-        struct raft_progress_info progress;
-        if (!in_sync &&
-            broker_replica_progress(partition->replica, server->id, &progress) == ETHER_OK) {
-            in_sync = progress.recent_active && progress.match_index >= status->commit_index;
-        }
-        count += in_sync ? 1 : 0;
-    }
-    return count;
-}
-
 /* The replicas the controller assigned to the partition; 0 when the topic is gone. */
 static uint32_t assigned_replicas_count(const struct broker *broker,
                                         const struct broker_partition *partition)
@@ -212,10 +189,11 @@ static void render_metrics(struct broker *broker, struct ether_buf *body)
         }
     }
     uint64_t under_replicated = 0;
+    uint32_t in_sync[RAFT_SERVERS_MAX];
     for (size_t i = 0; i < statuses_count; i++) {
         const struct broker_partition *partition = broker->partitions[i];
         if (partition_visible(partition) && statuses[i].role == RAFT_LEADER &&
-            in_sync_replicas_count(partition, &statuses[i]) <
+            broker_partition_in_sync_replicas(partition, in_sync) <
                 assigned_replicas_count(broker, partition)) {
             under_replicated++;
         }

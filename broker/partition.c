@@ -795,15 +795,14 @@ static void hint_record(struct broker *broker, const struct broker_leader_hint *
     broker->hints_count++;
 }
 
-/* The leader and the voters that are recently active and hold every committed entry. */
-static void compute_in_sync_replicas(struct broker_partition *partition,
-                                     struct broker_leader_hint *hint)
+uint32_t broker_partition_in_sync_replicas(const struct broker_partition *partition,
+                                           uint32_t broker_ids[RAFT_SERVERS_MAX])
 {
     struct raft_status status;
     broker_replica_status(partition->replica, &status);
     const struct raft_configuration *configuration =
         broker_replica_configuration(partition->replica);
-    hint->in_sync_replicas_count = 0;
+    uint32_t count = 0;
     for (uint32_t s = 0; s < configuration->servers_count; s++) {
         const struct raft_server *server = &configuration->servers[s];
         if (server->role != RAFT_VOTER) {
@@ -816,10 +815,10 @@ static void compute_in_sync_replicas(struct broker_partition *partition,
             in_sync = progress.recent_active && progress.match_index >= status.commit_index;
         }
         if (in_sync) {
-            hint->in_sync_replicas[hint->in_sync_replicas_count++] =
-                broker_node_broker_id(server->id);
+            broker_ids[count++] = broker_node_broker_id(server->id);
         }
     }
+    return count;
 }
 
 void broker_partitions_broadcast_hints(struct broker *broker)
@@ -845,7 +844,8 @@ void broker_partitions_broadcast_hints(struct broker *broker)
             .high_watermark = partition->high_watermark,
             .log_start_offset = partition->log_start_offset,
         };
-        compute_in_sync_replicas(partition, &own);
+        own.in_sync_replicas_count =
+            broker_partition_in_sync_replicas(partition, own.in_sync_replicas);
         hint_record(broker, &own);
         ether__leader_hint__init(&hints[count]);
         hints[count].group_id = own.group_id;
