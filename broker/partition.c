@@ -191,13 +191,15 @@ static int describe_batch(void *context, const struct raft_entry *entry, uint32_
                           int64_t *max_timestamp_ms)
 {
     (void)context;
-    if (entry->data_bytes < PROTO_BATCH_HEADER_BYTES) {
+    /* The leader checked the whole batch before proposing it; its header is trusted here. */
+    struct proto_batch_header header;
+    if (proto_batch_header_read(entry->data, entry->data_bytes, &header) != ETHER_OK ||
+        header.record_count == 0) {
         return ETHER_ERR_CORRUPT;
     }
-    /* The leader checked the whole batch before proposing it; its header is trusted here. */
-    *record_count = ether_get_u32le(entry->data + 12);
-    *max_timestamp_ms = (int64_t)ether_get_u64le(entry->data + 24);
-    return *record_count > 0 ? ETHER_OK : ETHER_ERR_CORRUPT;
+    *record_count = header.record_count;
+    *max_timestamp_ms = header.max_timestamp_ms;
+    return ETHER_OK;
 }
 
 static size_t partition_position(const struct broker *broker, uint64_t group_id)
@@ -502,22 +504,18 @@ void broker_partition_apply(struct broker_partition *partition, const struct raf
         const struct raft_entry *entry = &entries[i];
         ETHER_ASSERT(entry->index > partition->applied_index);
         partition->applied_index = entry->index;
-        if (entry->type != RAFT_ENTRY_NORMAL || entry->data_bytes < PROTO_BATCH_HEADER_BYTES) {
+        /* The leader checked the batch before proposing it; its header is trusted here. */
+        struct proto_batch_header batch;
+        if (entry->type != RAFT_ENTRY_NORMAL ||
+            proto_batch_header_read(entry->data, entry->data_bytes, &batch) != ETHER_OK) {
             continue;
         }
         uint64_t base_offset = partition->high_watermark;
-        partition->high_watermark += ether_get_u32le(entry->data + 12);
-        /* The leader checked the batch before proposing it; its header is trusted here. */
-        struct producer_batch_info info = {
-            .producer_id = (int64_t)ether_get_u64le(entry->data + 32),
-            .producer_epoch = (int16_t)ether_get_u16le(entry->data + 40),
-            .base_sequence = (int32_t)ether_get_u32le(entry->data + 44),
-            .record_count = ether_get_u32le(entry->data + 12),
-        };
+        partition->high_watermark += batch.record_count;
         /* Every data batch moves the table's log time (expiry); only idempotent ones
          * change a producer's state. */
-        producer_table_apply(&partition->producers, &info, base_offset,
-                             (int64_t)ether_get_u64le(entry->data + 24));
+        struct producer_batch_info info = producer_batch_info_from_header(&batch);
+        producer_table_apply(&partition->producers, &info, base_offset, batch.max_timestamp_ms);
         /* acks=all waits are in index order: the head is the next to commit. */
         while (partition->waits_head != NULL && partition->waits_head->index != 0 &&
                partition->waits_head->index <= entry->index) {

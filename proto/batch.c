@@ -8,6 +8,25 @@ enum {
     ATTRIBUTE_COMPRESSION_MASK = 0x07,
 };
 
+int proto_batch_header_read(const uint8_t *data, size_t size_bytes,
+                            struct proto_batch_header *header)
+{
+    if (size_bytes < PROTO_BATCH_HEADER_BYTES) {
+        return ETHER_ERR_TRUNCATED;
+    }
+    header->batch_bytes = ether_get_u32le(data);
+    header->crc32c = ether_get_u32le(data + 4);
+    header->compression = (enum proto_compression)(data[9] & ATTRIBUTE_COMPRESSION_MASK);
+    header->record_count = ether_get_u32le(data + 12);
+    header->first_timestamp_ms = (int64_t)ether_get_u64le(data + 16);
+    header->max_timestamp_ms = (int64_t)ether_get_u64le(data + 24);
+    header->producer_id = (int64_t)ether_get_u64le(data + 32);
+    header->producer_epoch = (int16_t)ether_get_u16le(data + 40);
+    header->base_sequence = (int32_t)ether_get_u32le(data + 44);
+    header->records_bytes_uncompressed = ether_get_u32le(data + 48);
+    return ETHER_OK;
+}
+
 int proto_batch_parse(const uint8_t *data, size_t size_bytes, struct proto_batch_header *header)
 {
     if (size_bytes < PROTO_BATCH_HEADER_BYTES) {
@@ -33,16 +52,8 @@ int proto_batch_parse(const uint8_t *data, size_t size_bytes, struct proto_batch
     if (compression != PROTO_COMPRESSION_NONE && compression != PROTO_COMPRESSION_LZ4) {
         return ETHER_ERR_CORRUPT;
     }
-    header->batch_bytes = batch_bytes;
-    header->crc32c = crc;
-    header->compression = (enum proto_compression)compression;
-    header->record_count = ether_get_u32le(data + 12);
-    header->first_timestamp_ms = (int64_t)ether_get_u64le(data + 16);
-    header->max_timestamp_ms = (int64_t)ether_get_u64le(data + 24);
-    header->producer_id = (int64_t)ether_get_u64le(data + 32);
-    header->producer_epoch = (int16_t)ether_get_u16le(data + 40);
-    header->base_sequence = (int32_t)ether_get_u32le(data + 44);
-    header->records_bytes_uncompressed = ether_get_u32le(data + 48);
+    int rc = proto_batch_header_read(data, size_bytes, header);
+    ETHER_ASSERT(rc == ETHER_OK); /* the length was checked above */
     if (header->record_count == 0 || header->record_count > PROTO_BATCH_RECORDS_MAX ||
         header->max_timestamp_ms < header->first_timestamp_ms) {
         return ETHER_ERR_CORRUPT;

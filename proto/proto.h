@@ -204,6 +204,14 @@ struct proto_batch_header {
  */
 int proto_batch_parse(const uint8_t *data, size_t size_bytes, struct proto_batch_header *header);
 
+/*
+ * Reads the header fields of a batch that was already checked (the partition
+ * log stores only batches proto_batch_parse accepted): no CRC, no consistency
+ * checks. ETHER_ERR_TRUNCATED when size_bytes is shorter than a header.
+ */
+int proto_batch_header_read(const uint8_t *data, size_t size_bytes,
+                            struct proto_batch_header *header);
+
 /* The records section of a batch that proto_batch_parse accepted. */
 static inline const uint8_t *proto_batch_records(const uint8_t *batch)
 {
