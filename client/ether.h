@@ -67,34 +67,43 @@ ETHER_API const char *ether_version(void);
  * (Inside the Ether source tree common/error.h defines the same enum; this
  * copy is checked against it at compile time, in client/client.c.)
  */
-#define ETHER_PUBLIC_ERRORS(XX)           \
-    XX(OK, 0)                             \
-    XX(ERR_INVALID_ARGUMENT, 1)           \
-    XX(ERR_NO_MEMORY, 2)                  \
-    XX(ERR_IO, 3)                         \
-    XX(ERR_NO_SPACE, 4)                   \
-    XX(ERR_CORRUPT, 5)                    \
-    XX(ERR_NOT_FOUND, 6)                  \
-    XX(ERR_EXISTS, 7)                     \
-    XX(ERR_TRUNCATED, 8)                  \
-    XX(ERR_TOO_LARGE, 9)                  \
-    XX(ERR_CLOSED, 10)                    \
-    XX(ERR_BUSY, 11)                      \
-    XX(ERR_TIMED_OUT, 12)                 \
-    XX(ERR_UNSUPPORTED, 13)               \
-    XX(ERR_OUT_OF_RANGE, 20)              \
-    XX(ERR_BELOW_START, 21)               \
-    XX(ERR_LOG_UNTRUSTED, 22)             \
-    XX(ERR_LOCKED, 23)                    \
-    XX(ERR_NOT_LEADER, 30)                \
-    XX(ERR_TRANSFER_IN_PROGRESS, 31)      \
-    XX(ERR_CONFIG_CHANGE_IN_PROGRESS, 32) \
-    XX(ERR_STOPPED, 33)                   \
-    XX(ERR_DROPPED, 34)                   \
-    XX(ERR_FRAME_TOO_LARGE, 40)           \
-    XX(ERR_OUT_OF_ORDER_SEQUENCE, 50)     \
-    XX(ERR_PRODUCER_FENCED, 51)           \
-    XX(ERR_UNKNOWN_PRODUCER, 52)
+#define ETHER_PUBLIC_ERRORS(XX)             \
+    XX(OK, 0)                               \
+    XX(ERR_INVALID_ARGUMENT, 1)             \
+    XX(ERR_NO_MEMORY, 2)                    \
+    XX(ERR_IO, 3)                           \
+    XX(ERR_NO_SPACE, 4)                     \
+    XX(ERR_CORRUPT, 5)                      \
+    XX(ERR_NOT_FOUND, 6)                    \
+    XX(ERR_EXISTS, 7)                       \
+    XX(ERR_TRUNCATED, 8)                    \
+    XX(ERR_TOO_LARGE, 9)                    \
+    XX(ERR_CLOSED, 10)                      \
+    XX(ERR_BUSY, 11)                        \
+    XX(ERR_TIMED_OUT, 12)                   \
+    XX(ERR_UNSUPPORTED, 13)                 \
+    XX(ERR_OUT_OF_RANGE, 20)                \
+    XX(ERR_BELOW_START, 21)                 \
+    XX(ERR_LOG_UNTRUSTED, 22)               \
+    XX(ERR_LOCKED, 23)                      \
+    XX(ERR_NOT_LEADER, 30)                  \
+    XX(ERR_TRANSFER_IN_PROGRESS, 31)        \
+    XX(ERR_CONFIG_CHANGE_IN_PROGRESS, 32)   \
+    XX(ERR_STOPPED, 33)                     \
+    XX(ERR_DROPPED, 34)                     \
+    XX(ERR_FRAME_TOO_LARGE, 40)             \
+    XX(ERR_OUT_OF_ORDER_SEQUENCE, 50)       \
+    XX(ERR_PRODUCER_FENCED, 51)             \
+    XX(ERR_UNKNOWN_PRODUCER, 52)            \
+    XX(ERR_NOT_COORDINATOR, 60)             \
+    XX(ERR_COORDINATOR_NOT_AVAILABLE, 61)   \
+    XX(ERR_COORDINATOR_LOADING, 62)         \
+    XX(ERR_UNKNOWN_MEMBER_ID, 63)           \
+    XX(ERR_ILLEGAL_GENERATION, 64)          \
+    XX(ERR_REBALANCE_IN_PROGRESS, 65)       \
+    XX(ERR_GROUP_NOT_EMPTY, 66)             \
+    XX(ERR_INCONSISTENT_GROUP_PROTOCOL, 67) \
+    XX(ERR_GROUP_NOT_FOUND, 68)
 
 #ifndef ETHER_COMMON_ERROR_H
 enum ether_error {

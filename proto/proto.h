@@ -89,7 +89,27 @@
     XX(INIT_PRODUCER_ID, 9, 1, ether__init_producer_id_request__descriptor,                       \
        ether__init_producer_id_response__descriptor)                                              \
     XX(DESCRIBE_PRODUCERS, 10, 1, ether__describe_producers_request__descriptor,                  \
-       ether__describe_producers_response__descriptor)
+       ether__describe_producers_response__descriptor)                                            \
+    XX(FIND_COORDINATOR, 11, 1, ether__find_coordinator_request__descriptor,                      \
+       ether__find_coordinator_response__descriptor)                                              \
+    XX(JOIN_GROUP, 12, 1, ether__join_group_request__descriptor,                                  \
+       ether__join_group_response__descriptor)                                                    \
+    XX(SYNC_GROUP, 13, 1, ether__sync_group_request__descriptor,                                  \
+       ether__sync_group_response__descriptor)                                                    \
+    XX(HEARTBEAT, 14, 1, ether__heartbeat_request__descriptor,                                    \
+       ether__heartbeat_response__descriptor)                                                     \
+    XX(LEAVE_GROUP, 15, 1, ether__leave_group_request__descriptor,                                \
+       ether__leave_group_response__descriptor)                                                   \
+    XX(OFFSET_COMMIT, 16, 1, ether__offset_commit_request__descriptor,                            \
+       ether__offset_commit_response__descriptor)                                                 \
+    XX(OFFSET_FETCH, 17, 1, ether__offset_fetch_request__descriptor,                              \
+       ether__offset_fetch_response__descriptor)                                                  \
+    XX(LIST_GROUPS, 18, 1, ether__list_groups_request__descriptor,                                \
+       ether__list_groups_response__descriptor)                                                   \
+    XX(DESCRIBE_GROUP, 19, 1, ether__describe_group_request__descriptor,                          \
+       ether__describe_group_response__descriptor)                                                \
+    XX(DELETE_GROUP, 20, 1, ether__delete_group_request__descriptor,                              \
+       ether__delete_group_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
