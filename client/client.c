@@ -81,6 +81,25 @@ void ether_config_set_delivery_callback(struct ether_config *config, ether_deliv
     config->settings.delivery_context = callback_context;
 }
 
+void ether_config_set_commit_callback(struct ether_config *config, ether_commit_fn *callback,
+                                      void *callback_context)
+{
+    ETHER_ASSERT(config != NULL);
+    config->settings.commit_callback = callback;
+    config->settings.commit_context = callback_context;
+}
+
+void ether_topic_partitions_free(struct ether_topic_partition *partitions, size_t count)
+{
+    if (partitions == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        ether_free((void *)(uintptr_t)partitions[i].topic);
+    }
+    ether_free(partitions);
+}
+
 uint64_t client_now_ms(void)
 {
     return ether_clock_monotonic_ns() / 1000000u;
@@ -265,11 +284,7 @@ struct ether_client *ether_client_new(const struct ether_config *config, char *e
         client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT, "configuration is NULL");
         return NULL;
     }
-    if (config->settings.idempotence == CLIENT_IDEMPOTENCE_ON &&
-        config->settings.acks == CLIENT_ACKS_NONE) {
-        client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
-                     "enable_idempotence=true needs acks 1 or all (with acks=0 no answer says "
-                     "which sequences the broker accepted)");
+    if (client_settings_check(&config->settings, errstr, errstr_size) != ETHER_OK) {
         return NULL;
     }
     struct ether_client *client = ether_calloc(1, sizeof *client);

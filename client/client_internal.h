@@ -52,6 +52,7 @@ enum {
     CLIENT_TICK_MS = 5,
     CLIENT_BROKERS_MAX = 256,
     CLIENT_PRODUCER_NAME_BYTES_MAX = 255,
+    CLIENT_GROUP_ID_BYTES_MAX = 255, /* the coordinator's bound on a group name */
 };
 
 #define CLIENT_DEFAULT_BROKERS "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
@@ -77,6 +78,19 @@ enum client_fetch_from {
     CLIENT_FETCH_FROM_FOLLOWER = 1, /* a replica that is not the leader, when there is one */
 };
 
+/* How a consumer group shares partitions (computed by the coordinator). */
+enum client_assignor {
+    CLIENT_ASSIGNOR_RANGE = 0,
+    CLIENT_ASSIGNOR_ROUNDROBIN = 1,
+    CLIENT_ASSIGNOR_STICKY = 2,
+};
+
+/* Where a group member starts a partition that has no committed offset. */
+enum client_offset_reset {
+    CLIENT_OFFSET_RESET_LATEST = 0,
+    CLIENT_OFFSET_RESET_EARLIEST = 1,
+};
+
 struct client_settings {
     char *brokers;
     char *client_id;
@@ -99,8 +113,20 @@ struct client_settings {
     enum client_idempotence idempotence;
     char *producer_name; /* "" when none */
     uint64_t seed;
+    /* consumer groups */
+    char *group_id; /* "" when none */
+    enum client_assignor group_assignor;
+    bool group_cooperative; /* group_protocol=cooperative */
+    uint32_t session_timeout_ms;
+    uint32_t heartbeat_interval_ms;
+    uint32_t rebalance_timeout_ms;
+    bool enable_auto_commit;
+    uint32_t auto_commit_interval_ms;
+    enum client_offset_reset auto_offset_reset;
     ether_delivery_fn *delivery_callback;
     void *delivery_context;
+    ether_commit_fn *commit_callback;
+    void *commit_context;
 };
 
 struct ether_config {
@@ -113,6 +139,10 @@ void client_settings_copy(struct client_settings *to, const struct client_settin
 void client_settings_free(struct client_settings *settings);
 int client_settings_set(struct client_settings *settings, const char *name, const char *value,
                         char *errstr, size_t errstr_size);
+/* The rules between properties (heartbeat_interval_ms < session_timeout_ms, ...). */
+int client_settings_check(const struct client_settings *settings, char *errstr, size_t errstr_size);
+/* "range", "roundrobin" or "sticky". */
+const char *client_assignor_name(enum client_assignor assignor);
 
 struct client_address {
     char *host;

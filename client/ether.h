@@ -193,6 +193,38 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *   seed                  seed of the retry jitter, for reproducible runs (0: from
  *                         the clock)
  *
+ * Consumer groups (see ether_subscribe):
+ *
+ *   group_id              the consumer group this client belongs to ("": none). At most
+ *                         255 bytes. Needed by ether_subscribe, the commit functions and
+ *                         ether_committed.
+ *   group_assignor        range, roundrobin or sticky: how the coordinator shares the
+ *                         subscribed topics' partitions among the members (range). Every
+ *                         member of a group must ask for the same one.
+ *   group_protocol        eager or cooperative (eager). Eager: before every rebalance the
+ *                         member commits (with auto-commit) and stops reading all its
+ *                         partitions. Cooperative: it keeps reading them during the
+ *                         rebalance and afterwards gives up only those it lost. Every
+ *                         member of a group must use the same one.
+ *   session_timeout_ms    the coordinator removes a member it has not heard from for
+ *                         this long (10000); the member likewise considers its partitions
+ *                         lost after this long without an answer to its heartbeats
+ *   heartbeat_interval_ms how often a member tells the coordinator it is alive (3000);
+ *                         must be less than session_timeout_ms
+ *   rebalance_timeout_ms  how long a rebalance waits for the members to join again
+ *                         (30000); a JoinGroup request may wait this long for its answer
+ *   enable_auto_commit    true or false (true): commit the consumed positions every
+ *                         auto_commit_interval_ms, before giving up partitions in a
+ *                         rebalance, and in ether_unsubscribe / ether_client_destroy
+ *   auto_commit_interval_ms  (5000)
+ *   auto_offset_reset     earliest or latest (latest): where a member starts a partition
+ *                         that has no committed offset, or whose committed offset is no
+ *                         longer in the log
+ *
+ * ether_client_new refuses a configuration whose properties contradict each
+ * other (heartbeat_interval_ms >= session_timeout_ms; enable_idempotence=true
+ * with acks=0) with a sentence in errstr.
+ *
  * Delivery errors of an idempotent producer: ETHER_ERR_OUT_OF_ORDER_SEQUENCE
  * or ETHER_ERR_UNKNOWN_PRODUCER when the partition's leader refused a batch's
  * sequence numbers (it lost or expired this producer's state); the records of
@@ -207,6 +239,38 @@ ETHER_API int ether_config_set(struct ether_config *config, const char *name, co
 ETHER_API void ether_config_set_delivery_callback(struct ether_config *config,
                                                   ether_delivery_fn *callback,
                                                   void *callback_context);
+
+/*
+ * One partition of a topic, with an offset whose meaning depends on the
+ * function that returns it (-1 when there is none). Arrays of them returned
+ * by libether are the caller's: free them with ether_topic_partitions_free.
+ */
+struct ether_topic_partition {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int error; /* ETHER_OK, or what went wrong for this partition alone */
+};
+
+/* Frees an array of `count` partitions returned by libether (and their topic names). */
+ETHER_API void ether_topic_partitions_free(struct ether_topic_partition *partitions, size_t count);
+
+/*
+ * The outcome of a background commit (auto-commit or ether_commit_async):
+ * `error` ETHER_OK when the coordinator stored every offset, else why not,
+ * with a sentence in error_message. `offsets` holds the offsets committed
+ * (each with its own `error`). Everything is valid during the call only.
+ */
+typedef void ether_commit_fn(void *callback_context, int error, const char *error_message,
+                             const struct ether_topic_partition *offsets, size_t count);
+
+/*
+ * The callback ether_poll and ether_consume call for each finished
+ * background commit (none by default). It runs on the application thread
+ * that calls ether_poll or ether_consume, never on the I/O thread.
+ */
+ETHER_API void ether_config_set_commit_callback(struct ether_config *config,
+                                                ether_commit_fn *callback, void *callback_context);
 
 /* ---- the client handle ---------------------------------------------------------------- */
 

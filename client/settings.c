@@ -50,6 +50,15 @@ void client_settings_init(struct client_settings *settings)
     settings->fetch_max_bytes = 1024 * 1024;
     settings->consume_queue_max = 100000;
     settings->seed = 0;
+    settings->group_id = ether_strdup("");
+    settings->group_assignor = CLIENT_ASSIGNOR_RANGE;
+    settings->group_cooperative = false;
+    settings->session_timeout_ms = 10000;
+    settings->heartbeat_interval_ms = 3000;
+    settings->rebalance_timeout_ms = 30000;
+    settings->enable_auto_commit = true;
+    settings->auto_commit_interval_ms = 5000;
+    settings->auto_offset_reset = CLIENT_OFFSET_RESET_LATEST;
 }
 
 void client_settings_copy(struct client_settings *to, const struct client_settings *from)
@@ -59,6 +68,7 @@ void client_settings_copy(struct client_settings *to, const struct client_settin
     to->client_id = ether_strdup(from->client_id);
     to->rack = ether_strdup(from->rack);
     to->producer_name = ether_strdup(from->producer_name);
+    to->group_id = ether_strdup(from->group_id);
 }
 
 void client_settings_free(struct client_settings *settings)
@@ -67,7 +77,9 @@ void client_settings_free(struct client_settings *settings)
     ether_free(settings->client_id);
     ether_free(settings->rack);
     ether_free(settings->producer_name);
+    ether_free(settings->group_id);
     settings->producer_name = NULL;
+    settings->group_id = NULL;
     settings->brokers = NULL;
     settings->client_id = NULL;
     settings->rack = NULL;
@@ -96,6 +108,10 @@ enum setting_kind {
     SETTING_COMPRESSION,
     SETTING_FETCH_FROM,
     SETTING_IDEMPOTENCE,
+    SETTING_BOOL,
+    SETTING_ASSIGNOR,
+    SETTING_GROUP_PROTOCOL,
+    SETTING_OFFSET_RESET,
 };
 
 struct setting {
@@ -138,6 +154,18 @@ static const struct setting settings_table[] = {
     U32(fetch_max_bytes, 1024, CLIENT_BATCH_BYTES_MAX),
     U32(consume_queue_max, 1, 100000000),
     {"seed", SETTING_U64, offsetof(struct client_settings, seed), 0, UINT64_MAX},
+    TEXT(group_id),
+    {"group_assignor", SETTING_ASSIGNOR, offsetof(struct client_settings, group_assignor), 0, 0},
+    {"group_protocol", SETTING_GROUP_PROTOCOL, offsetof(struct client_settings, group_cooperative),
+     0, 0},
+    U32(session_timeout_ms, 1, 3600000),
+    U32(heartbeat_interval_ms, 1, 3600000),
+    U32(rebalance_timeout_ms, 1, 3600000),
+    {"enable_auto_commit", SETTING_BOOL, offsetof(struct client_settings, enable_auto_commit), 0,
+     0},
+    U32(auto_commit_interval_ms, 1, 86400000),
+    {"auto_offset_reset", SETTING_OFFSET_RESET, offsetof(struct client_settings, auto_offset_reset),
+     0, 0},
 };
 
 #undef U32
@@ -178,6 +206,10 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
             return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                                 "producer_name is longer than %d bytes",
                                 CLIENT_PRODUCER_NAME_BYTES_MAX);
+        }
+        if (strcmp(name, "group_id") == 0 && strlen(value) > CLIENT_GROUP_ID_BYTES_MAX) {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "group_id is longer than %d bytes", CLIENT_GROUP_ID_BYTES_MAX);
         }
         ether_free(*(char **)field);
         *(char **)field = ether_strdup(value);
@@ -224,6 +256,49 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
                                 "enable_idempotence must be true or false, not \"%s\"", value);
         }
         return ETHER_OK;
+    case SETTING_BOOL:
+        if (strcmp(value, "true") == 0) {
+            *(bool *)field = true;
+        } else if (strcmp(value, "false") == 0) {
+            *(bool *)field = false;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "%s must be true or false, not \"%s\"", name, value);
+        }
+        return ETHER_OK;
+    case SETTING_ASSIGNOR:
+        if (strcmp(value, "range") == 0) {
+            settings->group_assignor = CLIENT_ASSIGNOR_RANGE;
+        } else if (strcmp(value, "roundrobin") == 0) {
+            settings->group_assignor = CLIENT_ASSIGNOR_ROUNDROBIN;
+        } else if (strcmp(value, "sticky") == 0) {
+            settings->group_assignor = CLIENT_ASSIGNOR_STICKY;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "group_assignor must be range, roundrobin or sticky, not \"%s\"",
+                                value);
+        }
+        return ETHER_OK;
+    case SETTING_GROUP_PROTOCOL:
+        if (strcmp(value, "eager") == 0) {
+            settings->group_cooperative = false;
+        } else if (strcmp(value, "cooperative") == 0) {
+            settings->group_cooperative = true;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "group_protocol must be eager or cooperative, not \"%s\"", value);
+        }
+        return ETHER_OK;
+    case SETTING_OFFSET_RESET:
+        if (strcmp(value, "latest") == 0) {
+            settings->auto_offset_reset = CLIENT_OFFSET_RESET_LATEST;
+        } else if (strcmp(value, "earliest") == 0) {
+            settings->auto_offset_reset = CLIENT_OFFSET_RESET_EARLIEST;
+        } else {
+            return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                                "auto_offset_reset must be earliest or latest, not \"%s\"", value);
+        }
+        return ETHER_OK;
     case SETTING_U32:
     case SETTING_U64:
         if (parse_u64(value, setting->min, setting->max, &number) != ETHER_OK) {
@@ -240,6 +315,36 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
         return ETHER_OK;
     }
     ETHER_PANIC("unknown setting kind");
+}
+
+int client_settings_check(const struct client_settings *settings, char *errstr, size_t errstr_size)
+{
+    if (settings->idempotence == CLIENT_IDEMPOTENCE_ON && settings->acks == CLIENT_ACKS_NONE) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "enable_idempotence=true needs acks 1 or all (with acks=0 no answer "
+                            "says which sequences the broker accepted)");
+    }
+    if (settings->heartbeat_interval_ms >= settings->session_timeout_ms) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "heartbeat_interval_ms (%" PRIu32
+                            ") must be less than session_timeout_ms (%" PRIu32
+                            "): the coordinator would drop the member between two heartbeats",
+                            settings->heartbeat_interval_ms, settings->session_timeout_ms);
+    }
+    return ETHER_OK;
+}
+
+const char *client_assignor_name(enum client_assignor assignor)
+{
+    switch (assignor) {
+    case CLIENT_ASSIGNOR_RANGE:
+        return "range";
+    case CLIENT_ASSIGNOR_ROUNDROBIN:
+        return "roundrobin";
+    case CLIENT_ASSIGNOR_STICKY:
+        return "sticky";
+    }
+    ETHER_PANIC("unknown assignor");
 }
 
 void client_addresses_free(struct client_address *addresses, size_t count)

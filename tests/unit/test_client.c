@@ -384,6 +384,67 @@ static void test_settings_parse_and_refuse_with_a_sentence(void **state)
     ether_config_free(config);
 }
 
+static void test_group_settings_parse_and_contradictions_are_refused(void **state)
+{
+    (void)state;
+    struct ether_config *config = ether_config_new();
+    char errstr[256];
+    assert_string_equal(config->settings.group_id, "");
+    assert_int_equal(config->settings.group_assignor, CLIENT_ASSIGNOR_RANGE);
+    assert_false(config->settings.group_cooperative);
+    assert_true(config->settings.enable_auto_commit);
+    assert_int_equal(config->settings.auto_offset_reset, CLIENT_OFFSET_RESET_LATEST);
+    assert_int_equal(ether_config_set(config, "group_id", "billing", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_string_equal(config->settings.group_id, "billing");
+    assert_int_equal(ether_config_set(config, "group_assignor", "sticky", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(config->settings.group_assignor, CLIENT_ASSIGNOR_STICKY);
+    assert_string_equal(client_assignor_name(config->settings.group_assignor), "sticky");
+    assert_int_equal(
+        ether_config_set(config, "group_protocol", "cooperative", errstr, sizeof errstr), ETHER_OK);
+    assert_true(config->settings.group_cooperative);
+    assert_int_equal(ether_config_set(config, "enable_auto_commit", "false", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_false(config->settings.enable_auto_commit);
+    assert_int_equal(
+        ether_config_set(config, "auto_offset_reset", "earliest", errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(config->settings.auto_offset_reset, CLIENT_OFFSET_RESET_EARLIEST);
+
+    assert_int_equal(ether_config_set(config, "group_assignor", "random", errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr,
+                        "group_assignor must be range, roundrobin or sticky, not \"random\"");
+    assert_int_equal(ether_config_set(config, "group_protocol", "lazy", errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "group_protocol must be eager or cooperative, not \"lazy\"");
+    assert_int_equal(ether_config_set(config, "enable_auto_commit", "yes", errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "enable_auto_commit must be true or false, not \"yes\"");
+    assert_int_equal(ether_config_set(config, "auto_offset_reset", "none", errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "auto_offset_reset must be earliest or latest, not \"none\"");
+    char long_name[300];
+    memset(long_name, 'g', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(ether_config_set(config, "group_id", long_name, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "group_id is longer than 255 bytes");
+    assert_string_equal(config->settings.group_id, "billing");
+
+    /* Each value alone is fine; together they contradict each other. */
+    assert_int_equal(ether_config_set(config, "session_timeout_ms", "3000", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_client_new(config, errstr, sizeof errstr), NULL);
+    assert_string_equal(errstr, "heartbeat_interval_ms (3000) must be less than session_timeout_ms "
+                                "(3000): the coordinator would drop the member between two "
+                                "heartbeats");
+    assert_int_equal(
+        ether_config_set(config, "heartbeat_interval_ms", "1000", errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+    ether_config_free(config);
+}
+
 static void test_public_error_names_and_sentences_come_from_the_one_table(void **state)
 {
     (void)state;
@@ -410,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_broker_list_parses_hosts_ports_and_spaces),
         cmocka_unit_test(test_bad_broker_lists_are_explained),
         cmocka_unit_test(test_settings_parse_and_refuse_with_a_sentence),
+        cmocka_unit_test(test_group_settings_parse_and_contradictions_are_refused),
         cmocka_unit_test(test_public_error_names_and_sentences_come_from_the_one_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
