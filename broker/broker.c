@@ -294,6 +294,9 @@ static void on_request(void *context, struct broker_server *server, uint64_t con
         broker_handle_describe_producers(broker, connection_id, header, request);
         return;
     default:
+        if (broker_coordinator_handle(broker, connection_id, header, request)) {
+            return;
+        }
         broker_controller_handle(broker, connection_id, header, request);
         return;
     }
@@ -327,6 +330,7 @@ static void on_tick(uv_timer_t *timer)
             broker_replica_tick(broker->partitions[i]->replica);
         }
     }
+    broker_coordinators_tick(broker);
 }
 
 static void on_housekeeping(uv_timer_t *timer)

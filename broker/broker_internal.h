@@ -23,6 +23,9 @@
 #include "common/log.h"
 #include "storage/storage.h"
 
+/* The internal topic holding consumer groups' committed offsets (see coordinator.c). */
+#define BROKER_OFFSETS_TOPIC "__consumer_offsets"
+
 enum {
     BROKER_CONTROLLER_GROUP_ID = 0,
     BROKER_CONTROLLER_VOTERS_MAX = 3,
@@ -51,6 +54,7 @@ struct broker_controller {
     uint64_t producer_ids_end;
     bool producer_block_requested;
     struct broker_pending_admin *waiting_for_block; /* unnamed InitProducerId requests */
+    uint64_t offsets_topic_proposed_ms;             /* loop time __consumer_offsets was asked */
 };
 
 /* What is known of a partition's leadership, from the local replica or from hints. */
@@ -65,6 +69,7 @@ struct broker_leader_hint {
 };
 
 struct broker_produce_request;
+struct broker_coordinator;
 
 struct broker_partition {
     struct broker *broker;
@@ -91,6 +96,9 @@ struct broker_partition {
      * acks=all and retries of in-flight batches until applied. */
     struct broker_produce_wait *waits_head;
     struct broker_produce_wait *waits_tail;
+    /* __consumer_offsets partitions only: the groups' committed offsets (every replica) and,
+     * on the leader, the groups' coordinator. */
+    struct broker_coordinator *coordinator;
     bool closing;
 };
 
@@ -225,5 +233,34 @@ void broker_handle_describe_producers(struct broker *broker, uint64_t connection
                                       ProtobufCMessage *request);
 /* Fails every long poll (shutdown). */
 void broker_fetches_cancel_all(struct broker *broker);
+
+/* ---- coordinator.c ---------------------------------------------------------------------- */
+
+/* Topics whose name starts with "__" belong to Ether: clients cannot write, create or delete
+ * them. */
+bool broker_topic_is_internal(const char *topic);
+struct broker_coordinator *broker_coordinator_new(struct broker_partition *partition);
+void broker_coordinator_free(struct broker_coordinator *coordinator);
+void broker_coordinator_role_changed(struct broker_coordinator *coordinator, bool was_leader,
+                                     bool is_leader);
+/* Applies the group records of one committed batch to the store. */
+void broker_coordinator_apply_batch(struct broker_coordinator *coordinator, const uint8_t *batch,
+                                    size_t batch_bytes);
+/* Answers the writes up to `index`, which is applied. */
+void broker_coordinator_applied(struct broker_coordinator *coordinator, uint64_t index);
+/* The partition's snapshot state: the producer table and the group store. */
+void broker_coordinator_encode_state(const struct broker_coordinator *coordinator,
+                                     const struct producer_table *producers, struct ether_buf *out);
+int broker_coordinator_decode_state(struct broker_coordinator *coordinator, const uint8_t *data,
+                                    size_t data_bytes, struct producer_table *producers);
+void broker_coordinator_reset_store(struct broker_coordinator *coordinator);
+/* Handles a group api request (taking `request`); false for another api. */
+bool broker_coordinator_handle(struct broker *broker, uint64_t connection_id,
+                               const struct proto_frame_header *header, ProtobufCMessage *request);
+/* Session expiry and join phases of the groups this broker coordinates. */
+void broker_coordinators_tick(struct broker *broker);
+/* Whether the controller leader should create __consumer_offsets now, and its shape. */
+bool broker_offsets_topic_wanted(const struct broker *broker, uint32_t *partitions,
+                                 uint32_t *replication_factor);
 
 #endif

@@ -50,7 +50,13 @@ struct broker_seed {
     XX(retention_check_ms, u32, "retention-check-ms", "30000",                                   \
        "how often each partition applies retention and snapshots its state")                     \
     XX(producer_expiry_ms, u64, "producer-expiry-ms", "604800000",                               \
-       "forget an idempotent producer idle this long (by the time recorded in the log)")
+       "forget an idempotent producer idle this long (by the time recorded in the log)")         \
+    XX(offsets_topic_partitions, u32, "offsets-topic-partitions", "8",                           \
+       "partitions of __consumer_offsets (groups are spread over them by name)")                 \
+    XX(offsets_topic_replication, u32, "offsets-topic-replication", "3",                         \
+       "replication factor of __consumer_offsets (at most the number of seeds)")                 \
+    XX(group_initial_rebalance_delay_ms, u32, "group-initial-rebalance-delay-ms", "1000",        \
+       "how long an empty group waits for more members before its first assignment")
 
 struct broker_config {
     uint32_t broker_id;
@@ -70,6 +76,9 @@ struct broker_config {
     uint32_t heartbeat_ticks;
     uint32_t retention_check_ms;
     uint64_t producer_expiry_ms;
+    uint32_t offsets_topic_partitions;
+    uint32_t offsets_topic_replication;
+    uint32_t group_initial_rebalance_delay_ms;
 };
 
 /*

@@ -28,7 +28,7 @@
 #include <string.h>
 
 /* The founding members of the controller group are the seeds' first incarnations. */
-enum { FOUNDING_INCARNATION = 1 };
+enum { FOUNDING_INCARNATION = 1, OFFSETS_TOPIC_RETRY_MS = 5000 };
 
 struct pending_admin {
     struct broker *broker;
@@ -263,10 +263,28 @@ static void propose_command(struct broker *broker, uint64_t connection_id,
     }
 }
 
+/* Internal topics are Ether's: refused to clients with a sentence. Returns true if refused. */
+static bool refuse_internal_topic(struct broker *broker, uint64_t connection_id,
+                                  const struct proto_frame_header *header, const char *topic)
+{
+    if (!broker_topic_is_internal(topic)) {
+        return false;
+    }
+    char message[128];
+    snprintf(message, sizeof message, "topic %.64s is internal: names starting with __ are Ether's",
+             topic);
+    respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                  ETHER_ERR_INVALID_ARGUMENT, message);
+    return true;
+}
+
 static void handle_create_topic(struct broker *broker, uint64_t connection_id,
                                 const struct proto_frame_header *header,
                                 const Ether__CreateTopicRequest *request)
 {
+    if (refuse_internal_topic(broker, connection_id, header, request->name)) {
+        return;
+    }
     Ether__ControllerCreateTopic create = ETHER__CONTROLLER_CREATE_TOPIC__INIT;
     create.name = request->name;
     create.partitions = request->partitions;
@@ -295,6 +313,9 @@ static void handle_delete_topic(struct broker *broker, uint64_t connection_id,
                                 const struct proto_frame_header *header,
                                 const Ether__DeleteTopicRequest *request)
 {
+    if (refuse_internal_topic(broker, connection_id, header, request->name)) {
+        return;
+    }
     Ether__ControllerDeleteTopic remove = ETHER__CONTROLLER_DELETE_TOPIC__INIT;
     remove.name = request->name;
     Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
@@ -605,6 +626,68 @@ static void on_registration_proposed(void *context, int rc, uint64_t index, uint
     broker->controller.registration_index = index;
 }
 
+static void on_offsets_topic_proposed(void *context, int rc, uint64_t index, uint64_t term,
+                                      uint64_t leader_hint)
+{
+    (void)context;
+    (void)rc;
+    (void)index;
+    (void)term;
+    (void)leader_hint;
+}
+
+/* Creates __consumer_offsets (at most one proposal per OFFSETS_TOPIC_RETRY_MS). */
+static void create_offsets_topic(struct broker *broker)
+{
+    uint32_t partitions = 0;
+    uint32_t replication_factor = 0;
+    uint64_t now_ms = uv_now(broker->loop);
+    if (!broker_offsets_topic_wanted(broker, &partitions, &replication_factor) ||
+        (broker->controller.offsets_topic_proposed_ms != 0 &&
+         now_ms - broker->controller.offsets_topic_proposed_ms < OFFSETS_TOPIC_RETRY_MS)) {
+        return;
+    }
+    /* Snapshots hold every committed offset, so segments before them can all go. */
+    static const char *const configs[][2] = {
+        {"cleanup.policy", "compact"},
+        {"retention.bytes", "1"},
+        {"retention.ms", "-1"},
+        {"segment.bytes", "1048576"},
+    };
+    enum { CONFIGS_COUNT = sizeof configs / sizeof configs[0] };
+    Ether__ControllerCreateTopic__ConfigsEntry entries[CONFIGS_COUNT];
+    Ether__ControllerCreateTopic__ConfigsEntry *pointers[CONFIGS_COUNT];
+    for (size_t i = 0; i < CONFIGS_COUNT; i++) {
+        ether__controller_create_topic__configs_entry__init(&entries[i]);
+        entries[i].key = (char *)(uintptr_t)configs[i][0];
+        entries[i].value = (char *)(uintptr_t)configs[i][1];
+        pointers[i] = &entries[i];
+    }
+    Ether__ControllerCreateTopic create = ETHER__CONTROLLER_CREATE_TOPIC__INIT;
+    create.name = BROKER_OFFSETS_TOPIC;
+    create.partitions = partitions;
+    create.replication_factor = replication_factor;
+    create.n_configs = CONFIGS_COUNT;
+    create.configs = pointers;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_CREATE_TOPIC;
+    command.create_topic = &create;
+    size_t bytes = protobuf_c_message_get_packed_size(&command.base);
+    uint8_t *packed = ether_malloc(bytes);
+    protobuf_c_message_pack(&command.base, packed);
+    struct broker_borrow borrow = {release_command_bytes, packed};
+    uint64_t leader_hint = 0;
+    int rc = broker_replica_propose(broker->controller.replica, packed, (uint32_t)bytes, &borrow,
+                                    on_offsets_topic_proposed, broker, &leader_hint);
+    if (rc != ETHER_OK) {
+        ether_free(packed);
+        return;
+    }
+    broker->controller.offsets_topic_proposed_ms = now_ms;
+    ether_log_info(broker->logger, "creating %s: %u partitions, replication factor %u",
+                   BROKER_OFFSETS_TOPIC, partitions, replication_factor);
+}
+
 /*
  * The controller leader registers every seed broker that is not registered
  * yet (all of them in one round, so that topics can be created right after a
@@ -655,6 +738,7 @@ void broker_controller_housekeeping(struct broker *broker)
     controller->registration_in_flight = proposed;
     if (!proposed) {
         reconcile_controller_membership(broker);
+        create_offsets_topic(broker);
     }
 }
 

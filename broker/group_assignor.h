@@ -70,8 +70,7 @@ struct group_assignor_member {
  * been cleared or never filled). With no members it does nothing.
  */
 void group_assign(enum group_assignor_kind kind, const struct group_assignor_topic *topics,
-                  size_t topics_count, struct group_assignor_member *members,
-                  size_t members_count);
+                  size_t topics_count, struct group_assignor_member *members, size_t members_count);
 
 /* Frees a member's `assigned` and sets it to NULL / 0. */
 void group_assignor_member_clear(struct group_assignor_member *member);

@@ -308,15 +308,24 @@ static void restore_producers(struct broker_partition *partition)
 {
     struct ether_buf state = ETHER_BUF_INIT;
     int rc = broker_raft_log_snapshot_state(broker_replica_log(partition->replica), &state);
+    if (partition->coordinator != NULL) {
+        broker_coordinator_reset_store(partition->coordinator);
+    }
     if (rc == ETHER_OK && state.length > 0) {
-        rc = producer_table_decode(state.data, state.length, &partition->producers);
+        rc = partition->coordinator != NULL
+                 ? broker_coordinator_decode_state(partition->coordinator, state.data, state.length,
+                                                   &partition->producers)
+                 : producer_table_decode(state.data, state.length, &partition->producers);
     }
     if (rc != ETHER_OK && rc != ETHER_ERR_NOT_FOUND) {
         ether_log_error(partition->broker->logger,
-                        "partition %s/%u: the producer table in the snapshot is unusable (%s); "
+                        "partition %s/%u: the state in the snapshot is unusable (%s); "
                         "starting from an empty one",
                         partition->topic_name, partition->partition, ether_strerror(rc));
         producer_table_free(&partition->producers);
+        if (partition->coordinator != NULL) {
+            broker_coordinator_reset_store(partition->coordinator);
+        }
     }
     ether_buf_free(&state);
 }
@@ -394,6 +403,9 @@ static struct broker_partition *open_partition(struct broker *broker,
     partition->applied_index = snapshot.index;
     /* Every replica must use the same expiry: it is part of the replicated semantics. */
     producer_table_init(&partition->producers, broker->config->producer_expiry_ms);
+    if (strcmp(topic->name, BROKER_OFFSETS_TOPIC) == 0) {
+        partition->coordinator = broker_coordinator_new(partition);
+    }
     restore_producers(partition);
     partition->high_watermark =
         snapshot.index > 0 ? snapshot_next_offset : partition->log_start_offset;
@@ -409,6 +421,8 @@ static void close_partition(struct broker_partition *partition, bool delete_data
 {
     struct broker *broker = partition->broker;
     fail_waits(partition, ETHER_ERR_NOT_LEADER);
+    broker_coordinator_free(partition->coordinator);
+    partition->coordinator = NULL;
     broker_replica_close(partition->replica, on_closed, context);
     producer_table_free(&partition->producers);
     if (delete_data) {
@@ -516,6 +530,10 @@ void broker_partition_apply(struct broker_partition *partition, const struct raf
          * change a producer's state. */
         struct producer_batch_info info = producer_batch_info_from_header(&batch);
         producer_table_apply(&partition->producers, &info, base_offset, batch.max_timestamp_ms);
+        if (partition->coordinator != NULL) {
+            broker_coordinator_apply_batch(partition->coordinator, entry->data, entry->data_bytes);
+            broker_coordinator_applied(partition->coordinator, entry->index);
+        }
         /* acks=all waits are in index order: the head is the next to commit. */
         while (partition->waits_head != NULL && partition->waits_head->index != 0 &&
                partition->waits_head->index <= entry->index) {
@@ -575,6 +593,10 @@ void broker_partition_role_changed(struct broker_partition *partition,
     if (was_leader && status->role != RAFT_LEADER) {
         fail_waits(partition, ETHER_ERR_NOT_LEADER);
         producer_table_forget_in_flight(&partition->producers);
+    }
+    if (partition->coordinator != NULL) {
+        broker_coordinator_role_changed(partition->coordinator, was_leader,
+                                        status->role == RAFT_LEADER);
     }
     if (status->role == RAFT_LEADER && !was_leader) {
         partition->leader_ready_index = status->last_index;
@@ -644,7 +666,12 @@ void broker_partitions_compact(struct broker *broker)
         int64_t retention_bytes =
             topic_config_int(topic, CONTROLLER_TOPIC_CONFIG_RETENTION_BYTES, -1);
         struct ether_buf state = ETHER_BUF_INIT;
-        producer_table_encode(&partition->producers, &state);
+        if (partition->coordinator != NULL) {
+            /* Older commits go with the log prefix: the snapshot holds the offsets. */
+            broker_coordinator_encode_state(partition->coordinator, &partition->producers, &state);
+        } else {
+            producer_table_encode(&partition->producers, &state);
+        }
         size_t state_bytes = 0;
         uint8_t *state_data = ether_buf_take(&state, &state_bytes);
         struct broker_compaction compaction = {
@@ -1034,6 +1061,10 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
         if (topic == NULL || part->partition >= topic->partitions_count) {
             produce_settle(request, i, unknown_partition_error(broker), 0,
                            (uint32_t)broker->controller.leader_broker_id);
+            continue;
+        }
+        if (broker_topic_is_internal(topic->name)) {
+            produce_settle(request, i, ETHER_ERR_INVALID_ARGUMENT, 0, 0);
             continue;
         }
         uint64_t group_id = controller_group_id(topic->topic_id, part->partition);

@@ -821,9 +821,7 @@ static void test_stale_generation_is_fenced_on_sync_heartbeat_and_commit(void **
 /*
  * Per group.h ("heartbeats, syncs and commits name a generation, and anything
  * but the current one is ILLEGAL_GENERATION"), a generation-1 zombie is fenced
- * in PREPARING_REBALANCE too, as commits are. group.c answers heartbeats and
- * syncs in PREPARING_REBALANCE with REBALANCE_IN_PROGRESS before looking at
- * the generation. Not registered in main until group.c or group.h changes.
+ * in PREPARING_REBALANCE too, as commits are.
  */
 static void test_stale_generation_is_fenced_while_preparing_a_rebalance(void **unused)
 {
@@ -1240,9 +1238,8 @@ static void test_state_names(void **unused)
 
 int main(void)
 {
-    /* Documents a deviation of group.c from group.h; register it once they agree. */
-    (void)test_stale_generation_is_fenced_while_preparing_a_rebalance;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stale_generation_is_fenced_while_preparing_a_rebalance),
         cmocka_unit_test(
             test_first_member_completes_after_the_initial_delay_as_leader_of_generation_one),
         cmocka_unit_test(test_group_is_stable_only_once_every_member_has_synced),
