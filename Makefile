@@ -166,6 +166,17 @@ harness_for = $(if $(filter proto,$(LIBS_$(call module_of,$(1)))),$(INTEGRATION_
 $(foreach s,$(INTEGRATION_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/$(basename $(s)),$(notdir $(basename $(s))),$(call harness_for,$(notdir $(basename $(s)))))))
 $(foreach s,$(BENCH_SOURCES),$(eval $(call program_rule,$(basename $(s)),$(B)/bench/$(subst _,-,$(notdir $(basename $(s)))),$(notdir $(basename $(s))))))
 
+# tests/integration/chaos/*.c -> build/<flavour>/tests/integration/chaos/ether-chaos: the
+# workload, nemesis and checker of the chaos test in containers (libether only; run by
+# tests/integration/chaos/run.sh, `make chaos`).
+CHAOS_SOURCES := $(wildcard tests/integration/chaos/*.c)
+CHAOS_PROGRAM := $(if $(CHAOS_SOURCES),$(B)/tests/integration/chaos/ether-chaos)
+all: $(CHAOS_PROGRAM)
+$(CHAOS_PROGRAM): $(patsubst %.c,$(B)/obj/%.o,$(CHAOS_SOURCES)) $(call libs_for,client)
+	@mkdir -p $(dir $@)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(OPT_FLAGS) $(LINK_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_for,client) $(EXTERNAL_LIBS)
+
 $(B)/raftsim: $(patsubst %.c,$(B)/obj/%.o,$(SIM_SOURCES)) $(call libs_for,sim)
 	@mkdir -p $(dir $@)
 	$(SAY) LINK $@
@@ -209,7 +220,7 @@ LIBETHER_SOURCES := $(filter-out client/cli_%.c,$(call module_sources,client)) \
 LIBETHER_OBJECTS := $(patsubst %.c,$(B)/pic/%.o,$(LIBETHER_SOURCES)) \
                     $(patsubst $(B)/gen/%.c,$(B)/pic/gen/%.o,$(PROTO_GEN_C))
 LIBETHER_SONAME := libether.so.0
-LIBETHER_LIBS := -luv -llz4 -lprotobuf-c -lpthread
+LIBETHER_LIBS := -luv -llz4 -lprotobuf-c -lssl -lcrypto -lpthread
 LIBETHER_TARGETS := $(if $(call module_sources,client),$(B)/lib/libether.so $(B)/lib/libether.a)
 
 all: $(LIBETHER_TARGETS)
@@ -338,9 +349,10 @@ help:
 	@echo "make format     apply clang-format to all C sources"
 	@echo "make bench      run the benchmarks (prints figures, asserts nothing)"
 	@echo "make sim-long   sweep 100,000 Raft simulator seeds"
+	@echo "make chaos      chaos test of a three-broker cluster in containers (CHAOS_DURATION=1800)"
 	@echo "make install    install etherd, ether, libether and ether.h (PREFIX=/usr/local)"
 
-# --- containers (docker/; not part of `make test`) --------------------------------------
+# --- containers (docker/; of these, `make test` runs only the short chaos check) -------
 # `make docker-up` builds etherd/ether, the base image (offline, docker/make-base-image,
 # only when BASE_IMAGE is missing) and ether:latest, then starts ether-1..3 and waits
 # until they are healthy. `make docker-down` stops them with SIGTERM and removes the
@@ -379,3 +391,19 @@ docker-down:
 	$(COMPOSE) stop -t 30
 	@docker inspect -f '{{.Name}} exited with status {{.State.ExitCode}}' ether-1 ether-2 ether-3 2>/dev/null || true
 	$(COMPOSE) down --remove-orphans $(if $(filter 1,$(VOLUMES)),--volumes)
+
+# `make chaos`: the chaos test in containers (tests/integration/chaos/run.sh): builds the
+# image, starts a three-broker cluster of its own (project etherchaos on 172.28.91.0/24, so
+# it does not touch `make docker-up`'s), runs idempotent producers and consumers through
+# CHAOS_DURATION seconds of seeded faults (kill, pause, network cut, controller and
+# partition leader kills), checks the history, and removes the cluster and its volumes.
+# CHAOS_SEED repeats a run's faults (default: random, printed). `make chaos-short` is the
+# ~2-minute version that `make test` runs (tests/checks.txt).
+CHAOS_DURATION ?= 1800
+CHAOS_SEED ?=
+.PHONY: chaos chaos-short
+chaos:
+	@tests/integration/chaos/run.sh --duration $(CHAOS_DURATION) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+chaos-short:
+	@tests/integration/chaos/run.sh --short $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
