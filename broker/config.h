@@ -55,6 +55,8 @@ struct broker_seed {
        "partitions of __consumer_offsets (groups are spread over them by name)")                 \
     XX(offsets_topic_replication, u32, "offsets-topic-replication", "3",                         \
        "replication factor of __consumer_offsets (at most the number of seeds)")                 \
+    XX(offsets_topic_segment_bytes, u32, "offsets-topic-segment-bytes", "1048576",               \
+       "segment size of __consumer_offsets: older commits go a segment at a time")               \
     XX(group_initial_rebalance_delay_ms, u32, "group-initial-rebalance-delay-ms", "1000",        \
        "how long an empty group waits for more members before its first assignment")
 
@@ -78,6 +80,7 @@ struct broker_config {
     uint64_t producer_expiry_ms;
     uint32_t offsets_topic_partitions;
     uint32_t offsets_topic_replication;
+    uint32_t offsets_topic_segment_bytes;
     uint32_t group_initial_rebalance_delay_ms;
 };
 

@@ -24,6 +24,7 @@
 #include "common/mem.h"
 #include "common/panic.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -648,11 +649,14 @@ static void create_offsets_topic(struct broker *broker)
         return;
     }
     /* Snapshots hold every committed offset, so segments before them can all go. */
-    static const char *const configs[][2] = {
+    char segment_bytes[24];
+    snprintf(segment_bytes, sizeof segment_bytes, "%" PRIu32,
+             broker->config->offsets_topic_segment_bytes);
+    const char *const configs[][2] = {
         {"cleanup.policy", "compact"},
         {"retention.bytes", "1"},
         {"retention.ms", "-1"},
-        {"segment.bytes", "1048576"},
+        {"segment.bytes", segment_bytes},
     };
     enum { CONFIGS_COUNT = sizeof configs / sizeof configs[0] };
     Ether__ControllerCreateTopic__ConfigsEntry entries[CONFIGS_COUNT];

@@ -43,6 +43,10 @@ static const char *const TOPIC = "orders";
 static int setup_cluster(void **state)
 {
     struct harness *harness = calloc(1, sizeof *harness);
+    /* Small segments, so that snapshots of the offsets store let retention remove old commits
+     * within the test. The brokers read ETHER_* settings from their environment. */
+    setenv("ETHER_OFFSETS_TOPIC_SEGMENT_BYTES", "4096", 1);
+    setenv("ETHER_OFFSETS_TOPIC_PARTITIONS", "8", 1);
     harness_start(harness, 3);
     if (harness_create_topic(harness, TOPIC, PARTITIONS, 3) != ETHER_OK ||
         !harness_wait_for_leaders(harness, 1, TOPIC, PARTITIONS, WAIT_MS)) {
@@ -471,6 +475,99 @@ static void test_the_offsets_topic_is_internal(void **state)
     proto_message_free(body);
 }
 
+/* An administrative commit at whichever broker coordinates `group` now (leaders move back to
+ * their preferred replicas after restarts). */
+static int commit_at_coordinator(struct harness *harness, const char *group, uint32_t partition,
+                                 int64_t offset)
+{
+    int rc = ETHER_ERR_NOT_COORDINATOR;
+    for (int attempt = 0; attempt < 50 && rc != ETHER_OK; attempt++) {
+        int fd = connect_to(harness, find_coordinator(harness, group));
+        rc = commit(fd, group, -1, "", partition, offset);
+        close(fd);
+    }
+    return rc;
+}
+
+/* The earliest offset the leader of __consumer_offsets/partition still stores. */
+static int64_t offsets_log_start(struct harness *harness, int broker_id, uint32_t partition)
+{
+    int fd = connect_to(harness, broker_id);
+    uint32_t partitions[] = {partition};
+    Ether__ListOffsetsRequest request = ETHER__LIST_OFFSETS_REQUEST__INIT;
+    request.topic = "__consumer_offsets";
+    request.partitions = partitions;
+    request.n_partitions = 1;
+    request.spec = ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST;
+    ProtobufCMessage *body = NULL;
+    int64_t offset = -1;
+    if (harness_call(fd, PROTO_API_LIST_OFFSETS, &request.base, &body) == ETHER_OK) {
+        Ether__ListOffsetsResponse *listed = (Ether__ListOffsetsResponse *)body;
+        if (listed->n_partitions == 1 && listed->partitions[0]->error == ETHER_OK) {
+            offset = (int64_t)listed->partitions[0]->offset;
+        }
+        proto_message_free(body);
+    }
+    close(fd);
+    return offset;
+}
+
+static void test_old_commits_are_compacted_away_and_the_offsets_survive_a_full_restart(void **state)
+{
+    struct harness *harness = *state;
+    const char *group = "ledger";
+    enum { COMMITS = 400 };
+    int coordinator = find_coordinator(harness, group);
+    CHECK(harness, coordinator != 0);
+    int fd = connect_to(harness, coordinator);
+    Ether__FindCoordinatorRequest find = ETHER__FIND_COORDINATOR_REQUEST__INIT;
+    int rc = ETHER_OK;
+    find.group = (char *)(uintptr_t)group;
+    ProtobufCMessage *body = NULL;
+    CHECK(harness, harness_call(fd, PROTO_API_FIND_COORDINATOR, &find.base, &body) == ETHER_OK);
+    uint32_t offsets_partition = ((Ether__FindCoordinatorResponse *)body)->partition;
+    proto_message_free(body);
+    close(fd);
+    for (int64_t offset = 1; offset <= COMMITS && rc == ETHER_OK; offset++) {
+        rc = commit_at_coordinator(harness, group, (uint32_t)offset % PARTITIONS, offset);
+    }
+    CHECK(harness, rc == ETHER_OK);
+    /* Each replica snapshots its store every retention check; segments before the snapshot
+     * before that one go. */
+    int64_t log_start = 0;
+    uint64_t deadline = harness_now_ms() + WAIT_MS;
+    while (harness_now_ms() < deadline &&
+           (log_start = offsets_log_start(harness, find_coordinator(harness, group),
+                                          offsets_partition)) <= 0) {
+        usleep(200 * 1000);
+    }
+    print_message("__consumer_offsets/%u starts at offset %lld after %d commits\n",
+                  offsets_partition, (long long)log_start, COMMITS);
+    CHECK(harness, log_start > 0);
+
+    /* Every broker dies at once and comes back: the offsets come from snapshot + log. */
+    for (int id = 1; id <= 3; id++) {
+        harness_kill_broker(harness, id, SIGKILL);
+    }
+    for (int id = 1; id <= 3; id++) {
+        harness_start_broker(harness, id);
+    }
+    coordinator = find_coordinator(harness, group);
+    CHECK(harness, coordinator != 0);
+    fd = connect_to(harness, coordinator);
+    int64_t offset = INT64_MIN;
+    deadline = harness_now_ms() + WAIT_MS;
+    while (harness_now_ms() < deadline && (offset = fetch_offset(fd, group, 0)) == INT64_MIN) {
+        usleep(100 * 1000);
+    }
+    for (uint32_t p = 0; p < PARTITIONS; p++) {
+        int64_t expected = COMMITS - (int64_t)((COMMITS - p) % PARTITIONS);
+        CHECK(harness, fetch_offset(fd, group, p) == expected);
+    }
+    close(fd);
+    CHECK(harness, harness_wait_for_leaders(harness, 1, TOPIC, PARTITIONS, WAIT_MS));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +575,8 @@ int main(void)
         cmocka_unit_test(test_committed_offsets_survive_the_coordinators_death),
         cmocka_unit_test(test_an_empty_group_is_reset_described_listed_and_deleted),
         cmocka_unit_test(test_the_offsets_topic_is_internal),
+        cmocka_unit_test(
+            test_old_commits_are_compacted_away_and_the_offsets_survive_a_full_restart),
     };
     return cmocka_run_group_tests(tests, setup_cluster, teardown_cluster);
 }

@@ -70,8 +70,8 @@ void harness_start_broker(struct harness *harness, int broker_id)
         _exit(127);
     }
     harness->pids[broker_id] = pid;
-    /* Wait until it accepts connections. */
-    for (int attempt = 0; attempt < 200; attempt++) {
+    /* Wait until it accepts connections (an ASan build under load can take seconds). */
+    for (int attempt = 0; attempt < 1200; attempt++) {
         int fd = harness_connect(harness_port(harness, broker_id));
         if (fd >= 0) {
             close(fd);
