@@ -103,7 +103,9 @@ ETHER_API const char *ether_version(void);
     XX(ERR_REBALANCE_IN_PROGRESS, 65)       \
     XX(ERR_GROUP_NOT_EMPTY, 66)             \
     XX(ERR_INCONSISTENT_GROUP_PROTOCOL, 67) \
-    XX(ERR_GROUP_NOT_FOUND, 68)
+    XX(ERR_GROUP_NOT_FOUND, 68)             \
+    XX(ERR_TLS_HANDSHAKE, 70)               \
+    XX(ERR_AUTHENTICATION_FAILED, 71)
 
 #ifndef ETHER_COMMON_ERROR_H
 enum ether_error {

@@ -56,7 +56,12 @@
     XX(ERR_GROUP_NOT_EMPTY, 66, "the group still has members")                                \
     XX(ERR_INCONSISTENT_GROUP_PROTOCOL, 67,                                                   \
        "the member's assignor or rebalance mode differs from the group's")                    \
-    XX(ERR_GROUP_NOT_FOUND, 68, "no such consumer group")
+    XX(ERR_GROUP_NOT_FOUND, 68, "no such consumer group")                                     \
+    /* security */                                                                            \
+    XX(ERR_TLS_HANDSHAKE, 70,                                                                 \
+       "the TLS handshake failed (no common protocol version or cipher, or not TLS at all)")  \
+    XX(ERR_AUTHENTICATION_FAILED, 71,                                                         \
+       "authentication failed (certificate missing, untrusted, expired or for another name)")
 
 enum ether_error {
 #define ETHER_ERROR_ENUM(name, number, message) ETHER_##name = number,
