@@ -17,7 +17,7 @@ B := build/$(FLAVOUR)
 # --- dependencies: install Debian packages when a header or tool is missing ---------------
 DEP_FILES := /usr/include/uv.h /usr/include/lz4.h /usr/include/cmocka.h \
              /usr/include/protobuf-c/protobuf-c.h /usr/include/openssl/ssl.h \
-             /usr/bin/protoc-c /usr/bin/clang-format
+             /usr/bin/protoc-c /usr/bin/clang-format /usr/bin/openssl
 ifneq ($(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES)),)
 $(info make: missing $(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES)); running scripts/install-deps)
 DEPS_STATUS := $(shell scripts/install-deps >&2; echo $$?)
