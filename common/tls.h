@@ -229,7 +229,7 @@ bool ether_tls_session_peer_verified(const struct ether_tls_session *session);
 
 /* The subject common name of the peer's verified certificate ("alice", "broker-2"), for
  * mapping an mTLS client to a principal; NULL when not peer_verified, or when the subject
- * has no CN or one with a NUL byte in it. Valid until the session is freed. */
+ * has no CN, several (ambiguous), or one with a NUL byte. Valid until the session is freed. */
 const char *ether_tls_session_peer_common_name(const struct ether_tls_session *session);
 
 /* "TLSv1.3", "TLSv1.2" once the handshake is done, else "". */
