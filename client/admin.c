@@ -34,6 +34,7 @@ void client_ops_accept(struct ether_client *client, struct client_op *op, uint64
     op->retry_at_ms = 0;
     op->attempts = 0;
     op->in_flight = false;
+    op->coordinator_id = 0;
     op->next = client->ops;
     client->ops = op;
 }
@@ -77,6 +78,9 @@ static bool is_retriable(int error)
     case ETHER_ERR_CONFIG_CHANGE_IN_PROGRESS:
     case ETHER_ERR_DROPPED:
     case ETHER_ERR_STOPPED:
+    case ETHER_ERR_NOT_COORDINATOR:
+    case ETHER_ERR_COORDINATOR_NOT_AVAILABLE:
+    case ETHER_ERR_COORDINATOR_LOADING:
         return true;
     default:
         return false;
@@ -100,6 +104,7 @@ static void on_op_response(struct ether_client *client, void *context, int error
             op_finish(client, op, error);
             return;
         }
+        op->coordinator_id = 0; /* the coordinator may be what broke */
         op->retry_at_ms = now_ms + client_backoff_delay_ms(&client->backoff, op->attempts);
         client_metadata_want(client);
         return;
@@ -115,6 +120,61 @@ static void on_op_response(struct ether_client *client, void *context, int error
     op->retry_at_ms = now_ms + client_backoff_delay_ms(&client->backoff, op->attempts);
     if (verdict == CLIENT_VERDICT_RETRY_AFTER_METADATA) {
         client_metadata_want(client);
+    }
+    if (verdict == CLIENT_VERDICT_RETRY_AFTER_COORDINATOR) {
+        op->coordinator_id = 0;
+    }
+}
+
+static void on_op_coordinator(struct ether_client *client, void *context, int error,
+                              const char *error_message, const ProtobufCMessage *response)
+{
+    struct client_op *op = context;
+    op->in_flight = false;
+    if (client->io_stopping) {
+        op_finish_with(client, op, ETHER_ERR_CLOSED, "%s", "the client is closing");
+        return;
+    }
+    const Ether__FindCoordinatorResponse *answer = (const Ether__FindCoordinatorResponse *)response;
+    if (error == ETHER_OK) {
+        error = (int)answer->error;
+        error_message = answer->error_message;
+        if (error == ETHER_OK &&
+            (answer->coordinator == NULL || answer->coordinator->broker_id == 0 ||
+             answer->coordinator->port == 0 || answer->coordinator->port > UINT16_MAX)) {
+            error = ETHER_ERR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+    if (error == ETHER_OK) {
+        op->coordinator_id = client_broker_learn(client, answer->coordinator)->broker_id;
+        return;
+    }
+    snprintf(op->message, sizeof op->message, "cannot find the coordinator of group %.60s: %.120s",
+             op->group,
+             error_message != NULL && error_message[0] != '\0' ? error_message
+                                                               : ether_strerror(error));
+    if (!is_retriable(error)) {
+        op_finish(client, op, error);
+        return;
+    }
+    op->retry_at_ms = client_now_ms() + client_backoff_delay_ms(&client->backoff, op->attempts);
+}
+
+/* Asks any broker which broker coordinates op->group. */
+static void find_op_coordinator(struct ether_client *client, struct client_op *op, uint64_t now_ms)
+{
+    struct client_broker *broker = client_broker_any(client, now_ms);
+    if (broker == NULL) {
+        client_metadata_want(client);
+        return;
+    }
+    Ether__FindCoordinatorRequest request = ETHER__FIND_COORDINATOR_REQUEST__INIT;
+    request.group = (char *)(uintptr_t)op->group;
+    op->in_flight = true;
+    op->attempts++;
+    if (client_send(client, broker, PROTO_API_FIND_COORDINATOR, &request.base, true,
+                    client->settings.request_timeout_ms, on_op_coordinator, op) != ETHER_OK) {
+        op->in_flight = false;
     }
 }
 
@@ -187,6 +247,14 @@ static struct client_broker *op_target(struct ether_client *client, struct clien
         }
         return broker;
     }
+    case CLIENT_TARGET_COORDINATOR: {
+        struct client_broker *coordinator = client_broker_find(client, op->coordinator_id);
+        if (coordinator == NULL) {
+            op->coordinator_id = 0;
+            find_op_coordinator(client, op, now_ms);
+        }
+        return coordinator;
+    }
     }
     ETHER_PANIC("unknown op target");
 }
@@ -245,8 +313,8 @@ void client_ops_service(struct ether_client *client, uint64_t now_ms)
 /* ---- result readers ------------------------------------------------------------------- */
 
 /* The verdict for an error a broker put in an answer body. */
-static enum client_verdict verdict_for(struct client_op *op, uint32_t error,
-                                       const char *error_message, const char *what)
+enum client_verdict client_op_verdict(struct client_op *op, uint32_t error,
+                                      const char *error_message, const char *what)
 {
     op->result = (int)error;
     if (error == ETHER_OK) {
@@ -258,6 +326,10 @@ static enum client_verdict verdict_for(struct client_op *op, uint32_t error,
     if (error == ETHER_ERR_NOT_LEADER) {
         return CLIENT_VERDICT_RETRY_AFTER_METADATA;
     }
+    if (error == ETHER_ERR_NOT_COORDINATOR || error == ETHER_ERR_COORDINATOR_NOT_AVAILABLE ||
+        error == ETHER_ERR_COORDINATOR_LOADING) {
+        return CLIENT_VERDICT_RETRY_AFTER_COORDINATOR;
+    }
     return is_retriable((int)error) ? CLIENT_VERDICT_RETRY : CLIENT_VERDICT_DONE;
 }
 
@@ -268,7 +340,7 @@ static enum client_verdict create_topic_result(struct ether_client *client, stru
     const Ether__CreateTopicResponse *answer = (const Ether__CreateTopicResponse *)response;
     char what[CLIENT_ERROR_MESSAGE_BYTES / 2];
     snprintf(what, sizeof what, "cannot create topic %s", op->topic);
-    return verdict_for(op, answer->error, answer->error_message, what);
+    return client_op_verdict(op, answer->error, answer->error_message, what);
 }
 
 static enum client_verdict delete_topic_result(struct ether_client *client, struct client_op *op,
@@ -278,7 +350,7 @@ static enum client_verdict delete_topic_result(struct ether_client *client, stru
     const Ether__DeleteTopicResponse *answer = (const Ether__DeleteTopicResponse *)response;
     char what[CLIENT_ERROR_MESSAGE_BYTES / 2];
     snprintf(what, sizeof what, "cannot delete topic %s", op->topic);
-    return verdict_for(op, answer->error, answer->error_message, what);
+    return client_op_verdict(op, answer->error, answer->error_message, what);
 }
 
 static enum client_verdict alter_config_result(struct ether_client *client, struct client_op *op,
@@ -289,7 +361,7 @@ static enum client_verdict alter_config_result(struct ether_client *client, stru
         (const Ether__AlterTopicConfigResponse *)response;
     char what[CLIENT_ERROR_MESSAGE_BYTES / 2];
     snprintf(what, sizeof what, "cannot change the configuration of topic %s", op->topic);
-    return verdict_for(op, answer->error, answer->error_message, what);
+    return client_op_verdict(op, answer->error, answer->error_message, what);
 }
 
 static enum client_verdict transfer_leader_result(struct ether_client *client, struct client_op *op,
@@ -299,7 +371,7 @@ static enum client_verdict transfer_leader_result(struct ether_client *client, s
     char what[CLIENT_ERROR_MESSAGE_BYTES / 2];
     snprintf(what, sizeof what, "cannot move the leadership of %s/%u to broker %u", op->topic,
              op->partition, op->broker_id);
-    enum client_verdict verdict = verdict_for(op, answer->error, answer->error_message, what);
+    enum client_verdict verdict = client_op_verdict(op, answer->error, answer->error_message, what);
     if (answer->error == ETHER_OK) {
         client_metadata_want(client);
     }
@@ -319,10 +391,10 @@ static enum client_verdict list_offset_result(struct ether_client *client, struc
             if (result->error == ETHER_OK) {
                 *(int64_t *)op->output = (int64_t)result->offset;
             }
-            return verdict_for(op, result->error, NULL, what);
+            return client_op_verdict(op, result->error, NULL, what);
         }
     }
-    return verdict_for(op, ETHER_ERR_CORRUPT, "the answer lacks the partition", what);
+    return client_op_verdict(op, ETHER_ERR_CORRUPT, "the answer lacks the partition", what);
 }
 
 static char *copy_string(const char *text)
@@ -461,7 +533,7 @@ static enum client_verdict describe_result(struct ether_client *client, struct c
     (void)client;
     const Ether__MetadataResponse *answer = (const Ether__MetadataResponse *)response;
     if (answer->error != ETHER_OK) {
-        return verdict_for(op, answer->error, NULL, "cannot describe the cluster");
+        return client_op_verdict(op, answer->error, NULL, "cannot describe the cluster");
     }
     if (op->output != NULL) {
         *(struct ether_cluster **)op->output = cluster_from(answer);
@@ -498,7 +570,7 @@ static enum client_verdict describe_producers_result(struct ether_client *client
                 topic->partitions[op->partition].leader_id = answer->leader_hint_id;
             }
         }
-        return verdict_for(op, answer->error, answer->error_message, what);
+        return client_op_verdict(op, answer->error, answer->error_message, what);
     }
     struct producers_output *output = op->output;
     struct ether_producer_state *states = NULL;

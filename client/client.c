@@ -156,6 +156,32 @@ static void shut_down_on_loop(struct ether_client *client)
     uv_close((uv_handle_t *)&client->wakeup, on_handle_closed);
 }
 
+/* Hands the calls to the group in order; those it cannot take yet go back to the queue's head. */
+static void accept_group_calls(struct ether_client *client, struct client_group_call *calls,
+                               uint64_t now_ms)
+{
+    while (calls != NULL) {
+        struct client_group_call *next = calls->next;
+        calls->next = NULL;
+        if (!client_group_accept(client, calls, now_ms)) {
+            calls->next = next;
+            pthread_mutex_lock(&client->mutex);
+            struct client_group_call *tail = calls;
+            while (tail->next != NULL) {
+                tail = tail->next;
+            }
+            tail->next = client->group_calls_head;
+            if (client->group_calls_head == NULL) {
+                client->group_calls_tail = tail;
+            }
+            client->group_calls_head = calls;
+            pthread_mutex_unlock(&client->mutex);
+            return;
+        }
+        calls = next;
+    }
+}
+
 static void client_run(struct ether_client *client)
 {
     pthread_mutex_lock(&client->mutex);
@@ -171,6 +197,9 @@ static void client_run(struct ether_client *client)
     client->commands_tail = NULL;
     struct client_op *ops = client->ops_incoming;
     client->ops_incoming = NULL;
+    struct client_group_call *group_calls = client->group_calls_head;
+    client->group_calls_head = NULL;
+    client->group_calls_tail = NULL;
     uint64_t flush_requests = client->flush_requests;
     pthread_mutex_unlock(&client->mutex);
 
@@ -186,6 +215,7 @@ static void client_run(struct ether_client *client)
         client_ops_accept(client, ops, now_ms);
         ops = next;
     }
+    accept_group_calls(client, group_calls, now_ms);
     if (flush_requests != client->flush_requests_seen) {
         client->flush_requests_seen = flush_requests;
         client->flushing = true;
@@ -195,6 +225,7 @@ static void client_run(struct ether_client *client)
     client_producer_id_service(client, now_ms);
     client_producer_service(client, now_ms);
     client_consumer_service(client, now_ms);
+    client_group_service(client, now_ms);
     client_ops_service(client, now_ms);
 }
 
@@ -239,6 +270,64 @@ void client_fail_records(struct ether_client *client, struct client_record_queue
         record->error_message = ether_strdup(message != NULL ? message : ether_strerror(error));
     }
     client_report_records(client, records);
+}
+
+void client_messages_purge_locked(struct ether_client *client, const struct client_owned *owned)
+{
+    struct client_message *tail = NULL;
+    for (struct client_message **link = &client->messages_head; *link != NULL;) {
+        struct client_message *message = *link;
+        if (message->owned == owned) {
+            *link = message->next;
+            client->messages_count--;
+            ether_free(message);
+        } else {
+            tail = message;
+            link = &message->next;
+        }
+    }
+    client->messages_tail = tail;
+}
+
+void client_commit_report_queue(struct ether_client *client, struct client_commit_report *report)
+{
+    pthread_mutex_lock(&client->mutex);
+    if (client->commit_reports_tail == NULL) {
+        client->commit_reports_head = report;
+    } else {
+        client->commit_reports_tail->next = report;
+    }
+    client->commit_reports_tail = report;
+    pthread_cond_broadcast(&client->changed);
+    pthread_mutex_unlock(&client->mutex);
+}
+
+static void commit_report_free(struct client_commit_report *report)
+{
+    ether_topic_partitions_free(report->offsets, report->count);
+    ether_free(report);
+}
+
+/* Calls the commit callback for every finished background commit; returns how many. */
+static int serve_commit_reports(struct ether_client *client)
+{
+    pthread_mutex_lock(&client->mutex);
+    struct client_commit_report *reports = client->commit_reports_head;
+    client->commit_reports_head = NULL;
+    client->commit_reports_tail = NULL;
+    pthread_mutex_unlock(&client->mutex);
+    int served = 0;
+    while (reports != NULL) {
+        struct client_commit_report *next = reports->next;
+        if (client->settings.commit_callback != NULL) {
+            client->settings.commit_callback(client->settings.commit_context, reports->error,
+                                             reports->message, reports->offsets, reports->count);
+        }
+        commit_report_free(reports);
+        served++;
+        reports = next;
+    }
+    return served;
 }
 
 void client_deliver_messages(struct ether_client *client, struct client_message *head,
@@ -307,6 +396,7 @@ struct ether_client *ether_client_new(const struct ether_config *config, char *e
     }
     client->next_correlation_id = 1;
     client_producer_id_init(client);
+    client_group_init(client);
 
     pthread_condattr_t condattr;
     pthread_condattr_init(&condattr);
@@ -353,6 +443,7 @@ err_after_mutex:
     pthread_mutex_destroy(&client->mutex);
     pthread_cond_destroy(&client->changed);
 err_after_brokers:
+    client_group_free(client);
     client_producer_id_free(client);
     while (client->brokers != NULL) {
         struct client_broker *next = client->brokers->next;
@@ -381,6 +472,7 @@ void ether_client_destroy(struct ether_client *client)
     if (client == NULL) {
         return;
     }
+    client_group_close(client);
     pthread_mutex_lock(&client->mutex);
     client->stopping = true;
     pthread_mutex_unlock(&client->mutex);
@@ -393,6 +485,25 @@ void ether_client_destroy(struct ether_client *client)
     ETHER_ASSERT(client->producer_id->stamped_unresolved == 0);
     client_producer_id_free(client);
     client_consumer_free_all(client);
+    client_group_free(client);
+    struct client_owned *lists[] = {client->owned, client->given_up};
+    for (size_t l = 0; l < 2; l++) {
+        while (lists[l] != NULL) {
+            struct client_owned *next = lists[l]->next;
+            ether_free(lists[l]);
+            lists[l] = next;
+        }
+    }
+    while (client->group_calls_head != NULL) {
+        struct client_group_call *next = client->group_calls_head->next;
+        client_group_call_free(client->group_calls_head);
+        client->group_calls_head = next;
+    }
+    while (client->commit_reports_head != NULL) {
+        struct client_commit_report *next = client->commit_reports_head->next;
+        commit_report_free(client->commit_reports_head);
+        client->commit_reports_head = next;
+    }
     ETHER_ASSERT(client->ops == NULL);
     free_record_queue(&client->incoming);
     free_record_queue(&client->reports);
@@ -510,7 +621,7 @@ int ether_poll(struct ether_client *client, int timeout_ms)
     ETHER_ASSERT(client != NULL);
     struct timespec deadline = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&client->mutex);
-    while (client->reports.count == 0) {
+    while (client->reports.count == 0 && client->commit_reports_head == NULL) {
         if (!wait_changed(client, timeout_ms, &deadline)) {
             break;
         }
@@ -519,6 +630,7 @@ int ether_poll(struct ether_client *client, int timeout_ms)
     memset(&client->reports, 0, sizeof client->reports);
     pthread_mutex_unlock(&client->mutex);
 
+    int commits_served = serve_commit_reports(client);
     int served = 0;
     struct client_record *record;
     while ((record = client_record_queue_pop(&reports)) != NULL) {
@@ -546,7 +658,7 @@ int ether_poll(struct ether_client *client, int timeout_ms)
         pthread_cond_broadcast(&client->changed);
         pthread_mutex_unlock(&client->mutex);
     }
-    return served;
+    return served + commits_served;
 }
 
 size_t ether_outstanding_count(struct ether_client *client)
@@ -596,6 +708,12 @@ static int queue_command(struct ether_client *client, enum client_command_kind k
         (!by_timestamp && offset < ETHER_OFFSET_BEGINNING)) {
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    pthread_mutex_lock(&client->mutex);
+    bool subscribed = client->subscribed;
+    pthread_mutex_unlock(&client->mutex);
+    if (subscribed) {
+        return ETHER_ERR_INVALID_ARGUMENT; /* the group decides which partitions are read */
+    }
     struct client_command *command = ether_calloc(1, sizeof *command);
     command->kind = kind;
     command->partition = (uint32_t)partition;
@@ -635,8 +753,16 @@ struct ether_message *ether_consume(struct ether_client *client, int timeout_ms)
 {
     ETHER_ASSERT(client != NULL);
     struct timespec deadline = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    serve_commit_reports(client);
     pthread_mutex_lock(&client->mutex);
+    client->in_hand_owned = NULL; /* the application came back: it processed the last one */
     while (client->messages_head == NULL) {
+        if (client->commit_reports_head != NULL) {
+            pthread_mutex_unlock(&client->mutex);
+            serve_commit_reports(client);
+            pthread_mutex_lock(&client->mutex);
+            continue;
+        }
         if (!wait_changed(client, timeout_ms, &deadline)) {
             break;
         }
@@ -651,6 +777,13 @@ struct ether_message *ether_consume(struct ether_client *client, int timeout_ms)
         }
         client->messages_count--;
         message->next = NULL;
+        if (message->owned != NULL) {
+            /* Consumed: the group partition's position moves past it (what commits send). */
+            message->owned->consumed_offset = message->message.offset + 1;
+            client->in_hand_owned = message->owned;
+            client->in_hand_offset = message->message.offset;
+            message->owned = NULL;
+        }
     }
     pthread_mutex_unlock(&client->mutex);
     if (was_full) {

@@ -451,13 +451,73 @@ struct client_assignment {
     uint64_t retry_at_ms;
     uint32_t fetched_from_broker_id;
     uint64_t followers_avoided_until_ms; /* after a follower failed, read from the leader */
+    struct client_owned *owned; /* NULL: assigned by ether_assign; else given by the group */
+    bool awaiting_committed;    /* a group's partition waiting for its committed offset */
+};
+
+/*
+ * A partition the consumer group gave this member, and how far the
+ * application got in it. It is on client->owned while the member reads it;
+ * when the member gives it up (a rebalance, unsubscribing) it moves to
+ * client->given_up, where its position waits for the commit that precedes
+ * the next join, and is then freed. Its queued messages are purged when it
+ * leaves client->owned, under the same mutex, so ether_consume never returns
+ * a message of a partition the member no longer owns.
+ */
+struct client_owned {
+    struct client_owned *next; /* [mutex] */
+    struct client_topic *topic;
+    uint32_t partition;
+    /* [mutex] The next offset to consume: after the last message ether_consume
+     * returned, else where reading starts; -1 while not known yet. */
+    int64_t consumed_offset;
+    int64_t committed_offset;             /* [mutex] the last offset known committed; -1 */
+    struct client_assignment *assignment; /* [io] its fetch state; NULL once given up */
 };
 
 /* A queued fetched message; the public part first so that it can be handed out. */
 struct client_message {
     struct ether_message message;
     struct client_message *next;
+    struct client_owned *owned; /* the group partition it belongs to, or NULL */
     uint8_t data[];
+};
+
+/* An application thread waiting for the I/O thread (on that thread's stack). [mutex] */
+struct client_waiter {
+    bool done;
+    int result;
+    char message[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+enum client_group_call_kind {
+    CLIENT_GROUP_SUBSCRIBE,
+    CLIENT_GROUP_UNSUBSCRIBE,
+    CLIENT_GROUP_COMMIT,
+};
+
+/* A request from the application to the group machinery; the I/O thread owns and frees it. */
+struct client_group_call {
+    struct client_group_call *next;
+    enum client_group_call_kind kind;
+    char **topics; /* SUBSCRIBE: the subscription (owned) */
+    size_t topic_count;
+    bool commit_positions;      /* COMMIT: the consumed positions; else the one offset below */
+    bool report;                /* COMMIT: report the outcome to the commit callback */
+    struct client_topic *topic; /* COMMIT of one offset */
+    uint32_t partition;
+    int64_t offset;
+    uint32_t timeout_ms;          /* UNSUBSCRIBE and waited COMMITs */
+    struct client_waiter *waiter; /* NULL: nobody waits */
+};
+
+/* A finished background commit for the commit callback. [mutex] */
+struct client_commit_report {
+    struct client_commit_report *next;
+    int error;
+    char message[CLIENT_ERROR_MESSAGE_BYTES];
+    struct ether_topic_partition *offsets; /* topic names owned */
+    size_t count;
 };
 
 struct ether_client {
@@ -485,6 +545,17 @@ struct ether_client {
     struct client_message *messages_head;
     struct client_message *messages_tail;
     size_t messages_count;
+    bool subscribed; /* between ether_subscribe and ether_unsubscribe */
+    struct client_group_call *group_calls_head;
+    struct client_group_call *group_calls_tail;
+    struct client_owned *owned;
+    struct client_owned *given_up;
+    /* The group partition and offset of the message the last ether_consume returned: the
+     * application may still be processing it, so auto-commits stop before it. */
+    struct client_owned *in_hand_owned;
+    int64_t in_hand_offset;
+    struct client_commit_report *commit_reports_head;
+    struct client_commit_report *commit_reports_tail;
     int producer_error; /* ETHER_OK, or why the producer is unusable (fenced) */
     char producer_error_message[CLIENT_ERROR_MESSAGE_BYTES * 2];
 
@@ -507,6 +578,7 @@ struct ether_client {
     struct client_producer_id *producer_id;
     struct client_op *ops;
     struct client_assignment *assignments;
+    struct client_group *group;
     struct ether_buf scratch;
     char last_connection_error[CLIENT_ERROR_MESSAGE_BYTES];
 };
@@ -519,6 +591,10 @@ void client_report_records(struct ether_client *client, struct client_record_que
 /* [io] Fails every record of `records` with `error` and a sentence. */
 void client_fail_records(struct ether_client *client, struct client_record_queue *records,
                          int error, const char *message);
+/* [io] Removes the queued messages of a group partition; client->mutex held. */
+void client_messages_purge_locked(struct ether_client *client, const struct client_owned *owned);
+/* [io] Queues a commit report for ether_poll / ether_consume (takes the mutex). */
+void client_commit_report_queue(struct ether_client *client, struct client_commit_report *report);
 /* [io] Queues messages for ether_consume. */
 void client_deliver_messages(struct ether_client *client, struct client_message *head,
                              struct client_message *tail, size_t count);
@@ -565,6 +641,13 @@ void client_conns_close_all(struct ether_client *client);
 /* ---- metadata (metadata.c) ---------------------------------------------------------------- */
 
 struct client_broker *client_broker_find(struct ether_client *client, uint32_t broker_id);
+/*
+ * [io] The broker with this address's id, added (not in_metadata) when the
+ * metadata does not name it yet: a coordinator can be found before the
+ * metadata knows it.
+ */
+struct client_broker *client_broker_learn(struct ether_client *client,
+                                          const Ether__BrokerAddress *address);
 /* [io] A broker to ask anything: connected ones first, then rotating through all. */
 struct client_broker *client_broker_any(struct ether_client *client, uint64_t now_ms);
 /*
@@ -637,18 +720,174 @@ void client_producer_drop_all(struct ether_client *client);
 void client_consumer_command(struct ether_client *client, struct client_command *command);
 void client_consumer_service(struct ether_client *client, uint64_t now_ms);
 void client_consumer_free_all(struct ether_client *client);
+/* [io] Starts fetching a group partition once client_consumer_start gives its offset. */
+struct client_assignment *client_consumer_add_owned(struct ether_client *client,
+                                                    struct client_owned *owned);
+/*
+ * [io] A group partition's committed offset arrived: read from it, or from
+ * where auto_offset_reset says when it is -1.
+ */
+void client_consumer_start(struct ether_client *client, struct client_assignment *assignment,
+                           int64_t committed_offset);
+/* [io] Stops fetching (an answer in flight is dropped when it comes). */
+void client_consumer_remove(struct ether_client *client, struct client_assignment *assignment);
+/* [io] Stops fetching every partition given to ether_assign. */
+void client_consumer_remove_manual(struct ether_client *client);
+/* [io] Delivers an error of the group as a message (topic "", partition -1). */
+void client_consumer_deliver_error(struct ether_client *client, int error, const char *text);
+
+/* ---- consumer groups (group.c: membership; group_commit.c: offsets) ----------------------- */
+
+enum client_group_state {
+    CLIENT_GROUP_UNSUBSCRIBED,
+    CLIENT_GROUP_PREPARING, /* about to (re)join: give up (eager) and commit (auto-commit) first */
+    CLIENT_GROUP_JOINING,   /* JoinGroup: waits for the join phase of the rebalance */
+    CLIENT_GROUP_SYNCING,   /* SyncGroup: fetches this member's assignment */
+    CLIENT_GROUP_STABLE,    /* reading the assignment; heartbeats; auto-commits */
+    CLIENT_GROUP_LEAVING,   /* unsubscribing: commit, then LeaveGroup */
+    CLIENT_GROUP_FAILED,    /* stopped by an error delivered as a message */
+};
+
+enum client_commit_origin {
+    CLIENT_COMMIT_AUTO,             /* every auto_commit_interval_ms */
+    CLIENT_COMMIT_BEFORE_REBALANCE, /* auto-commit before joining again */
+    CLIENT_COMMIT_BEFORE_LEAVE,     /* auto-commit when unsubscribing */
+    CLIENT_COMMIT_ASYNC,            /* ether_commit_async */
+    CLIENT_COMMIT_SYNC,             /* ether_commit_sync */
+    CLIENT_COMMIT_OFFSET,           /* ether_commit_offset */
+};
+
+struct client_commit_offset {
+    struct client_topic *topic;
+    uint32_t partition;
+    int64_t offset;
+    int error;
+};
+
+/* One OffsetCommit, from its creation until its answer (never freed while in flight). */
+struct client_commit {
+    struct client_commit *next;
+    enum client_commit_origin origin;
+    int64_t generation; /* -1 with member_id "": an administrative commit */
+    char *member_id;
+    struct client_commit_offset *offsets;
+    size_t count;
+    uint64_t deadline_ms;
+    uint64_t retry_at_ms;
+    uint32_t attempts;
+    bool in_flight;
+    bool report;                  /* to the commit callback when it ends */
+    struct client_waiter *waiter; /* NULL once nobody waits */
+    char last_error[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+/* A partition named without its fetch state (eager members report what they gave up). */
+struct client_topic_partition {
+    struct client_topic *topic;
+    uint32_t partition;
+};
+
+/*
+ * [io] The membership of client->settings.group_id. `epoch` grows whenever
+ * the membership starts over (rejoin, leave, failure): answers to requests
+ * sent in an older epoch are dropped, and the *_in_flight flags belong to
+ * the current epoch.
+ */
+struct client_group {
+    enum client_group_state state;
+    char **topics; /* the subscription */
+    size_t topic_count;
+    char *member_id;    /* "" until the coordinator gives one */
+    int64_t generation; /* -1: none */
+    uint64_t epoch;
+    uint32_t coordinator_id; /* 0: unknown */
+    bool finding;
+    uint32_t find_failures;
+    uint64_t find_at_ms;
+    bool join_in_flight;
+    bool sync_in_flight;
+    bool heartbeat_in_flight;
+    bool fetch_in_flight;
+    bool leave_in_flight;
+    bool prepared; /* PREPARING: partitions given up and the commit started */
+    uint32_t failures;
+    uint64_t retry_at_ms;
+    uint64_t heartbeat_at_ms;
+    uint64_t heard_ms; /* the coordinator's last answer to a heartbeat (or the sync) */
+    uint64_t auto_commit_at_ms;
+    uint64_t fetch_at_ms;
+    struct client_topic_partition *previous; /* eager: given up before this join */
+    size_t previous_count;
+    struct client_commit *commits;
+    struct client_commit *blocking_commit; /* PREPARING and LEAVING wait for it */
+    struct client_group_call *leave_call;  /* LEAVING */
+    uint64_t leave_deadline_ms;
+    int leave_result;
+    char leave_message[CLIENT_ERROR_MESSAGE_BYTES];
+};
+
+void client_group_init(struct ether_client *client);
+void client_group_free(struct ether_client *client);
+/* [io] Takes a call from the application; false: not now (keep it queued, in order). */
+bool client_group_accept(struct ether_client *client, struct client_group_call *call,
+                         uint64_t now_ms);
+void client_group_service(struct ether_client *client, uint64_t now_ms);
+/* [any] Frees a call and what it owns (without finishing its waiter). */
+void client_group_call_free(struct client_group_call *call);
+/* [io] Finishes a waiting application thread. */
+void client_waiter_finish(struct ether_client *client, struct client_waiter *waiter, int result,
+                          const char *message);
+
+/* group.c, for group_commit.c */
+/* [io] The coordinator to send to now, or NULL (a FindCoordinator is then on its way). */
+struct client_broker *client_group_coordinator(struct ether_client *client, uint64_t now_ms);
+/* [io] The coordinator did not answer as one: find it again after a backoff. */
+void client_group_coordinator_lost(struct ether_client *client, uint64_t now_ms);
+/* Errors after which the request is sent again to the coordinator, found anew. */
+bool client_group_retriable(int error);
+/* [io] The member was fenced (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION): its partitions are lost. */
+void client_group_fenced(struct ether_client *client, int error, uint64_t now_ms);
+/* [io] Asks for a heartbeat at once (the coordinator decides whether to rebalance). */
+void client_group_heartbeat_now(struct ether_client *client, uint64_t now_ms);
+/* [io] A commit ended: PREPARING and LEAVING wait for theirs. */
+void client_group_commit_ended(struct ether_client *client, const struct client_commit *commit,
+                               int result, const char *message);
+/* [app] ether_client_destroy's bounded commit and leave (see ether.h). */
+void client_group_close(struct ether_client *client);
+
+/* group_commit.c */
+/*
+ * [io] A commit of the consumed positions of client->owned and
+ * client->given_up (only those not committed yet with `changed_only`), or
+ * NULL when there is nothing to commit. Queued; sent by client_commits_service.
+ * Auto-commits (AUTO, BEFORE_REBALANCE) leave out the message the application
+ * got last and may still be processing (Kafka's rule: records are committed
+ * once the application came back for more), so auto-commit is at least once.
+ */
+struct client_commit *client_commit_positions(struct ether_client *client,
+                                              enum client_commit_origin origin, bool changed_only,
+                                              uint64_t deadline_ms);
+/* [io] Queues a commit of one offset (the member's when in a generation, else administrative). */
+struct client_commit *client_commit_one(struct ether_client *client, struct client_topic *topic,
+                                        uint32_t partition, int64_t offset, uint64_t deadline_ms);
+/* [io] Sends ready commits, ends those whose deadline passed. */
+void client_commits_service(struct ether_client *client, uint64_t now_ms);
+/* Frees every commit (at destroy). */
+void client_commits_free_all(struct client_group *group);
 
 enum client_target {
     CLIENT_TARGET_ANY,
     CLIENT_TARGET_CONTROLLER,
-    CLIENT_TARGET_LEADER, /* of op->topic / op->partition */
-    CLIENT_TARGET_BROKER, /* op->broker_id */
+    CLIENT_TARGET_LEADER,      /* of op->topic / op->partition */
+    CLIENT_TARGET_BROKER,      /* op->broker_id */
+    CLIENT_TARGET_COORDINATOR, /* of op->group, found with FindCoordinator first */
 };
 
 enum client_verdict {
     CLIENT_VERDICT_DONE,
     CLIENT_VERDICT_RETRY,
     CLIENT_VERDICT_RETRY_AFTER_METADATA,
+    CLIENT_VERDICT_RETRY_AFTER_COORDINATOR, /* find the coordinator again */
 };
 
 /* [io] Reads an op's response: sets op->result / op->message / outputs, says what next. */
@@ -667,6 +906,7 @@ struct client_op {
     const char *topic;
     uint32_t partition;
     uint32_t broker_id;
+    const char *group;
     bool retries;
     client_op_result_fn *on_result;
     void *output;
@@ -678,6 +918,7 @@ struct client_op {
     uint64_t metadata_generation_accepted; /* client->metadata_generation when accepted */
     uint32_t attempts;
     bool in_flight;
+    uint32_t coordinator_id; /* CLIENT_TARGET_COORDINATOR: 0 until found */
     int result;
     char message[CLIENT_ERROR_MESSAGE_BYTES];
     int64_t round_trip_us;
@@ -685,6 +926,13 @@ struct client_op {
     bool done;
 };
 
+/*
+ * [io] Reads an error from an answer's body into the op: sets op->result and
+ * op->message ("what: sentence") and says whether to retry (NOT_LEADER after
+ * a metadata refresh, coordinator errors after finding it again).
+ */
+enum client_verdict client_op_verdict(struct client_op *op, uint32_t error,
+                                      const char *error_message, const char *what);
 /* [app] Queues the op and waits for it to finish; returns op->result. */
 int client_op_run(struct ether_client *client, struct client_op *op, char *errstr,
                   size_t errstr_size);

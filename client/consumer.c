@@ -54,6 +54,7 @@ find_assignment(struct ether_client *client, const struct client_topic *topic, u
 /* Drops an assignment now, or once its request in flight has been answered. */
 static void remove_assignment(struct ether_client *client, struct client_assignment *assignment)
 {
+    assignment->owned = NULL;
     if (assignment->in_flight) {
         assignment->removed = true;
         return;
@@ -101,6 +102,7 @@ void client_consumer_command(struct ether_client *client, struct client_command 
 static struct client_message *message_new(struct client_assignment *assignment, size_t data_bytes)
 {
     struct client_message *message = ether_calloc(1, sizeof *message + data_bytes);
+    message->owned = assignment->owned;
     message->message.topic = assignment->topic->name;
     message->message.partition = (int32_t)assignment->partition;
     message->message.error_message = "";
@@ -119,6 +121,7 @@ static void deliver_error(struct ether_client *client, struct client_assignment 
     message->message.error = error;
     message->message.error_message = (const char *)message->data;
     message->message.offset = assignment->needs_resolve ? -1 : assignment->offset;
+    message->owned = NULL; /* an error moves no position */
     assignment->stopped = true;
     client_deliver_messages(client, message, message, 1);
 }
@@ -161,6 +164,25 @@ static bool answer_applies(struct ether_client *client, struct client_assignment
     return !client->io_stopping;
 }
 
+static enum ether_offset_query reset_query(const struct ether_client *client)
+{
+    return client->settings.auto_offset_reset == CLIENT_OFFSET_RESET_EARLIEST
+               ? ETHER_OFFSET_QUERY_EARLIEST
+               : ETHER_OFFSET_QUERY_LATEST;
+}
+
+/* A group partition starts per auto_offset_reset; its position is unknown until then. */
+static void reset_position(struct ether_client *client, struct client_assignment *assignment)
+{
+    ETHER_ASSERT(assignment->owned != NULL);
+    assignment->needs_resolve = true;
+    assignment->resolve = reset_query(client);
+    assignment->failures = 0;
+    pthread_mutex_lock(&client->mutex);
+    assignment->owned->consumed_offset = -1;
+    pthread_mutex_unlock(&client->mutex);
+}
+
 static void on_list_offsets(struct ether_client *client, void *context, int error,
                             const char *error_message, const ProtobufCMessage *response)
 {
@@ -183,6 +205,14 @@ static void on_list_offsets(struct ether_client *client, void *context, int erro
         assignment->offset = (int64_t)result->offset;
         assignment->needs_resolve = false;
         assignment->failures = 0;
+        if (assignment->owned != NULL) {
+            /* Where a group partition starts is its position until a message is consumed. */
+            pthread_mutex_lock(&client->mutex);
+            if (assignment->owned->consumed_offset < 0) {
+                assignment->owned->consumed_offset = assignment->offset;
+            }
+            pthread_mutex_unlock(&client->mutex);
+        }
         return;
     }
     if (is_retriable(error)) {
@@ -264,6 +294,13 @@ static void on_fetch(struct ether_client *client, void *context, int error,
             }
         }
         error = result == NULL ? ETHER_ERR_CORRUPT : (int)result->error;
+    }
+    if ((error == ETHER_ERR_OUT_OF_RANGE || error == ETHER_ERR_BELOW_START) &&
+        assignment->owned != NULL) {
+        /* A group partition's position is gone from the log: start again per
+         * auto_offset_reset, as for a partition without a committed offset. */
+        reset_position(client, assignment);
+        return;
     }
     if (error != ETHER_OK) {
         if (is_retriable(error)) {
@@ -347,7 +384,7 @@ static void service_assignment(struct ether_client *client, struct client_assign
                                uint64_t now_ms, bool have_room)
 {
     if (assignment->removed || assignment->stopped || assignment->in_flight ||
-        now_ms < assignment->retry_at_ms) {
+        assignment->awaiting_committed || now_ms < assignment->retry_at_ms) {
         return;
     }
     struct client_topic *topic = assignment->topic;
@@ -404,6 +441,69 @@ void client_consumer_service(struct ether_client *client, uint64_t now_ms)
          assignment = assignment->next) {
         service_assignment(client, assignment, now_ms, have_room);
     }
+}
+
+struct client_assignment *client_consumer_add_owned(struct ether_client *client,
+                                                    struct client_owned *owned)
+{
+    struct client_assignment *assignment = ether_calloc(1, sizeof *assignment);
+    assignment->topic = owned->topic;
+    assignment->partition = owned->partition;
+    assignment->owned = owned;
+    assignment->awaiting_committed = true;
+    assignment->next = client->assignments;
+    client->assignments = assignment;
+    client_metadata_want(client); /* its leader, if the topic is new to this client */
+    return assignment;
+}
+
+void client_consumer_start(struct ether_client *client, struct client_assignment *assignment,
+                           int64_t committed_offset)
+{
+    ETHER_ASSERT(assignment->owned != NULL);
+    ETHER_ASSERT(assignment->awaiting_committed);
+    assignment->awaiting_committed = false;
+    if (committed_offset < 0) {
+        reset_position(client, assignment);
+        return;
+    }
+    assignment->offset = committed_offset;
+    assignment->needs_resolve = false;
+    pthread_mutex_lock(&client->mutex);
+    assignment->owned->consumed_offset = committed_offset;
+    assignment->owned->committed_offset = committed_offset;
+    pthread_mutex_unlock(&client->mutex);
+}
+
+void client_consumer_remove(struct ether_client *client, struct client_assignment *assignment)
+{
+    remove_assignment(client, assignment);
+}
+
+void client_consumer_remove_manual(struct ether_client *client)
+{
+    struct client_assignment *assignment = client->assignments;
+    while (assignment != NULL) {
+        struct client_assignment *next = assignment->next;
+        if (assignment->owned == NULL && !assignment->removed) {
+            remove_assignment(client, assignment);
+        }
+        assignment = next;
+    }
+}
+
+void client_consumer_deliver_error(struct ether_client *client, int error, const char *text)
+{
+    size_t text_bytes = strlen(text) + 1;
+    struct client_message *message = ether_calloc(1, sizeof *message + text_bytes);
+    memcpy(message->data, text, text_bytes);
+    message->message.error = error;
+    message->message.error_message = (const char *)message->data;
+    message->message.topic = "";
+    message->message.partition = -1;
+    message->message.offset = -1;
+    message->message.high_watermark = -1;
+    client_deliver_messages(client, message, message, 1);
 }
 
 void client_consumer_free_all(struct ether_client *client)

@@ -290,7 +290,10 @@ ETHER_API struct ether_client *ether_client_new(const struct ether_config *confi
  * Records not yet reported are dropped without a report (call ether_flush
  * first); messages not yet consumed are freed. Messages returned by
  * ether_consume stay valid until freed, except their `topic`, which
- * belongs to the client. Must not race with any other call on `client`.
+ * belongs to the client. A subscribed client first commits (with
+ * enable_auto_commit) and leaves its group, as ether_unsubscribe does,
+ * waiting at most request_timeout_ms and never more than 5000 ms. Must not
+ * race with any other call on `client`.
  */
 ETHER_API void ether_client_destroy(struct ether_client *client);
 
@@ -322,9 +325,10 @@ ETHER_API int ether_produce(struct ether_client *client, const char *topic, int3
                             size_t value_bytes, int64_t timestamp_ms, void *record_context);
 
 /*
- * Calls the delivery callback for every report ready, waiting up to
- * timeout_ms (0: do not wait, -1: forever) for the first one. Returns how
- * many reports were served.
+ * Calls the delivery callback for every report ready (and the commit
+ * callback for every finished background commit), waiting up to timeout_ms
+ * (0: do not wait, -1: forever) for the first one. Returns how many reports
+ * were served.
  */
 ETHER_API int ether_poll(struct ether_client *client, int timeout_ms);
 
@@ -376,6 +380,7 @@ struct ether_message {
  * Assigning a partition again moves its position. Returns at once; errors
  * (unknown topic, offset out of range) arrive as messages with `error` set,
  * after which that partition is no longer read until assigned again.
+ * ETHER_ERR_INVALID_ARGUMENT while subscribed (see ether_subscribe).
  */
 ETHER_API int ether_assign(struct ether_client *client, const char *topic, int32_t partition,
                            int64_t offset);
@@ -390,11 +395,119 @@ ETHER_API int ether_unassign(struct ether_client *client, const char *topic, int
 /*
  * The next fetched message of any assigned partition, waiting up to
  * timeout_ms (0: do not wait, -1: forever). NULL when none arrived in time.
- * The caller owns the message and frees it with ether_message_free.
+ * The caller owns the message and frees it with ether_message_free. Also
+ * serves finished background commits to the commit callback meanwhile.
  */
 ETHER_API struct ether_message *ether_consume(struct ether_client *client, int timeout_ms);
 
 ETHER_API void ether_message_free(struct ether_message *message);
+
+/* ---- consumer groups ------------------------------------------------------------------ */
+/*
+ * Members of a consumer group (the group_id property) share the partitions
+ * of the topics they subscribe to: each partition is read by one member,
+ * and the group remembers for each partition the offset to continue from
+ * (its committed offset). The group's coordinator is a broker (the leader of
+ * the group's partition of the internal topic __consumer_offsets); it
+ * computes the assignment with the group_assignor, rebalances when members
+ * come and go, and stores the commits.
+ *
+ * Positions and commits follow Kafka: a partition's position is the offset
+ * after the last message ether_consume returned for it (before any, where
+ * reading started: the committed offset, else per auto_offset_reset). A
+ * commit stores positions, so an offset committed is the next one to read;
+ * after a crash, messages consumed since the last commit are read again (at
+ * least once).
+ */
+
+/*
+ * Joins the consumer group named by group_id and reads the partitions it
+ * assigns to this client, from their committed offsets (from where
+ * auto_offset_reset says for a partition without one, or whose committed
+ * offset is no longer in the log). `topics` (count >= 1, copied) replaces
+ * any earlier subscription, and any partitions given to ether_assign.
+ * Returns at once: the I/O thread finds the coordinator, joins, heartbeats
+ * every heartbeat_interval_ms, follows rebalances and auto-commits (with
+ * enable_auto_commit). Messages then come from ether_consume as usual. When a
+ * rebalance takes a partition away, its messages not yet returned by
+ * ether_consume are dropped: ether_consume never returns a message of a
+ * partition this member is known to have lost.
+ *
+ * Errors: ETHER_ERR_INVALID_ARGUMENT (no group_id, no topic, an empty topic
+ * name) with a sentence in errstr. An error that stops the group later
+ * (ETHER_ERR_INCONSISTENT_GROUP_PROTOCOL: members of the group use another
+ * group_assignor or group_protocol; ETHER_ERR_INVALID_ARGUMENT: the
+ * coordinator refused the group or a setting) arrives from ether_consume as
+ * a message with `error` set, topic "" and partition -1; the client then
+ * reads nothing until ether_subscribe is called again. While subscribed,
+ * ether_assign, ether_assign_timestamp and ether_unassign return
+ * ETHER_ERR_INVALID_ARGUMENT (the group decides what is read).
+ */
+ETHER_API int ether_subscribe(struct ether_client *client, const char *const *topics, size_t count,
+                              char *errstr, size_t errstr_size);
+
+/*
+ * Leaves the group: stops reading (buffered messages are dropped), commits
+ * the positions (with enable_auto_commit), sends LeaveGroup so that the
+ * others get the partitions at once, and waits for all of it at most
+ * timeout_ms (-1: no limit). Returns ETHER_OK (also when not subscribed),
+ * ETHER_ERR_TIMED_OUT, or the commit's error. The client leaves the group
+ * locally whatever is returned.
+ *
+ * ether_client_destroy does the same for a subscribed client, waiting at
+ * most request_timeout_ms and never more than 5000 ms.
+ */
+ETHER_API int ether_unsubscribe(struct ether_client *client, int timeout_ms);
+
+/*
+ * Commits the position of every partition assigned to this member (see
+ * above: after the last message ether_consume returned) and waits for the
+ * coordinator's answer, at most timeout_ms (-1: no limit). Broken
+ * connections and a moving coordinator are retried within that time.
+ * Returns ETHER_OK (also when there is nothing to commit yet),
+ * ETHER_ERR_INVALID_ARGUMENT when not subscribed, ETHER_ERR_TIMED_OUT, or
+ * the coordinator's refusal: ETHER_ERR_ILLEGAL_GENERATION or
+ * ETHER_ERR_UNKNOWN_MEMBER_ID (a rebalance went on without this member: its
+ * partitions are already lost, it joins again by itself) or
+ * ETHER_ERR_REBALANCE_IN_PROGRESS (commit again once the rebalance is over).
+ */
+ETHER_API int ether_commit_sync(struct ether_client *client, int timeout_ms, char *errstr,
+                                size_t errstr_size);
+
+/*
+ * Like ether_commit_sync without waiting: the outcome goes to the commit
+ * callback (ether_config_set_commit_callback), once per call, served by
+ * ether_poll or ether_consume. Returns ETHER_ERR_INVALID_ARGUMENT when not
+ * subscribed, else ETHER_OK.
+ */
+ETHER_API int ether_commit_async(struct ether_client *client);
+
+/*
+ * Commits `offset` (the next offset to consume) for topic/partition and
+ * waits at most timeout_ms. A subscribed member commits as itself; a client
+ * that is not subscribed (reading with ether_assign) commits
+ * administratively, which the coordinator accepts only while the group has
+ * no members (ETHER_ERR_GROUP_NOT_EMPTY otherwise). Needs group_id.
+ */
+ETHER_API int ether_commit_offset(struct ether_client *client, const char *topic, int32_t partition,
+                                  int64_t offset, int timeout_ms, char *errstr, size_t errstr_size);
+
+/*
+ * The group's (group_id's) committed offset of topic/partition: the next
+ * offset to consume, or -1 when none is committed. Asks the coordinator.
+ */
+ETHER_API int ether_committed(struct ether_client *client, const char *topic, int32_t partition,
+                              int64_t *offset, int timeout_ms, char *errstr, size_t errstr_size);
+
+/*
+ * The partitions the group assigned to this member, sorted by topic then
+ * partition, each with its position in `offset` (-1 while not known yet).
+ * *partitions is the caller's (free with ether_topic_partitions_free; NULL
+ * when *count is 0). Empty when not subscribed or between an eager
+ * rebalance's start and its end.
+ */
+ETHER_API int ether_assignment(struct ether_client *client,
+                               struct ether_topic_partition **partitions, size_t *count);
 
 /* ---- synchronous requests: offsets and administration --------------------------------- */
 /*

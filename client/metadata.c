@@ -94,6 +94,25 @@ static struct client_broker *broker_upsert(struct ether_client *client,
     return broker;
 }
 
+struct client_broker *client_broker_learn(struct ether_client *client,
+                                          const Ether__BrokerAddress *address)
+{
+    ETHER_ASSERT(address->broker_id != 0);
+    struct client_broker *broker = client_broker_find(client, address->broker_id);
+    if (broker != NULL) {
+        return broker; /* the metadata's address wins */
+    }
+    broker = ether_calloc(1, sizeof *broker);
+    broker->broker_id = address->broker_id;
+    broker->host = ether_strdup(address->host != NULL ? address->host : "");
+    broker->port = (uint16_t)address->port;
+    broker->rack = ether_strdup(address->rack != NULL ? address->rack : "");
+    broker->next = client->brokers;
+    client->brokers = broker;
+    client_metadata_want(client);
+    return broker;
+}
+
 static void topic_apply(struct client_topic *topic, const Ether__TopicMetadata *metadata)
 {
     topic->metadata_error = (int)metadata->error;

@@ -24,6 +24,23 @@
  * FAKE_PRODUCER_BATCHES batches is a duplicate (success with the original
  * offset, nothing appended), anything but last + 1 is OUT_OF_ORDER_SEQUENCE.
  *
+ * Consumer groups, as the real coordinator does them (a minimal copy): the
+ * coordinator of every group is broker `coordinator_id` (1 unless a test
+ * moves it); FIND_COORDINATOR is answered by any broker, the other group
+ * APIs by another broker with NOT_COORDINATOR. A rebalance waits until every
+ * member joined (JoinGroup answers are parked) or until the rebalance
+ * timeout removes the silent ones, then bumps the generation and assigns
+ * with "range" (whatever assignor was asked; cooperative members are treated
+ * like eager ones: nothing is withheld). Heartbeats and syncs say
+ * REBALANCE_IN_PROGRESS while a rebalance waits, ILLEGAL_GENERATION for an
+ * old generation, UNKNOWN_MEMBER_ID for a member the group does not know.
+ * Commits are stored per group; generation -1 with member id "" is an
+ * administrative commit, refused with GROUP_NOT_EMPTY while the group has
+ * members. Sessions never expire by themselves. Scripted faults:
+ * `heartbeat_error` / `commit_error` answer the next heartbeat / member
+ * commit with that error (once); `coordinator_not_available` answers that
+ * many FIND_COORDINATOR requests with COORDINATOR_NOT_AVAILABLE.
+ *
  * Faults: `drop_produce_response_from` (1-based, counting every produce
  * request the cluster receives) drops the answers of that request and the
  * next drop_produce_response_count - 1 ones after doing the work (appending);
@@ -49,6 +66,56 @@ enum {
     FAKE_NAME_BYTES = 64,
     FAKE_PRODUCERS_MAX = 8,    /* per partition, and names per cluster */
     FAKE_PRODUCER_BATCHES = 5, /* remembered per producer for duplicate detection */
+    FAKE_GROUPS_MAX = 4,
+    FAKE_MEMBERS_MAX = 6,
+    FAKE_GROUP_OFFSETS_MAX = 32,
+    FAKE_MEMBER_PARTITIONS_MAX = 32,
+};
+
+struct fake_group_partition {
+    char topic[FAKE_NAME_BYTES];
+    uint32_t partition;
+};
+
+struct fake_member {
+    bool used;
+    char member_id[FAKE_NAME_BYTES];
+    char client_id[FAKE_NAME_BYTES];
+    char topics[FAKE_TOPICS_MAX][FAKE_NAME_BYTES]; /* the subscription */
+    uint32_t topic_count;
+    struct fake_group_partition
+        owned[FAKE_MEMBER_PARTITIONS_MAX]; /* as reported at its last join */
+    uint32_t owned_count;
+    struct fake_group_partition assignment[FAKE_MEMBER_PARTITIONS_MAX];
+    uint32_t assignment_count;
+    bool joined; /* in the rebalance that waits */
+    bool parked; /* its JoinGroup answer waits for the rebalance */
+    struct fake_broker *join_broker;
+    uint64_t join_connection_id;
+    uint32_t join_correlation_id;
+    uint32_t joins;
+    uint32_t last_join_owned_count;
+};
+
+struct fake_group_offset {
+    char topic[FAKE_NAME_BYTES];
+    uint32_t partition;
+    int64_t offset;
+};
+
+struct fake_group {
+    bool used;
+    char name[FAKE_NAME_BYTES];
+    uint32_t generation;
+    bool rebalancing;
+    char assignor[16];
+    bool cooperative;
+    uint32_t rebalance_timeout_ms;
+    struct fake_member members[FAKE_MEMBERS_MAX];
+    struct fake_group_offset offsets[FAKE_GROUP_OFFSETS_MAX];
+    uint32_t offset_count;
+    uv_timer_t rebalance_timer;
+    bool timer_initialized;
 };
 
 struct fake_producer_batch {
@@ -157,6 +224,23 @@ struct fake_cluster {
     uint32_t init_producer_requests;
     uint32_t init_producer_not_controller;
     uint32_t idempotent_batches;
+    /* consumer groups */
+    struct fake_group groups[FAKE_GROUPS_MAX];
+    uint32_t coordinator_id;
+    uint32_t next_member_number;
+    uint32_t heartbeat_error;           /* answer the next heartbeat with it (once) */
+    uint32_t commit_error;              /* answer the next member commit with it (once) */
+    uint32_t coordinator_not_available; /* answer that many FIND_COORDINATOR so */
+    uint32_t find_coordinator_requests;
+    uint32_t join_requests;
+    uint32_t sync_requests;
+    uint32_t heartbeat_requests;
+    uint32_t leave_requests;
+    uint32_t commit_requests;
+    uint32_t offset_fetch_requests;
+    uint32_t not_coordinator_answers;
+    uint32_t admin_commits;
+    uint32_t rebalances;
 };
 
 static struct fake_topic *fake_topic_find(struct fake_cluster *cluster, const char *name)
@@ -715,6 +799,638 @@ static void fake_answer_describe_producers(struct fake_broker *broker, uint64_t 
                                 correlation_id, &response.base);
 }
 
+/* ---- consumer groups ------------------------------------------------------------------ */
+
+static struct fake_group *fake_group_find(struct fake_cluster *cluster, const char *name,
+                                          bool create)
+{
+    for (int i = 0; i < FAKE_GROUPS_MAX; i++) {
+        if (cluster->groups[i].used && strcmp(cluster->groups[i].name, name) == 0) {
+            return &cluster->groups[i];
+        }
+    }
+    for (int i = 0; create && i < FAKE_GROUPS_MAX; i++) {
+        struct fake_group *group = &cluster->groups[i];
+        if (!group->used) {
+            bool timer = group->timer_initialized;
+            uv_timer_t saved = group->rebalance_timer;
+            memset(group, 0, sizeof *group);
+            group->rebalance_timer = saved;
+            group->timer_initialized = timer;
+            group->used = true;
+            snprintf(group->name, sizeof group->name, "%s", name);
+            return group;
+        }
+    }
+    return NULL;
+}
+
+static struct fake_member *fake_member_find(struct fake_group *group, const char *member_id)
+{
+    for (int i = 0; member_id != NULL && i < FAKE_MEMBERS_MAX; i++) {
+        if (group->members[i].used && strcmp(group->members[i].member_id, member_id) == 0) {
+            return &group->members[i];
+        }
+    }
+    return NULL;
+}
+
+static uint32_t fake_member_count(const struct fake_group *group)
+{
+    uint32_t count = 0;
+    for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+        count += group->members[i].used;
+    }
+    return count;
+}
+
+static const char *fake_group_state(const struct fake_group *group)
+{
+    if (fake_member_count(group) == 0) {
+        return "empty";
+    }
+    return group->rebalancing ? "preparing-rebalance" : "stable";
+}
+
+/* Which broker may answer group requests: NOT_COORDINATOR from the others. */
+static bool fake_is_coordinator(struct fake_broker *broker)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    if (broker->broker_id == cluster->coordinator_id) {
+        return true;
+    }
+    cluster->not_coordinator_answers++;
+    return false;
+}
+
+static bool fake_subscribes(const struct fake_member *member, const char *topic)
+{
+    for (uint32_t t = 0; t < member->topic_count; t++) {
+        if (strcmp(member->topics[t], topic) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "range": per topic, the subscribed members in id order get contiguous ranges. */
+static void fake_group_assign(struct fake_cluster *cluster, struct fake_group *group)
+{
+    struct fake_member *sorted[FAKE_MEMBERS_MAX];
+    uint32_t count = 0;
+    for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+        if (group->members[i].used) {
+            group->members[i].assignment_count = 0;
+            sorted[count++] = &group->members[i];
+        }
+    }
+    for (uint32_t i = 1; i < count; i++) {
+        for (uint32_t k = i; k > 0 && strcmp(sorted[k - 1]->member_id, sorted[k]->member_id) > 0;
+             k--) {
+            struct fake_member *swap = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = swap;
+        }
+    }
+    for (int t = 0; t < FAKE_TOPICS_MAX; t++) {
+        struct fake_topic *topic = &cluster->topics[t];
+        if (!topic->used) {
+            continue;
+        }
+        struct fake_member *subscribed[FAKE_MEMBERS_MAX];
+        uint32_t subscribed_count = 0;
+        for (uint32_t m = 0; m < count; m++) {
+            if (fake_subscribes(sorted[m], topic->name)) {
+                subscribed[subscribed_count++] = sorted[m];
+            }
+        }
+        if (subscribed_count == 0) {
+            continue;
+        }
+        uint32_t each = topic->partition_count / subscribed_count;
+        uint32_t extra = topic->partition_count % subscribed_count;
+        uint32_t next = 0;
+        for (uint32_t m = 0; m < subscribed_count; m++) {
+            uint32_t share = each + (m < extra ? 1 : 0);
+            for (uint32_t k = 0; k < share; k++) {
+                struct fake_member *member = subscribed[m];
+                struct fake_group_partition *item = &member->assignment[member->assignment_count++];
+                snprintf(item->topic, sizeof item->topic, "%s", topic->name);
+                item->partition = next++;
+            }
+        }
+    }
+}
+
+static void fake_respond_join(struct fake_group *group, struct fake_member *member, uint32_t error)
+{
+    Ether__JoinGroupResponse response = ETHER__JOIN_GROUP_RESPONSE__INIT;
+    response.error = error;
+    if (error == ETHER_OK) {
+        response.generation = group->generation;
+        response.member_id = member->member_id;
+        response.assignor = group->assignor;
+        response.leader_id = member->member_id;
+    }
+    member->parked = false;
+    (void)broker_server_respond(member->join_broker->server, member->join_connection_id,
+                                PROTO_API_JOIN_GROUP, member->join_correlation_id, &response.base);
+}
+
+/* Ends the join phase when every member joined, or (`force`) without the silent ones. */
+static void fake_group_maybe_complete(struct fake_cluster *cluster, struct fake_group *group,
+                                      bool force)
+{
+    if (!group->rebalancing) {
+        return;
+    }
+    for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+        struct fake_member *member = &group->members[i];
+        if (member->used && !member->joined) {
+            if (!force) {
+                return;
+            }
+            member->used = false;
+        }
+    }
+    group->rebalancing = false;
+    group->generation++;
+    cluster->rebalances++;
+    if (group->timer_initialized) {
+        uv_timer_stop(&group->rebalance_timer);
+    }
+    fake_group_assign(cluster, group);
+    for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+        struct fake_member *member = &group->members[i];
+        if (member->used) {
+            member->joined = false;
+            if (member->parked) {
+                fake_respond_join(group, member, ETHER_OK);
+            }
+        }
+    }
+}
+
+static void fake_on_rebalance_timeout(uv_timer_t *timer)
+{
+    struct fake_group *group = timer->data;
+    struct fake_cluster *cluster = timer->loop->data;
+    pthread_mutex_lock(&cluster->mutex);
+    fake_group_maybe_complete(cluster, group, true);
+    pthread_mutex_unlock(&cluster->mutex);
+}
+
+/* The group starts waiting for every member to join again. */
+static void fake_group_start_rebalance(struct fake_cluster *cluster, struct fake_group *group)
+{
+    if (group->rebalancing) {
+        return;
+    }
+    group->rebalancing = true;
+    for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+        group->members[i].joined = false;
+    }
+    if (!group->timer_initialized) {
+        uv_timer_init(&cluster->loop, &group->rebalance_timer);
+        group->timer_initialized = true;
+    }
+    group->rebalance_timer.data = group;
+    uv_timer_start(&group->rebalance_timer, fake_on_rebalance_timeout,
+                   group->rebalance_timeout_ms > 0 ? group->rebalance_timeout_ms : 1000, 0);
+}
+
+static void fake_copy_partitions(struct fake_group_partition *to, uint32_t *count,
+                                 Ether__GroupTopicPartitions **from, size_t from_count)
+{
+    *count = 0;
+    for (size_t t = 0; t < from_count; t++) {
+        for (size_t p = 0; p < from[t]->n_partitions && *count < FAKE_MEMBER_PARTITIONS_MAX; p++) {
+            snprintf(to[*count].topic, sizeof to[*count].topic, "%s", from[t]->topic);
+            to[*count].partition = from[t]->partitions[p];
+            (*count)++;
+        }
+    }
+}
+
+static void fake_answer_join(struct fake_broker *broker, uint64_t connection_id,
+                             uint32_t correlation_id, const Ether__JoinGroupRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->join_requests++;
+    Ether__JoinGroupResponse response = ETHER__JOIN_GROUP_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    struct fake_member *member = NULL;
+    bool is_new = request->member_id == NULL || request->member_id[0] == '\0';
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, true)) == NULL) {
+        response.error = ETHER_ERR_NO_SPACE;
+    } else if (!is_new && (member = fake_member_find(group, request->member_id)) == NULL) {
+        response.error = ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else if (fake_member_count(group) > (member != NULL ? 1u : 0u) &&
+               (strcmp(group->assignor, request->assignor) != 0 ||
+                group->cooperative != (bool)request->cooperative)) {
+        response.error = ETHER_ERR_INCONSISTENT_GROUP_PROTOCOL;
+    } else if (request->n_topics == 0) {
+        response.error = ETHER_ERR_INVALID_ARGUMENT;
+    }
+    if (response.error == ETHER_OK && member == NULL) {
+        for (int i = 0; i < FAKE_MEMBERS_MAX && member == NULL; i++) {
+            if (!group->members[i].used) {
+                member = &group->members[i];
+                memset(member, 0, sizeof *member);
+                member->used = true;
+                snprintf(member->member_id, sizeof member->member_id, "member-%u",
+                         ++cluster->next_member_number);
+            }
+        }
+        if (member == NULL) {
+            response.error = ETHER_ERR_NO_SPACE;
+        }
+    }
+    if (response.error != ETHER_OK) {
+        (void)broker_server_respond(broker->server, connection_id, PROTO_API_JOIN_GROUP,
+                                    correlation_id, &response.base);
+        return;
+    }
+    snprintf(group->assignor, sizeof group->assignor, "%s", request->assignor);
+    group->cooperative = request->cooperative;
+    group->rebalance_timeout_ms = request->rebalance_timeout_ms;
+    snprintf(member->client_id, sizeof member->client_id, "%s",
+             request->client_id != NULL ? request->client_id : "");
+    member->topic_count = 0;
+    for (size_t t = 0; t < request->n_topics && t < FAKE_TOPICS_MAX; t++) {
+        snprintf(member->topics[member->topic_count++], FAKE_NAME_BYTES, "%s", request->topics[t]);
+    }
+    fake_copy_partitions(member->owned, &member->owned_count, request->owned, request->n_owned);
+    member->last_join_owned_count = member->owned_count;
+    member->joins++;
+    if (member->parked) {
+        fake_respond_join(group, member, ETHER_ERR_REBALANCE_IN_PROGRESS);
+    }
+    member->parked = true;
+    member->join_broker = broker;
+    member->join_connection_id = connection_id;
+    member->join_correlation_id = correlation_id;
+    fake_group_start_rebalance(cluster, group);
+    member->joined = true;
+    fake_group_maybe_complete(cluster, group, false);
+}
+
+static void fake_answer_sync(struct fake_broker *broker, uint64_t connection_id,
+                             uint32_t correlation_id, const Ether__SyncGroupRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->sync_requests++;
+    Ether__SyncGroupResponse response = ETHER__SYNC_GROUP_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    struct fake_member *member = NULL;
+    Ether__GroupTopicPartitions topics[FAKE_MEMBER_PARTITIONS_MAX];
+    Ether__GroupTopicPartitions *topic_pointers[FAKE_MEMBER_PARTITIONS_MAX];
+    uint32_t numbers[FAKE_MEMBER_PARTITIONS_MAX];
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, false)) == NULL ||
+               (member = fake_member_find(group, request->member_id)) == NULL) {
+        response.error = ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else if (group->rebalancing) {
+        response.error = ETHER_ERR_REBALANCE_IN_PROGRESS;
+    } else if (request->generation != group->generation) {
+        response.error = ETHER_ERR_ILLEGAL_GENERATION;
+    } else {
+        size_t topic_count = 0;
+        for (uint32_t i = 0; i < member->assignment_count; i++) {
+            numbers[i] = member->assignment[i].partition;
+            if (i == 0 ||
+                strcmp(member->assignment[i].topic, member->assignment[i - 1].topic) != 0) {
+                ether__group_topic_partitions__init(&topics[topic_count]);
+                topics[topic_count].topic = member->assignment[i].topic;
+                topics[topic_count].partitions = &numbers[i];
+                topic_pointers[topic_count] = &topics[topic_count];
+                topic_count++;
+            }
+            topics[topic_count - 1].n_partitions++;
+        }
+        response.n_assignment = topic_count;
+        response.assignment = topic_pointers;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_SYNC_GROUP, correlation_id,
+                                &response.base);
+}
+
+static void fake_answer_heartbeat(struct fake_broker *broker, uint64_t connection_id,
+                                  uint32_t correlation_id, const Ether__HeartbeatRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->heartbeat_requests++;
+    Ether__HeartbeatResponse response = ETHER__HEARTBEAT_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, false)) == NULL ||
+               fake_member_find(group, request->member_id) == NULL) {
+        response.error = ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else if (cluster->heartbeat_error != 0) {
+        response.error = cluster->heartbeat_error;
+        if (response.error == ETHER_ERR_REBALANCE_IN_PROGRESS) {
+            fake_group_start_rebalance(cluster, group);
+        }
+        cluster->heartbeat_error = 0;
+    } else if (group->rebalancing) {
+        response.error = ETHER_ERR_REBALANCE_IN_PROGRESS;
+    } else if (request->generation != group->generation) {
+        response.error = ETHER_ERR_ILLEGAL_GENERATION;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_HEARTBEAT, correlation_id,
+                                &response.base);
+}
+
+static void fake_answer_leave(struct fake_broker *broker, uint64_t connection_id,
+                              uint32_t correlation_id, const Ether__LeaveGroupRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->leave_requests++;
+    Ether__LeaveGroupResponse response = ETHER__LEAVE_GROUP_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    struct fake_member *member = NULL;
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, false)) == NULL ||
+               (member = fake_member_find(group, request->member_id)) == NULL) {
+        response.error = ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else {
+        if (member->parked) {
+            fake_respond_join(group, member, ETHER_ERR_UNKNOWN_MEMBER_ID);
+        }
+        member->used = false;
+        if (fake_member_count(group) > 0) {
+            fake_group_start_rebalance(cluster, group);
+            fake_group_maybe_complete(cluster, group, false);
+        } else {
+            group->rebalancing = false;
+            group->generation++;
+        }
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_LEAVE_GROUP,
+                                correlation_id, &response.base);
+}
+
+static struct fake_group_offset *fake_offset_find(struct fake_group *group, const char *topic,
+                                                  uint32_t partition, bool create)
+{
+    for (uint32_t i = 0; i < group->offset_count; i++) {
+        if (strcmp(group->offsets[i].topic, topic) == 0 &&
+            group->offsets[i].partition == partition) {
+            return &group->offsets[i];
+        }
+    }
+    if (!create || group->offset_count == FAKE_GROUP_OFFSETS_MAX) {
+        return NULL;
+    }
+    struct fake_group_offset *offset = &group->offsets[group->offset_count++];
+    snprintf(offset->topic, sizeof offset->topic, "%s", topic);
+    offset->partition = partition;
+    offset->offset = -1;
+    return offset;
+}
+
+static void fake_answer_commit(struct fake_broker *broker, uint64_t connection_id,
+                               uint32_t correlation_id, const Ether__OffsetCommitRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->commit_requests++;
+    Ether__OffsetCommitResponse response = ETHER__OFFSET_COMMIT_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    bool administrative =
+        request->generation < 0 && (request->member_id == NULL || request->member_id[0] == '\0');
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, administrative)) == NULL) {
+        response.error = administrative ? ETHER_ERR_NO_SPACE : ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else if (administrative) {
+        cluster->admin_commits++;
+        if (fake_member_count(group) > 0) {
+            response.error = ETHER_ERR_GROUP_NOT_EMPTY;
+        }
+    } else if (fake_member_find(group, request->member_id) == NULL) {
+        response.error = ETHER_ERR_UNKNOWN_MEMBER_ID;
+    } else if (cluster->commit_error != 0) {
+        response.error = cluster->commit_error;
+        cluster->commit_error = 0;
+    } else if ((uint32_t)request->generation != group->generation) {
+        response.error = ETHER_ERR_ILLEGAL_GENERATION;
+    }
+    if (response.error == ETHER_OK) {
+        for (size_t i = 0; i < request->n_offsets; i++) {
+            struct fake_group_offset *stored = fake_offset_find(
+                group, request->offsets[i]->topic, request->offsets[i]->partition, true);
+            if (stored != NULL) {
+                stored->offset = request->offsets[i]->offset;
+            }
+        }
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_OFFSET_COMMIT,
+                                correlation_id, &response.base);
+}
+
+/* Fills `out` (FAKE_GROUP_OFFSETS_MAX entries) with the group's offsets; returns how many. */
+static size_t fake_offsets_answer(struct fake_group *group,
+                                  const Ether__OffsetFetchRequest *request,
+                                  Ether__GroupPartitionOffset *out,
+                                  Ether__GroupPartitionOffset **pointers)
+{
+    size_t count = 0;
+    if (request == NULL || request->n_partitions == 0) {
+        for (uint32_t i = 0; group != NULL && i < group->offset_count; i++) {
+            ether__group_partition_offset__init(&out[count]);
+            out[count].topic = group->offsets[i].topic;
+            out[count].partition = group->offsets[i].partition;
+            out[count].offset = group->offsets[i].offset;
+            pointers[count] = &out[count];
+            count++;
+        }
+        return count;
+    }
+    for (size_t t = 0; t < request->n_partitions; t++) {
+        for (size_t p = 0;
+             p < request->partitions[t]->n_partitions && count < FAKE_GROUP_OFFSETS_MAX; p++) {
+            const char *topic = request->partitions[t]->topic;
+            uint32_t partition = request->partitions[t]->partitions[p];
+            struct fake_group_offset *stored =
+                group != NULL ? fake_offset_find(group, topic, partition, false) : NULL;
+            ether__group_partition_offset__init(&out[count]);
+            out[count].topic = (char *)(uintptr_t)topic;
+            out[count].partition = partition;
+            out[count].offset = stored != NULL ? stored->offset : -1;
+            pointers[count] = &out[count];
+            count++;
+        }
+    }
+    return count;
+}
+
+static void fake_answer_offset_fetch(struct fake_broker *broker, uint64_t connection_id,
+                                     uint32_t correlation_id,
+                                     const Ether__OffsetFetchRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->offset_fetch_requests++;
+    Ether__OffsetFetchResponse response = ETHER__OFFSET_FETCH_RESPONSE__INIT;
+    Ether__GroupPartitionOffset offsets[FAKE_GROUP_OFFSETS_MAX];
+    Ether__GroupPartitionOffset *pointers[FAKE_GROUP_OFFSETS_MAX];
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else {
+        response.n_offsets = fake_offsets_answer(fake_group_find(cluster, request->group, false),
+                                                 request, offsets, pointers);
+        response.offsets = pointers;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_OFFSET_FETCH,
+                                correlation_id, &response.base);
+}
+
+static void fake_answer_find_coordinator(struct fake_broker *broker, uint64_t connection_id,
+                                         uint32_t correlation_id)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->find_coordinator_requests++;
+    Ether__FindCoordinatorResponse response = ETHER__FIND_COORDINATOR_RESPONSE__INIT;
+    Ether__BrokerAddress address = ETHER__BROKER_ADDRESS__INIT;
+    if (cluster->coordinator_not_available > 0) {
+        cluster->coordinator_not_available--;
+        response.error = ETHER_ERR_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        struct fake_broker *coordinator = &cluster->brokers[cluster->coordinator_id - 1];
+        address.broker_id = coordinator->broker_id;
+        address.host = (char *)"127.0.0.1";
+        address.port = coordinator->port;
+        address.rack = coordinator->rack;
+        response.coordinator = &address;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_FIND_COORDINATOR,
+                                correlation_id, &response.base);
+}
+
+static void fake_answer_list_groups(struct fake_broker *broker, uint64_t connection_id,
+                                    uint32_t correlation_id)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    Ether__ListGroupsResponse response = ETHER__LIST_GROUPS_RESPONSE__INIT;
+    Ether__GroupListing listings[FAKE_GROUPS_MAX];
+    Ether__GroupListing *pointers[FAKE_GROUPS_MAX];
+    size_t count = 0;
+    for (int i = 0; i < FAKE_GROUPS_MAX && broker->broker_id == cluster->coordinator_id; i++) {
+        struct fake_group *group = &cluster->groups[i];
+        if (group->used) {
+            ether__group_listing__init(&listings[count]);
+            listings[count].group = group->name;
+            listings[count].state = (char *)(uintptr_t)fake_group_state(group);
+            listings[count].members_count = fake_member_count(group);
+            pointers[count] = &listings[count];
+            count++;
+        }
+    }
+    response.n_groups = count;
+    response.groups = pointers;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_LIST_GROUPS,
+                                correlation_id, &response.base);
+}
+
+static void fake_answer_describe_group(struct fake_broker *broker, uint64_t connection_id,
+                                       uint32_t correlation_id,
+                                       const Ether__DescribeGroupRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    Ether__DescribeGroupResponse response = ETHER__DESCRIBE_GROUP_RESPONSE__INIT;
+    Ether__GroupMember members[FAKE_MEMBERS_MAX];
+    Ether__GroupMember *member_pointers[FAKE_MEMBERS_MAX];
+    Ether__GroupTopicPartitions topics[FAKE_MEMBERS_MAX][FAKE_MEMBER_PARTITIONS_MAX];
+    Ether__GroupTopicPartitions *topic_pointers[FAKE_MEMBERS_MAX][FAKE_MEMBER_PARTITIONS_MAX];
+    uint32_t numbers[FAKE_MEMBERS_MAX][FAKE_MEMBER_PARTITIONS_MAX];
+    char *subscriptions[FAKE_MEMBERS_MAX][FAKE_TOPICS_MAX];
+    Ether__GroupPartitionOffset offsets[FAKE_GROUP_OFFSETS_MAX];
+    Ether__GroupPartitionOffset *offset_pointers[FAKE_GROUP_OFFSETS_MAX];
+    struct fake_group *group = NULL;
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, false)) == NULL) {
+        response.error = ETHER_ERR_GROUP_NOT_FOUND;
+    } else {
+        response.state = (char *)(uintptr_t)fake_group_state(group);
+        response.generation = group->generation;
+        response.assignor = group->assignor;
+        response.cooperative = group->cooperative;
+        size_t count = 0;
+        for (int i = 0; i < FAKE_MEMBERS_MAX; i++) {
+            struct fake_member *member = &group->members[i];
+            if (!member->used) {
+                continue;
+            }
+            Ether__GroupMember *out = &members[count];
+            ether__group_member__init(out);
+            out->member_id = member->member_id;
+            out->client_id = member->client_id;
+            out->host = (char *)"127.0.0.1";
+            for (uint32_t t = 0; t < member->topic_count; t++) {
+                subscriptions[count][t] = member->topics[t];
+            }
+            out->n_topics = member->topic_count;
+            out->topics = subscriptions[count];
+            size_t topic_count = 0;
+            for (uint32_t p = 0; p < member->assignment_count; p++) {
+                numbers[count][p] = member->assignment[p].partition;
+                if (p == 0 ||
+                    strcmp(member->assignment[p].topic, member->assignment[p - 1].topic) != 0) {
+                    ether__group_topic_partitions__init(&topics[count][topic_count]);
+                    topics[count][topic_count].topic = member->assignment[p].topic;
+                    topics[count][topic_count].partitions = &numbers[count][p];
+                    topic_pointers[count][topic_count] = &topics[count][topic_count];
+                    topic_count++;
+                }
+                topics[count][topic_count - 1].n_partitions++;
+            }
+            out->n_assignment = topic_count;
+            out->assignment = topic_pointers[count];
+            out->session_timeout_ms = 10000;
+            if (response.leader_id == NULL) {
+                response.leader_id = member->member_id;
+            }
+            member_pointers[count] = out;
+            count++;
+        }
+        response.n_members = count;
+        response.members = member_pointers;
+        response.n_offsets = fake_offsets_answer(group, NULL, offsets, offset_pointers);
+        response.offsets = offset_pointers;
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_DESCRIBE_GROUP,
+                                correlation_id, &response.base);
+}
+
+static void fake_answer_delete_group(struct fake_broker *broker, uint64_t connection_id,
+                                     uint32_t correlation_id,
+                                     const Ether__DeleteGroupRequest *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    Ether__DeleteGroupResponse response = ETHER__DELETE_GROUP_RESPONSE__INIT;
+    struct fake_group *group = NULL;
+    if (!fake_is_coordinator(broker)) {
+        response.error = ETHER_ERR_NOT_COORDINATOR;
+    } else if ((group = fake_group_find(cluster, request->group, false)) == NULL) {
+        response.error = ETHER_ERR_GROUP_NOT_FOUND;
+    } else if (fake_member_count(group) > 0) {
+        response.error = ETHER_ERR_GROUP_NOT_EMPTY;
+        response.error_message = (char *)"the group still has members";
+    } else {
+        group->used = false;
+        if (group->timer_initialized) {
+            uv_timer_stop(&group->rebalance_timer);
+        }
+    }
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_DELETE_GROUP,
+                                correlation_id, &response.base);
+}
+
 static void fake_on_request(void *context, struct broker_server *server, uint64_t connection_id,
                             const struct proto_frame_header *header, ProtobufCMessage *request)
 {
@@ -744,6 +1460,39 @@ static void fake_on_request(void *context, struct broker_server *server, uint64_
     case PROTO_API_DESCRIBE_PRODUCERS:
         fake_answer_describe_producers(broker, connection_id, id,
                                        (const Ether__DescribeProducersRequest *)request);
+        break;
+    case PROTO_API_FIND_COORDINATOR:
+        fake_answer_find_coordinator(broker, connection_id, id);
+        break;
+    case PROTO_API_JOIN_GROUP:
+        fake_answer_join(broker, connection_id, id, (const Ether__JoinGroupRequest *)request);
+        break;
+    case PROTO_API_SYNC_GROUP:
+        fake_answer_sync(broker, connection_id, id, (const Ether__SyncGroupRequest *)request);
+        break;
+    case PROTO_API_HEARTBEAT:
+        fake_answer_heartbeat(broker, connection_id, id, (const Ether__HeartbeatRequest *)request);
+        break;
+    case PROTO_API_LEAVE_GROUP:
+        fake_answer_leave(broker, connection_id, id, (const Ether__LeaveGroupRequest *)request);
+        break;
+    case PROTO_API_OFFSET_COMMIT:
+        fake_answer_commit(broker, connection_id, id, (const Ether__OffsetCommitRequest *)request);
+        break;
+    case PROTO_API_OFFSET_FETCH:
+        fake_answer_offset_fetch(broker, connection_id, id,
+                                 (const Ether__OffsetFetchRequest *)request);
+        break;
+    case PROTO_API_LIST_GROUPS:
+        fake_answer_list_groups(broker, connection_id, id);
+        break;
+    case PROTO_API_DESCRIBE_GROUP:
+        fake_answer_describe_group(broker, connection_id, id,
+                                   (const Ether__DescribeGroupRequest *)request);
+        break;
+    case PROTO_API_DELETE_GROUP:
+        fake_answer_delete_group(broker, connection_id, id,
+                                 (const Ether__DeleteGroupRequest *)request);
         break;
     case PROTO_API_CREATE_TOPIC: {
         const Ether__CreateTopicRequest *create = (const Ether__CreateTopicRequest *)request;
@@ -853,6 +1602,12 @@ static void fake_on_stop_signal(uv_async_t *async)
     while (cluster->parked != NULL) {
         fake_unpark(cluster, cluster->parked);
     }
+    for (int i = 0; i < FAKE_GROUPS_MAX; i++) {
+        if (cluster->groups[i].timer_initialized) {
+            uv_close((uv_handle_t *)&cluster->groups[i].rebalance_timer, NULL);
+            cluster->groups[i].timer_initialized = false;
+        }
+    }
     pthread_mutex_unlock(&cluster->mutex);
     for (uint32_t b = 0; b < cluster->broker_count; b++) {
         broker_server_stop(cluster->brokers[b].server, NULL, NULL);
@@ -877,9 +1632,11 @@ static int fake_cluster_start(struct fake_cluster *cluster, uint32_t broker_coun
     memset(cluster, 0, sizeof *cluster);
     pthread_mutex_init(&cluster->mutex, NULL);
     cluster->hint_on_not_leader = true;
+    cluster->coordinator_id = 1;
     if (uv_loop_init(&cluster->loop) != 0) {
         return -1;
     }
+    cluster->loop.data = cluster;
     cluster->broker_count = broker_count;
     for (uint32_t b = 0; b < broker_count; b++) {
         struct fake_broker *broker = &cluster->brokers[b];
@@ -943,6 +1700,31 @@ __attribute__((unused)) static void fake_set_leader(struct fake_cluster *cluster
     pthread_mutex_lock(&cluster->mutex);
     fake_topic_find(cluster, name)->partitions[partition].leader_id = leader_id;
     pthread_mutex_unlock(&cluster->mutex);
+}
+
+/* The committed offset the fake coordinator stores for group/topic/partition (-1: none). */
+__attribute__((unused)) static int64_t fake_committed(struct fake_cluster *cluster,
+                                                      const char *group_name, const char *topic,
+                                                      uint32_t partition)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    struct fake_group *group = fake_group_find(cluster, group_name, false);
+    struct fake_group_offset *offset =
+        group != NULL ? fake_offset_find(group, topic, partition, false) : NULL;
+    int64_t value = offset != NULL ? offset->offset : -1;
+    pthread_mutex_unlock(&cluster->mutex);
+    return value;
+}
+
+/* How many members the fake group has now. */
+__attribute__((unused)) static uint32_t fake_group_members(struct fake_cluster *cluster,
+                                                           const char *group_name)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    struct fake_group *group = fake_group_find(cluster, group_name, false);
+    uint32_t count = group != NULL ? fake_member_count(group) : 0;
+    pthread_mutex_unlock(&cluster->mutex);
+    return count;
 }
 
 /* Reads one counter under the mutex. */
