@@ -9,8 +9,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-enum option_type { TYPE_u32, TYPE_u64, TYPE_port, TYPE_string, TYPE_seeds, TYPE_level };
+enum option_type {
+    TYPE_u32,
+    TYPE_u64,
+    TYPE_port,
+    TYPE_string,
+    TYPE_seeds,
+    TYPE_level,
+    TYPE_bool,
+};
 
 struct option_spec {
     const char *name;
@@ -75,6 +84,18 @@ static int set_string(char **field, const char *text)
 {
     ether_free(*field);
     *field = ether_strdup(text);
+    return ETHER_OK;
+}
+
+static int set_bool(bool *field, const char *text)
+{
+    if (strcmp(text, "true") == 0) {
+        *field = true;
+    } else if (strcmp(text, "false") == 0) {
+        *field = false;
+    } else {
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
     return ETHER_OK;
 }
 
@@ -147,6 +168,7 @@ static int apply_option(struct broker_config *config, size_t index, const char *
 #define APPLY_port(field)   set_port(&config->field, value)
 #define APPLY_string(field) set_string(&config->field, value)
 #define APPLY_level(field)  set_level(&config->field, value)
+#define APPLY_bool(field)   set_bool(&config->field, value)
 #define APPLY_seeds(field)  set_seeds(config, value)
 #define OPTION_APPLY(field, type, name, default_value, help) \
     if (position++ == index) {                               \
@@ -347,6 +369,58 @@ int broker_config_load(struct broker_config *config, int argc, char *const argv[
     return rc;
 }
 
+/* All three TLS files or none; each one a readable regular file, named in the error. */
+static int validate_tls(const struct broker_config *config, char *errbuf, size_t errbuf_size)
+{
+    const char *const names[] = {"tls-ca-file", "tls-certificate-file", "tls-private-key-file"};
+    const char *const paths[] = {config->tls_ca_file, config->tls_certificate_file,
+                                 config->tls_private_key_file};
+    _Static_assert(sizeof names / sizeof names[0] == sizeof paths / sizeof paths[0],
+                   "one name per TLS file");
+    size_t set = 0;
+    const char *missing = NULL;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (paths[i][0] != '\0') {
+            set++;
+        } else if (missing == NULL) {
+            missing = names[i];
+        }
+    }
+    if (set == 0) {
+        return ETHER_OK; /* plaintext */
+    }
+    if (missing != NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "%s is empty: tls-ca-file, tls-certificate-file and tls-private-key-file go "
+                 "together (all three for TLS, none for plaintext)",
+                 missing);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        struct stat status;
+        FILE *file = NULL;
+        if (stat(paths[i], &status) == 0 && !S_ISREG(status.st_mode)) {
+            snprintf(errbuf, errbuf_size, "%s '%s' is not a regular file", names[i], paths[i]);
+            return ETHER_ERR_INVALID_ARGUMENT;
+        }
+        file = fopen(paths[i], "r");
+        if (file == NULL) {
+            snprintf(errbuf, errbuf_size, "%s '%s' cannot be read: %s", names[i], paths[i],
+                     strerror(errno));
+            return ETHER_ERR_INVALID_ARGUMENT;
+        }
+        fclose(file);
+    }
+    if (!config->tls_require_client_certificate && config->seeds_count > 1) {
+        snprintf(errbuf, errbuf_size,
+                 "tls-require-client-certificate is false but the cluster has %zu seeds: "
+                 "brokers authenticate each other with their certificates, so it must be true",
+                 config->seeds_count);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    return ETHER_OK;
+}
+
 int broker_config_validate(const struct broker_config *config, char *errbuf, size_t errbuf_size)
 {
     if (config->broker_id == 0) {
@@ -387,7 +461,7 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->client_port);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
-    return ETHER_OK;
+    return validate_tls(config, errbuf, errbuf_size);
 }
 
 void broker_config_print_help(FILE *stream, const char *program_name)
@@ -413,5 +487,8 @@ void broker_config_free(struct broker_config *config)
     ether_free(config->listen_host);
     ether_free(config->advertised_host);
     ether_free(config->rack);
+    ether_free(config->tls_ca_file);
+    ether_free(config->tls_certificate_file);
+    ether_free(config->tls_private_key_file);
     memset(config, 0, sizeof *config);
 }

@@ -9,11 +9,14 @@
  *
  * Owns: struct broker_config and its strings (freed by broker_config_free).
  * Invariant: a config that broker_config_load returned 0 for has passed
- * broker_config_validate: ports in range, ids non-zero, sizes within limits.
+ * broker_config_validate: ports in range, ids non-zero, sizes within limits,
+ * the three tls-*-file options all empty (plaintext) or all naming readable
+ * files (whether they hold usable PEM is checked when the broker starts).
  */
 #ifndef ETHER_BROKER_CONFIG_H
 #define ETHER_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +31,7 @@ struct broker_seed {
 
 /*
  * XX(field, type, "option-name", default, "help")
- * type is one of: u32, u64, port, string, seeds, level.
+ * type is one of: u32, u64, port, string, seeds, level, bool ("true" or "false").
  */
 #define BROKER_CONFIG_MAP(XX)                                                                    \
     XX(broker_id, u32, "broker-id", "1", "this broker's id, unique in the cluster (1..)")        \
@@ -58,7 +61,19 @@ struct broker_seed {
     XX(offsets_topic_segment_bytes, u32, "offsets-topic-segment-bytes", "1048576",               \
        "segment size of __consumer_offsets: older commits go a segment at a time")               \
     XX(group_initial_rebalance_delay_ms, u32, "group-initial-rebalance-delay-ms", "1000",        \
-       "how long an empty group waits for more members before its first assignment")
+       "how long an empty group waits for more members before its first assignment")             \
+    XX(tls_ca_file, string, "tls-ca-file", "",                                                   \
+       "PEM file of the CAs that sign the certificates of brokers and clients; the three "       \
+       "tls-*-file options together turn on TLS for the client port and between brokers")        \
+    XX(tls_certificate_file, string, "tls-certificate-file", "",                                 \
+       "PEM file of this broker's certificate (subject CN=broker-<broker-id>) and its "          \
+       "intermediates, shown to clients and to the other brokers")                               \
+    XX(tls_private_key_file, string, "tls-private-key-file", "",                                 \
+       "PEM file of that certificate's private key, unencrypted; SIGHUP reloads the three "      \
+       "files for new connections")                                                              \
+    XX(tls_require_client_certificate, bool, "tls-require-client-certificate", "true",           \
+       "true or false: with TLS, refuse clients without a certificate signed by tls-ca-file "    \
+       "(mTLS); brokers authenticate each other this way, so false needs a single seed")
 
 struct broker_config {
     uint32_t broker_id;
@@ -82,7 +97,17 @@ struct broker_config {
     uint32_t offsets_topic_replication;
     uint32_t offsets_topic_segment_bytes;
     uint32_t group_initial_rebalance_delay_ms;
+    char *tls_ca_file;          /* "" (plaintext) or, with the two below, a readable file */
+    char *tls_certificate_file; /* "" or a readable file */
+    char *tls_private_key_file; /* "" or a readable file */
+    bool tls_require_client_certificate;
 };
+
+/* Whether the client port and the connections between brokers use TLS (all three files set). */
+static inline bool broker_config_tls_enabled(const struct broker_config *config)
+{
+    return config->tls_certificate_file != NULL && config->tls_certificate_file[0] != '\0';
+}
 
 /*
  * Fills `config` from defaults, the config file named by --config (or
