@@ -140,9 +140,25 @@ build/release/tests/integration/chaos/ether-chaos --net "$net" --containers "$pr
 	--history "$logs/history.txt" "${chaos_options[@]}" 2>&1 | tee "$logs/chaos.log"
 status=${PIPESTATUS[0]}
 
+if [ "$status" -gt 128 ]; then
+	say "FAIL: ether-chaos died of signal $((status - 128))"
+fi
+
 # SIGTERM honoured: every broker stops by itself, with status 0, within the grace period.
-compose stop -t 30 >/dev/null 2>&1
+# (ether-chaos leaves every broker running; one that is not was left down or crashed.)
+running=()
 for id in 1 2 3; do
+	state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$project-$id")
+	case "$state" in
+	running*) running+=("$id") ;;
+	*)
+		say "FAIL: broker $id is not running before the stop ($state)"
+		[ "$status" = 0 ] && status=1
+		;;
+	esac
+done
+compose stop -t 30 >/dev/null 2>&1
+for id in "${running[@]}"; do
 	code=$(docker inspect -f '{{.State.ExitCode}}' "$project-$id")
 	if [ "$code" != 0 ]; then
 		say "FAIL: broker $id exited with status $code on SIGTERM"
