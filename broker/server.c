@@ -1,11 +1,17 @@
 /*
  * server.c: happy path: accept -> read into the connection's input buffer ->
  * parse whole frames -> unpack -> handler; handler -> respond -> encode ->
- * uv_write -> free on completion.
+ * uv_write -> free on completion. With TLS, reads land in one buffer shared
+ * by all connections (libuv hands them over one at a time) and go to the
+ * connection's session, whose plaintext is appended to the input buffer;
+ * encoded responses go to the session, whose ciphertext is written.
  *
  * Failure modes: a bad frame closes its connection; a write error closes its
  * connection; accept beyond connections_max closes the new socket at once;
  * stop closes everything and frees the server after the last close callback.
+ * TLS: a failed session sends its alert and is closed once it is written; a
+ * peer's close_notify is answered and the connection closed likewise; one
+ * timer sweeps connections whose handshake is late.
  */
 #include "broker/server.h"
 
@@ -16,7 +22,11 @@
 #include <stdbool.h>
 #include <string.h>
 
-enum { READ_CHUNK_BYTES = 64 * 1024, PEER_NAME_BYTES = 64 };
+enum {
+    READ_CHUNK_BYTES = 64 * 1024,
+    PEER_NAME_BYTES = 64,
+    HANDSHAKE_SWEEP_INTERVAL_MS_MAX = 1000,
+};
 
 struct connection {
     uv_tcp_t tcp; /* first: the handle's address is the connection's */
@@ -30,6 +40,8 @@ struct connection {
     struct connection *previous;
     struct connection *next;
     char peer_name[PEER_NAME_BYTES];
+    struct ether_tls_session *tls; /* NULL on a plaintext server */
+    uint64_t accepted_ms;          /* loop time, for the handshake deadline */
 };
 
 struct write_request {
@@ -52,6 +64,10 @@ struct broker_server {
     bool stopping;
     void (*on_stopped)(void *context);
     void *on_stopped_context;
+    /* TLS only: */
+    struct ether_tls_config *tls_config;
+    uint8_t *tls_read_buffer; /* READ_CHUNK_BYTES of ciphertext, shared by every connection */
+    uv_timer_t handshake_timer;
 };
 
 void broker_server_options_init(struct broker_server_options *options)
@@ -61,6 +77,7 @@ void broker_server_options_init(struct broker_server_options *options)
     options->frame_bytes_max = PROTO_FRAME_BYTES_MAX_DEFAULT;
     options->connections_max = 4096;
     options->output_bytes_max = 64u * 1024 * 1024;
+    options->tls_handshake_timeout_ms = 10000;
 }
 
 static void handle_closed(struct broker_server *server)
@@ -70,6 +87,8 @@ static void handle_closed(struct broker_server *server)
     if (server->stopping && server->handles_open == 0) {
         void (*on_stopped)(void *) = server->on_stopped;
         void *context = server->on_stopped_context;
+        ether_tls_config_free(server->tls_config);
+        ether_free(server->tls_read_buffer);
         ether_free(server->host);
         ether_free(server);
         if (on_stopped != NULL) {
@@ -83,6 +102,7 @@ static void on_connection_closed(uv_handle_t *handle)
     struct connection *connection = (struct connection *)handle;
     struct broker_server *server = connection->server;
     ether_buf_free(&connection->input);
+    ether_tls_session_free(connection->tls);
     ether_free(connection);
     handle_closed(server);
 }
@@ -125,6 +145,11 @@ static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
 {
     (void)suggested_bytes;
     struct connection *connection = (struct connection *)handle;
+    if (connection->tls != NULL) {
+        buf->base = (char *)connection->server->tls_read_buffer;
+        buf->len = READ_CHUNK_BYTES;
+        return;
+    }
     ether_buf_reserve(&connection->input, READ_CHUNK_BYTES);
     buf->base = (char *)connection->input.data + connection->input.length;
     buf->len = connection->input.capacity - connection->input.length;
@@ -157,6 +182,36 @@ static void on_shutdown(uv_shutdown_t *request, int status)
 }
 
 static int queue_frame(struct connection *connection, struct ether_buf *frame);
+static int flush_tls_output(struct connection *connection);
+
+/*
+ * Stops reading and closes the connection once what is queued for it has been written
+ * (with TLS, after our close_notify when the session is still up).
+ */
+static void close_when_written(struct connection *connection)
+{
+    if (connection->closing || connection->draining) {
+        return;
+    }
+    if (connection->tls != NULL &&
+        ether_tls_session_state(connection->tls) == ETHER_TLS_ESTABLISHED) {
+        (void)ether_tls_session_shutdown(connection->tls); /* a failure leaves an alert */
+        if (flush_tls_output(connection) != ETHER_OK) {
+            return; /* closed */
+        }
+    }
+    if (connection->reading) {
+        uv_read_stop((uv_stream_t *)&connection->tcp);
+        connection->reading = false;
+    }
+    connection->draining = true;
+    uv_shutdown_t *shutdown = ether_calloc(1, sizeof *shutdown);
+    shutdown->data = connection;
+    if (uv_shutdown(shutdown, (uv_stream_t *)&connection->tcp, on_shutdown) != 0) {
+        ether_free(shutdown);
+        connection_close(connection, NULL);
+    }
+}
 
 /*
  * Answers a request that cannot be served with an ErrorResponse and, for a
@@ -184,17 +239,7 @@ static void refuse_request(struct connection *connection, const struct proto_fra
     if (queue_frame(connection, &frame) != ETHER_OK || !close_after) {
         return;
     }
-    if (connection->reading) {
-        uv_read_stop((uv_stream_t *)&connection->tcp);
-        connection->reading = false;
-    }
-    connection->draining = true;
-    uv_shutdown_t *shutdown = ether_calloc(1, sizeof *shutdown);
-    shutdown->data = connection;
-    if (uv_shutdown(shutdown, (uv_stream_t *)&connection->tcp, on_shutdown) != 0) {
-        ether_free(shutdown);
-        connection_close(connection, NULL);
-    }
+    close_when_written(connection);
 }
 
 /* Parses and dispatches every whole frame in the input buffer. */
@@ -247,12 +292,76 @@ static void dispatch_frames(struct connection *connection)
     }
 }
 
+static void log_handshake_done(const struct connection *connection)
+{
+    const char *principal = ether_tls_session_peer_common_name(connection->tls);
+    ether_log_debug(connection->server->options.logger,
+                    "connection %llu from %s: %s with %s, peer certificate %s",
+                    (unsigned long long)connection->id, connection->peer_name,
+                    ether_tls_session_protocol(connection->tls),
+                    ether_tls_session_cipher(connection->tls),
+                    principal != NULL                                  ? principal
+                    : ether_tls_session_peer_verified(connection->tls) ? "verified, no single CN"
+                                                                       : "none");
+}
+
+/* Ciphertext from the peer: through the session, then its plaintext into the frame parser. */
+static void receive_tls(struct connection *connection, const uint8_t *bytes, size_t bytes_count)
+{
+    struct ether_tls_session *session = connection->tls;
+    bool was_handshaking = ether_tls_session_state(session) == ETHER_TLS_HANDSHAKING;
+    /* ETHER_ERR_BUSY cannot happen: all plaintext is read out below after every receive. */
+    int rc = ether_tls_session_receive(session, bytes, bytes_count);
+    if (flush_tls_output(connection) != ETHER_OK) {
+        return; /* the write failed and closed the connection */
+    }
+    if (ether_tls_session_state(session) == ETHER_TLS_FAILED) {
+        ether_log_warn(connection->server->options.logger, "closing connection %llu from %s: %s",
+                       (unsigned long long)connection->id, connection->peer_name,
+                       ether_tls_session_error_message(session));
+        close_when_written(connection); /* after the alert */
+        return;
+    }
+    if (rc == ETHER_ERR_CLOSED) {
+        close_when_written(connection); /* bytes after the peer's close_notify */
+        return;
+    }
+    if (rc != ETHER_OK) {
+        connection_close(connection, ether_strerror(rc));
+        return;
+    }
+    if (was_handshaking && ether_tls_session_state(session) != ETHER_TLS_HANDSHAKING) {
+        log_handshake_done(connection);
+    }
+    for (;;) {
+        ether_buf_reserve(&connection->input, READ_CHUNK_BYTES);
+        size_t read_bytes = 0;
+        rc = ether_tls_session_read(session, connection->input.data + connection->input.length,
+                                    connection->input.capacity - connection->input.length,
+                                    &read_bytes);
+        ETHER_ASSERT(rc == ETHER_OK); /* only a FAILED session refuses, and it is not */
+        if (read_bytes == 0) {
+            break;
+        }
+        connection->input.length += read_bytes;
+    }
+    dispatch_frames(connection);
+    if (!connection->closing && ether_tls_session_peer_closed(session)) {
+        close_when_written(connection); /* our close_notify answer is already written */
+    }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     struct connection *connection = (struct connection *)stream;
     if (nread < 0) {
         connection_close(connection, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+        return;
+    }
+    if (connection->tls != NULL) {
+        if (nread > 0) {
+            receive_tls(connection, (const uint8_t *)buf->base, (size_t)nread);
+        }
         return;
     }
     connection->input.length += (size_t)nread;
@@ -313,6 +422,18 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&connection->tcp, 1);
     connection->id = server->next_connection_id++;
     describe_peer(connection);
+    if (server->tls_config != NULL) {
+        char errstr[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+        rc = ether_tls_session_new(server->tls_config, NULL, &connection->tls, errstr,
+                                   sizeof errstr);
+        if (rc != ETHER_OK) {
+            ether_log_warn(server->options.logger, "refusing connection from %s: %s",
+                           connection->peer_name, errstr);
+            uv_close((uv_handle_t *)&connection->tcp, on_refused_closed);
+            return;
+        }
+        connection->accepted_ms = uv_now(server->loop);
+    }
     connection->next = server->connections;
     if (server->connections != NULL) {
         server->connections->previous = connection;
@@ -322,11 +443,35 @@ static void on_connection(uv_stream_t *listener, int status)
     update_reading(connection);
 }
 
+/* Closes connections whose TLS handshake has not finished in time (slow or silent peers). */
+static void on_handshake_timer(uv_timer_t *timer)
+{
+    struct broker_server *server = timer->data;
+    uint64_t now_ms = uv_now(server->loop);
+    struct connection *connection = server->connections;
+    while (connection != NULL) {
+        struct connection *next = connection->next; /* closing unlinks it */
+        if (!connection->closing && !connection->draining &&
+            ether_tls_session_state(connection->tls) == ETHER_TLS_HANDSHAKING &&
+            now_ms - connection->accepted_ms >= server->options.tls_handshake_timeout_ms) {
+            ether_log_warn(server->options.logger,
+                           "closing connection %llu from %s: no TLS handshake within %u ms",
+                           (unsigned long long)connection->id, connection->peer_name,
+                           server->options.tls_handshake_timeout_ms);
+            connection_close(connection, NULL);
+        }
+        connection = next;
+    }
+}
+
 int broker_server_start(uv_loop_t *loop, const struct broker_server_options *options,
                         struct broker_server **server_out, char *errbuf, size_t errbuf_size)
 {
     ETHER_ASSERT(options->on_request != NULL);
     ETHER_ASSERT(options->frame_bytes_max >= PROTO_FRAME_HEADER_BYTES);
+    ETHER_ASSERT(options->tls_config == NULL ||
+                 ether_tls_config_role(options->tls_config) == ETHER_TLS_ROLE_SERVER);
+    ETHER_ASSERT(options->tls_config == NULL || options->tls_handshake_timeout_ms > 0);
     struct sockaddr_storage address;
     int rc = uv_ip4_addr(options->host, options->port, (struct sockaddr_in *)&address);
     if (rc != 0) {
@@ -342,6 +487,7 @@ int broker_server_start(uv_loop_t *loop, const struct broker_server_options *opt
     server->options = *options;
     server->host = ether_strdup(options->host);
     server->options.host = server->host;
+    server->options.tls_config = NULL; /* taken over below, once listening */
     server->next_connection_id = 1;
     rc = uv_tcp_init(loop, &server->listener);
     ETHER_ASSERT(rc == 0);
@@ -363,6 +509,18 @@ int broker_server_start(uv_loop_t *loop, const struct broker_server_options *opt
     ETHER_ASSERT(rc == 0);
     server->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    if (options->tls_config != NULL) {
+        server->tls_config = options->tls_config;
+        server->tls_read_buffer = ether_malloc(READ_CHUNK_BYTES);
+        rc = uv_timer_init(loop, &server->handshake_timer);
+        ETHER_ASSERT(rc == 0);
+        server->handshake_timer.data = server;
+        server->handles_open++;
+        uint64_t sweep_ms = options->tls_handshake_timeout_ms < HANDSHAKE_SWEEP_INTERVAL_MS_MAX
+                                ? options->tls_handshake_timeout_ms
+                                : HANDSHAKE_SWEEP_INTERVAL_MS_MAX;
+        uv_timer_start(&server->handshake_timer, on_handshake_timer, sweep_ms, sweep_ms);
+    }
     *server_out = server;
     return ETHER_OK;
 }
@@ -375,6 +533,29 @@ uint16_t broker_server_port(const struct broker_server *server)
 uint32_t broker_server_connections_count(const struct broker_server *server)
 {
     return server->connections_count;
+}
+
+const char *broker_server_connection_principal(struct broker_server *server, uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection == NULL || connection->tls == NULL) {
+        return NULL;
+    }
+    return ether_tls_session_peer_common_name(connection->tls);
+}
+
+const struct ether_tls_config *broker_server_tls_config(const struct broker_server *server)
+{
+    return server->tls_config;
+}
+
+void broker_server_set_tls_config(struct broker_server *server, struct ether_tls_config *config)
+{
+    ETHER_ASSERT(config != NULL);
+    ETHER_ASSERT(ether_tls_config_role(config) == ETHER_TLS_ROLE_SERVER);
+    ETHER_ASSERT(server->tls_config != NULL);  /* a plaintext server does not turn TLS on */
+    ether_tls_config_free(server->tls_config); /* open sessions keep their own reference */
+    server->tls_config = config;
 }
 
 static void on_write_done(uv_write_t *request, int status)
@@ -394,12 +575,14 @@ static void on_write_done(uv_write_t *request, int status)
     }
 }
 
-/* Writes `frame` (taken over and emptied) to the connection. */
-static int queue_frame(struct connection *connection, struct ether_buf *frame)
+/* Writes `bytes` (taken over: freed once written) to the socket; ETHER_ERR_CLOSED when the
+ * write could not start, which closes the connection. */
+static int write_bytes(struct connection *connection, uint8_t *bytes, size_t bytes_count)
 {
     struct write_request *write = ether_calloc(1, sizeof *write);
     write->connection = connection;
-    write->frame = ether_buf_take(frame, &write->frame_bytes);
+    write->frame = bytes;
+    write->frame_bytes = bytes_count;
     uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
     int rc = uv_write(&write->request, (uv_stream_t *)&connection->tcp, &buf, 1, on_write_done);
     if (rc != 0) {
@@ -413,6 +596,38 @@ static int queue_frame(struct connection *connection, struct ether_buf *frame)
         update_reading(connection);
     }
     return ETHER_OK;
+}
+
+/* Writes the session's waiting ciphertext (handshake, records, alerts) to the socket. */
+static int flush_tls_output(struct connection *connection)
+{
+    size_t waiting = ether_tls_session_output_bytes(connection->tls);
+    if (waiting == 0) {
+        return ETHER_OK;
+    }
+    uint8_t *ciphertext = ether_malloc(waiting);
+    size_t taken = ether_tls_session_take_output(connection->tls, ciphertext, waiting);
+    ETHER_ASSERT(taken == waiting);
+    return write_bytes(connection, ciphertext, taken);
+}
+
+/* Writes `frame` (taken over and emptied) to the connection, through its session if any. */
+static int queue_frame(struct connection *connection, struct ether_buf *frame)
+{
+    if (connection->tls == NULL) {
+        size_t frame_bytes = 0;
+        uint8_t *bytes = ether_buf_take(frame, &frame_bytes);
+        return write_bytes(connection, bytes, frame_bytes);
+    }
+    /* The session holds no ciphertext between calls (it is always flushed), so only a
+     * frame larger than its buffered_bytes_max, or a closed or failed session, fails. */
+    int rc = ether_tls_session_write(connection->tls, frame->data, frame->length);
+    ether_buf_free(frame);
+    if (rc != ETHER_OK) {
+        connection_close(connection, ether_strerror(rc));
+        return ETHER_ERR_CLOSED;
+    }
+    return flush_tls_output(connection);
 }
 
 int broker_server_respond(struct broker_server *server, uint64_t connection_id, uint16_t api_key,
@@ -463,7 +678,7 @@ void broker_server_close_connection(struct broker_server *server, uint64_t conne
     }
 }
 
-static void on_listener_closed(uv_handle_t *handle)
+static void on_server_handle_closed(uv_handle_t *handle)
 {
     handle_closed(handle->data);
 }
@@ -478,5 +693,8 @@ void broker_server_stop(struct broker_server *server, void (*on_stopped)(void *c
     while (server->connections != NULL) {
         connection_close(server->connections, NULL);
     }
-    uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+    if (server->tls_config != NULL) {
+        uv_close((uv_handle_t *)&server->handshake_timer, on_server_handle_closed);
+    }
+    uv_close((uv_handle_t *)&server->listener, on_server_handle_closed);
 }

@@ -15,6 +15,15 @@
  * connections are refused at accept; a connection whose unsent responses
  * exceed output_bytes_max stops being read until they drain (backpressure).
  *
+ * TLS: with a tls_config every accepted connection gets a server session
+ * (common/tls.h): bytes received go through it and only its plaintext reaches
+ * the frame parser; responses are encrypted by it, and the ciphertext is what
+ * output_bytes_max counts. A handshake that fails (bytes that are not TLS, such
+ * as a frame sent in clear, an old protocol version, a refused certificate) or
+ * does not finish within tls_handshake_timeout_ms closes the connection with
+ * one WARN line, after sending the session's alert. The verified peer
+ * certificate's common name is the connection's principal.
+ *
  * Threading: everything runs on the loop's thread.
  */
 #ifndef ETHER_BROKER_SERVER_H
@@ -24,6 +33,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "proto/proto.h"
 
 struct broker_server;
@@ -45,6 +55,10 @@ struct broker_server_options {
     const struct ether_logger *logger;
     broker_request_fn *on_request;
     void *handler_context;
+    /* NULL: plaintext. Else a server-role config that broker_server_start takes over
+     * when it succeeds (freed with the server). */
+    struct ether_tls_config *tls_config;
+    uint32_t tls_handshake_timeout_ms;
 };
 
 void broker_server_options_init(struct broker_server_options *options);
@@ -72,6 +86,23 @@ int broker_server_respond(struct broker_server *server, uint64_t connection_id, 
 int broker_server_respond_error(struct broker_server *server, uint64_t connection_id,
                                 const struct proto_frame_header *request, int error,
                                 const char *message);
+
+/*
+ * The principal of a connection: the common name of the peer's verified certificate
+ * ("broker-2", "alice"); NULL without TLS, without a verified certificate, or for a
+ * connection that is gone. Valid until the connection closes (copy it to keep it).
+ */
+const char *broker_server_connection_principal(struct broker_server *server,
+                                               uint64_t connection_id);
+
+/* The TLS config new connections get; NULL when the server is plaintext. */
+const struct ether_tls_config *broker_server_tls_config(const struct broker_server *server);
+
+/*
+ * Replaces the TLS config of a server started with one (e.g. certificates reloaded on
+ * SIGHUP), taking `config` over: new connections use it, open ones keep theirs.
+ */
+void broker_server_set_tls_config(struct broker_server *server, struct ether_tls_config *config);
 
 /* Closes one connection (e.g. a protocol violation found by the handler). */
 void broker_server_close_connection(struct broker_server *server, uint64_t connection_id);
