@@ -2,10 +2,16 @@
  * transport.c: happy path: send() packs into the peer's pending buffer;
  * flush() wraps it in a frame and uv_write()s it on the peer's connection.
  *
+ * With TLS a connection goes CONNECTING -> HANDSHAKING -> CONNECTED: the
+ * session's ClientHello is written on connect, the peer's answers are fed to
+ * the session as they are read, and the peer is CONNECTED when the session is
+ * established; from then on frames go through the session.
+ *
  * Failure modes: connect or write errors close the connection and schedule a
  * reconnect after a delay that doubles up to reconnect_delay_max_ms; while
  * disconnected, and while a slow peer has too many unsent bytes, messages are
- * dropped (Raft retransmits).
+ * dropped (Raft retransmits). A failed or late TLS handshake is a failed
+ * connect; the delay is reset only by a connection that got to CONNECTED.
  */
 #include "broker/transport.h"
 
@@ -22,7 +28,7 @@
 
 enum { PEERS_MAX = 256, HOST_BYTES_MAX = 256 };
 
-enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_CONNECTED, PEER_CLOSING };
+enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_HANDSHAKING, PEER_CONNECTED, PEER_CLOSING };
 
 struct peer {
     struct broker_transport *transport;
@@ -33,8 +39,14 @@ struct peer {
     uv_tcp_t tcp;
     bool tcp_open;
     uv_connect_t connect_request;
-    uv_timer_t reconnect_timer;
+    uv_timer_t reconnect_timer; /* also the handshake deadline while HANDSHAKING */
     uint32_t reconnect_delay_ms;
+    struct ether_tls_session *tls; /* with TLS, from connect until the handle is closed */
+    /* Failed handshakes in a row, and the last one's sentence, so that a repeated failure
+     * is not logged at WARN again. */
+    uint32_t handshake_failures;
+    char handshake_failure[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+    uint64_t connected_ms;    /* loop time it got to CONNECTED */
     struct ether_buf pending; /* packed RaftMessage fields, not yet framed */
     bool hints_due;           /* the current hints go with the next frame */
     uint64_t output_pending_bytes;
@@ -69,6 +81,7 @@ void broker_transport_options_init(struct broker_transport_options *options)
     options->output_bytes_max = 64u * 1024 * 1024;
     options->reconnect_delay_min_ms = 50;
     options->reconnect_delay_max_ms = 2000;
+    options->tls_handshake_timeout_ms = 10000;
 }
 
 int broker_transport_create(uv_loop_t *loop, const struct broker_transport_options *options,
@@ -76,6 +89,9 @@ int broker_transport_create(uv_loop_t *loop, const struct broker_transport_optio
 {
     ETHER_ASSERT(options->reconnect_delay_min_ms > 0);
     ETHER_ASSERT(options->reconnect_delay_min_ms <= options->reconnect_delay_max_ms);
+    ETHER_ASSERT(options->tls_config == NULL ||
+                 ether_tls_config_role(options->tls_config) == ETHER_TLS_ROLE_CLIENT);
+    ETHER_ASSERT(options->tls_config == NULL || options->tls_handshake_timeout_ms > 0);
     struct broker_transport *transport = ether_calloc(1, sizeof *transport);
     transport->loop = loop;
     transport->options = *options;
@@ -107,6 +123,7 @@ static void handle_closed(struct broker_transport *transport)
         }
         broker_raft_wire_scratch_free(&transport->scratch);
         ether_buf_free(&transport->hints);
+        ether_tls_config_free(transport->options.tls_config);
         ether_free(transport);
         if (on_closed != NULL) {
             on_closed(context);
@@ -124,6 +141,8 @@ static void on_tcp_closed(uv_handle_t *handle)
 {
     struct peer *peer = handle->data;
     peer->tcp_open = false;
+    ether_tls_session_free(peer->tls); /* no callback of this handle can run any more */
+    peer->tls = NULL;
     if (peer->state == PEER_CLOSING && !peer->transport->closing) {
         peer->state = PEER_IDLE;
     }
@@ -131,6 +150,7 @@ static void on_tcp_closed(uv_handle_t *handle)
 }
 
 static void schedule_reconnect(struct peer *peer);
+static void on_reconnect_timer(uv_timer_t *timer);
 
 static void drop_connection(struct peer *peer, const char *reason)
 {
@@ -141,6 +161,12 @@ static void drop_connection(struct peer *peer, const char *reason)
         ether_log_info(peer->transport->options.logger, "connection to broker %u (%s:%u): %s",
                        peer->broker_id, peer->host, peer->port, reason);
     }
+    /* Backoff restarts from the minimum only after a connection that lasted: one that is
+     * accepted and then refused at once (a certificate, a peer shutting down) keeps it. */
+    if (peer->state == PEER_CONNECTED && uv_now(peer->transport->loop) - peer->connected_ms >=
+                                             peer->transport->options.reconnect_delay_max_ms) {
+        peer->reconnect_delay_ms = peer->transport->options.reconnect_delay_min_ms;
+    }
     peer->state = PEER_CLOSING;
     ether_buf_clear(&peer->pending);
     uv_close((uv_handle_t *)&peer->tcp, on_tcp_closed);
@@ -149,14 +175,105 @@ static void drop_connection(struct peer *peer, const char *reason)
     }
 }
 
+/* A handshake that failed: WARN unless it is the same failure as the previous attempt's. */
+static void handshake_failed(struct peer *peer, const char *sentence)
+{
+    bool repeated = peer->handshake_failures > 0 && strcmp(peer->handshake_failure, sentence) == 0;
+    peer->handshake_failures++;
+    if (repeated) {
+        ether_log_debug(peer->transport->options.logger,
+                        "cannot connect to broker %u at %s:%u: %s (%u times in a row)",
+                        peer->broker_id, peer->host, peer->port, sentence,
+                        peer->handshake_failures);
+    } else {
+        ether_log_warn(peer->transport->options.logger, "cannot connect to broker %u at %s:%u: %s",
+                       peer->broker_id, peer->host, peer->port, sentence);
+        snprintf(peer->handshake_failure, sizeof peer->handshake_failure, "%s", sentence);
+    }
+    drop_connection(peer, NULL);
+}
+
+static void connected(struct peer *peer)
+{
+    struct broker_transport *transport = peer->transport;
+    peer->state = PEER_CONNECTED;
+    peer->connected_ms = uv_now(transport->loop);
+    uv_timer_stop(&peer->reconnect_timer); /* the handshake deadline */
+    char failures[64] = "";
+    if (peer->handshake_failures > 0) {
+        snprintf(failures, sizeof failures, " after %u failed handshakes",
+                 peer->handshake_failures);
+    }
+    ether_log_info(transport->options.logger, "connected to broker %u at %s:%u%s%s%s",
+                   peer->broker_id, peer->host, peer->port, peer->tls != NULL ? " with " : "",
+                   peer->tls != NULL ? ether_tls_session_protocol(peer->tls) : "", failures);
+    peer->handshake_failures = 0;
+}
+
+static int write_bytes(struct peer *peer, uint8_t *bytes, size_t bytes_count);
+
+/* Writes the session's waiting ciphertext; ETHER_ERR_CLOSED when that dropped the connection. */
+static int flush_tls_output(struct peer *peer)
+{
+    size_t waiting = ether_tls_session_output_bytes(peer->tls);
+    if (waiting == 0) {
+        return ETHER_OK;
+    }
+    uint8_t *ciphertext = ether_malloc(waiting);
+    size_t taken = ether_tls_session_take_output(peer->tls, ciphertext, waiting);
+    ETHER_ASSERT(taken == waiting);
+    return write_bytes(peer, ciphertext, taken);
+}
+
+/* Bytes from the peer: the handshake's, then nothing but a close_notify or an alert. */
+static void receive_tls(struct peer *peer, const uint8_t *bytes, size_t bytes_count)
+{
+    int rc = ether_tls_session_receive(peer->tls, bytes, bytes_count);
+    if (flush_tls_output(peer) != ETHER_OK) {
+        return;
+    }
+    enum ether_tls_state state = ether_tls_session_state(peer->tls);
+    /* In TLS 1.3 the client's handshake ends before the server has checked the client's
+     * certificate, so a refusal of ours arrives just after: a failed connect too. */
+    if (state == ETHER_TLS_FAILED &&
+        (peer->state == PEER_HANDSHAKING ||
+         ether_tls_session_error(peer->tls) == ETHER_ERR_AUTHENTICATION_FAILED)) {
+        handshake_failed(peer, ether_tls_session_error_message(peer->tls));
+        return;
+    }
+    if (state == ETHER_TLS_FAILED || state == ETHER_TLS_CLOSED || rc != ETHER_OK) {
+        drop_connection(peer, state == ETHER_TLS_FAILED ? ether_tls_session_error_message(peer->tls)
+                                                        : "closed by peer");
+        return;
+    }
+    if (state == ETHER_TLS_ESTABLISHED && peer->state == PEER_HANDSHAKING) {
+        connected(peer);
+    }
+    /* Peers send no plaintext back on this connection today; it is read and ignored. */
+    uint8_t ignored[1024];
+    size_t read_bytes = 0;
+    do {
+        rc = ether_tls_session_read(peer->tls, ignored, sizeof ignored, &read_bytes);
+    } while (rc == ETHER_OK && read_bytes > 0);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     struct peer *peer = stream->data;
     if (nread < 0) {
+        if (peer->state == PEER_HANDSHAKING) {
+            handshake_failed(peer, nread == UV_EOF
+                                       ? "the broker closed the connection during the TLS handshake"
+                                       : uv_strerror((int)nread));
+            return;
+        }
         drop_connection(peer, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        return;
     }
-    /* Peers send nothing back on this connection today; bytes are ignored. */
+    if (peer->tls != NULL && nread > 0) {
+        receive_tls(peer, (const uint8_t *)buf->base, (size_t)nread);
+    }
+    /* Without TLS peers send nothing back on this connection today; bytes are ignored. */
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
@@ -177,12 +294,29 @@ static void on_connect(uv_connect_t *request, int status)
         drop_connection(peer, NULL); /* refused while the peer is down: normal, not logged */
         return;
     }
-    peer->state = PEER_CONNECTED;
-    peer->reconnect_delay_ms = peer->transport->options.reconnect_delay_min_ms;
+    struct broker_transport *transport = peer->transport;
     uv_tcp_nodelay(&peer->tcp, 1);
-    uv_read_start((uv_stream_t *)&peer->tcp, on_alloc, on_read);
-    ether_log_info(peer->transport->options.logger, "connected to broker %u at %s:%u",
-                   peer->broker_id, peer->host, peer->port);
+    int rc = uv_read_start((uv_stream_t *)&peer->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        drop_connection(peer, uv_strerror(rc));
+        return;
+    }
+    if (transport->options.tls_config == NULL) {
+        connected(peer);
+        return;
+    }
+    char errstr[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+    ETHER_ASSERT(peer->tls == NULL);
+    rc = ether_tls_session_new(transport->options.tls_config, peer->host, &peer->tls, errstr,
+                               sizeof errstr);
+    if (rc != ETHER_OK) {
+        handshake_failed(peer, errstr);
+        return;
+    }
+    peer->state = PEER_HANDSHAKING;
+    uv_timer_start(&peer->reconnect_timer, on_reconnect_timer,
+                   transport->options.tls_handshake_timeout_ms, 0);
+    (void)flush_tls_output(peer); /* the ClientHello; a failed write dropped the connection */
 }
 
 static void start_connect(struct peer *peer)
@@ -218,7 +352,12 @@ static void start_connect(struct peer *peer)
 static void on_reconnect_timer(uv_timer_t *timer)
 {
     struct peer *peer = timer->data;
-    if (!peer->transport->closing && peer->state == PEER_IDLE) {
+    if (!peer->transport->closing && peer->state == PEER_HANDSHAKING) {
+        char sentence[96];
+        snprintf(sentence, sizeof sentence, "no TLS handshake within %u ms",
+                 peer->transport->options.tls_handshake_timeout_ms);
+        handshake_failed(peer, sentence);
+    } else if (!peer->transport->closing && peer->state == PEER_IDLE) {
         start_connect(peer);
     } else if (!peer->transport->closing && peer->state == PEER_CLOSING) {
         schedule_reconnect(peer); /* the old handle has not finished closing */
@@ -307,6 +446,27 @@ void broker_transport_broadcast_hints(struct broker_transport *transport,
     }
 }
 
+/* Writes `bytes` (taken over: freed once written) to the peer's socket; ETHER_ERR_CLOSED when
+ * the write could not start, which drops the connection. */
+static int write_bytes(struct peer *peer, uint8_t *bytes, size_t bytes_count)
+{
+    struct write_request *write = ether_calloc(1, sizeof *write);
+    write->peer = peer;
+    write->frame = bytes;
+    write->frame_bytes = bytes_count;
+    uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
+    int rc = uv_write(&write->request, (uv_stream_t *)&peer->tcp, &buf, 1, on_write_done);
+    if (rc != 0) {
+        ether_free(write->frame);
+        ether_free(write);
+        drop_connection(peer, uv_strerror(rc));
+        return ETHER_ERR_CLOSED;
+    }
+    peer->output_pending_bytes += write->frame_bytes;
+    peer->transport->stats.bytes_sent += write->frame_bytes;
+    return ETHER_OK;
+}
+
 /* Writes one RAFT_MESSAGES frame holding `fields` (packed, whole fields) to the peer. */
 static void write_frame(struct broker_transport *transport, struct peer *peer,
                         const struct ether_buf *fields)
@@ -325,20 +485,24 @@ static void write_frame(struct broker_transport *transport, struct peer *peer,
         ether_buf_free(&frame);
         return;
     }
-    struct write_request *write = ether_calloc(1, sizeof *write);
-    write->peer = peer;
-    write->frame = ether_buf_take(&frame, &write->frame_bytes);
-    uv_buf_t buf = uv_buf_init((char *)write->frame, (unsigned int)write->frame_bytes);
-    rc = uv_write(&write->request, (uv_stream_t *)&peer->tcp, &buf, 1, on_write_done);
-    if (rc != 0) {
-        ether_free(write->frame);
-        ether_free(write);
-        drop_connection(peer, uv_strerror(rc));
-        return;
+    if (peer->tls == NULL) {
+        size_t frame_bytes = 0;
+        uint8_t *bytes = ether_buf_take(&frame, &frame_bytes);
+        rc = write_bytes(peer, bytes, frame_bytes);
+    } else {
+        /* CONNECTED: the session is established and holds nothing (it is always flushed),
+         * and its buffered_bytes_max is above the frame limit. */
+        rc = ether_tls_session_write(peer->tls, frame.data, frame.length);
+        ether_buf_free(&frame);
+        if (rc != ETHER_OK) {
+            drop_connection(peer, ether_strerror(rc));
+            return;
+        }
+        rc = flush_tls_output(peer);
     }
-    peer->output_pending_bytes += write->frame_bytes;
-    transport->stats.frames_sent++;
-    transport->stats.bytes_sent += write->frame_bytes;
+    if (rc == ETHER_OK) {
+        transport->stats.frames_sent++;
+    }
 }
 
 /* Bytes of the packed field (tag, varint length, body) at the start of `data`; 0 if broken. */
@@ -410,6 +574,21 @@ void broker_transport_stats(const struct broker_transport *transport,
                             struct broker_transport_stats *stats)
 {
     *stats = transport->stats;
+}
+
+const struct ether_tls_config *broker_transport_tls_config(const struct broker_transport *transport)
+{
+    return transport->options.tls_config;
+}
+
+void broker_transport_set_tls_config(struct broker_transport *transport,
+                                     struct ether_tls_config *config)
+{
+    ETHER_ASSERT(config != NULL);
+    ETHER_ASSERT(ether_tls_config_role(config) == ETHER_TLS_ROLE_CLIENT);
+    ETHER_ASSERT(transport->options.tls_config != NULL);  /* plaintext stays plaintext */
+    ether_tls_config_free(transport->options.tls_config); /* sessions keep their reference */
+    transport->options.tls_config = config;
 }
 
 void broker_transport_close(struct broker_transport *transport, void (*on_closed)(void *context),

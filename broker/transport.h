@@ -14,6 +14,14 @@
  *
  * A Raft node id names its broker in its upper 32 bits (node id =
  * broker_id << 32 | incarnation), which is how a message finds its peer.
+ *
+ * TLS: with a tls_config (client role, carrying this broker's certificate for
+ * mTLS) every connection runs a client session that checks the peer's
+ * certificate against the host it dialled. A peer counts as connected, and
+ * gets messages, only once the handshake is done; a handshake that fails or
+ * takes longer than tls_handshake_timeout_ms is a failed connect (backoff, one
+ * WARN line; the same failure again is logged at DEBUG). Frames go through the
+ * session and are flushed at once, so output_bytes_max counts the ciphertext.
  */
 #ifndef ETHER_BROKER_TRANSPORT_H
 #define ETHER_BROKER_TRANSPORT_H
@@ -22,6 +30,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "proto/proto.h"
 #include "raft/raft.h"
 
@@ -35,6 +44,10 @@ struct broker_transport_options {
     uint32_t reconnect_delay_min_ms;
     uint32_t reconnect_delay_max_ms;
     const struct ether_logger *logger;
+    /* NULL: plaintext. Else a client-role config that broker_transport_create takes over
+     * (freed with the transport). */
+    struct ether_tls_config *tls_config;
+    uint32_t tls_handshake_timeout_ms;
 };
 
 void broker_transport_options_init(struct broker_transport_options *options);
@@ -83,6 +96,17 @@ void broker_transport_flush(struct broker_transport *transport);
 
 void broker_transport_stats(const struct broker_transport *transport,
                             struct broker_transport_stats *stats);
+
+/* The TLS config new connections get; NULL when the transport is plaintext. */
+const struct ether_tls_config *
+broker_transport_tls_config(const struct broker_transport *transport);
+
+/*
+ * Replaces the TLS config of a transport created with one (certificates reloaded),
+ * taking `config` over: connections made from now on use it, open ones keep theirs.
+ */
+void broker_transport_set_tls_config(struct broker_transport *transport,
+                                     struct ether_tls_config *config);
 
 /* Closes every connection; `on_closed` (may be NULL) runs after everything is freed. */
 void broker_transport_close(struct broker_transport *transport, void (*on_closed)(void *context),
