@@ -800,6 +800,32 @@ void ether_message_free(struct ether_message *message)
 
 /* ---- synchronous ops --------------------------------------------------------------------- */
 
+void client_ops_run_all(struct ether_client *client, struct client_op *ops, size_t count)
+{
+    pthread_mutex_lock(&client->mutex);
+    bool stopping = client->stopping;
+    for (size_t i = 0; i < count; i++) {
+        struct client_op *op = &ops[i];
+        ETHER_ASSERT(op->on_result != NULL);
+        op->done = stopping;
+        op->result = stopping ? ETHER_ERR_CLOSED : ETHER_OK;
+        snprintf(op->message, sizeof op->message, "%s", stopping ? "the client is closing" : "");
+        if (!stopping) {
+            op->next = client->ops_incoming;
+            client->ops_incoming = op;
+        }
+    }
+    pthread_mutex_unlock(&client->mutex);
+    uv_async_send(&client->wakeup);
+    pthread_mutex_lock(&client->mutex);
+    for (size_t i = 0; i < count; i++) {
+        while (!ops[i].done) {
+            pthread_cond_wait(&client->changed, &client->mutex);
+        }
+    }
+    pthread_mutex_unlock(&client->mutex);
+}
+
 int client_op_run(struct ether_client *client, struct client_op *op, char *errstr,
                   size_t errstr_size)
 {

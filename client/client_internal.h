@@ -933,6 +933,8 @@ struct client_op {
  */
 enum client_verdict client_op_verdict(struct client_op *op, uint32_t error,
                                       const char *error_message, const char *what);
+/* [app] Queues `count` ops at once and waits until every one finished (see op->result). */
+void client_ops_run_all(struct ether_client *client, struct client_op *ops, size_t count);
 /* [app] Queues the op and waits for it to finish; returns op->result. */
 int client_op_run(struct ether_client *client, struct client_op *op, char *errstr,
                   size_t errstr_size);

@@ -634,6 +634,119 @@ ETHER_API int ether_describe_producers(struct ether_client *client, const char *
 
 ETHER_API void ether_producer_states_free(struct ether_producer_state *producers);
 
+/* ---- consumer group administration -------------------------------------------------------- */
+
+/* One group as its coordinator lists it. */
+struct ether_group_listing {
+    const char *group;
+    const char *state; /* "empty", "preparing-rebalance", "completing-rebalance", "stable" */
+    uint32_t member_count;
+    uint32_t coordinator_id; /* the broker that coordinates it */
+};
+
+struct ether_group_list {
+    const struct ether_group_listing *groups; /* sorted by name */
+    size_t group_count;
+    /* Brokers that did not answer: groups they coordinate are missing from `groups`. */
+    const uint32_t *unanswered_broker_ids;
+    size_t unanswered_broker_count;
+};
+
+/*
+ * Lists the consumer groups: asks every broker of the cluster (each
+ * answers for the groups it coordinates, in parallel, one attempt each
+ * within timeout_ms) and merges the answers. Succeeds when at least one
+ * broker answered; the others are named in unanswered_broker_ids. On
+ * success *list is the caller's: free it with ether_group_list_free.
+ */
+ETHER_API int ether_group_list(struct ether_client *client, int timeout_ms,
+                               struct ether_group_list **list, char *errstr, size_t errstr_size);
+
+ETHER_API void ether_group_list_free(struct ether_group_list *list);
+
+struct ether_group_member_info {
+    const char *member_id;
+    const char *client_id;
+    const char *host;          /* "" when the coordinator does not say */
+    const char *const *topics; /* the subscription, sorted */
+    size_t topic_count;
+    const struct ether_topic_partition *assignment; /* sorted; offset -1 */
+    size_t assignment_count;
+    uint32_t session_timeout_ms;
+};
+
+/* One partition of a topic the group subscribes to, owns or has committed offsets in. */
+struct ether_group_partition_info {
+    const char *topic;
+    int32_t partition;
+    int64_t committed_offset; /* the next offset to consume; -1: none committed */
+    int64_t end_offset;       /* the partition's high watermark; -1 when unknown (see error) */
+    int64_t lag;              /* end_offset - committed_offset; -1 when either is unknown */
+    const char *member_id;    /* the member it is assigned to; "" when none */
+    const char *client_id;    /* that member's client_id; "" when none */
+    const char *host;
+    int error; /* why end_offset is unknown (ETHER_ERR_NOT_FOUND: no such topic or partition) */
+};
+
+/* A snapshot of a consumer group; everything in it belongs to the snapshot. */
+struct ether_group_description {
+    const char *group;
+    const char *state;
+    uint32_t generation;
+    const char *assignor;
+    int cooperative;       /* 1: group_protocol cooperative */
+    const char *leader_id; /* "" when the group has no members */
+    uint32_t coordinator_id;
+    const struct ether_group_member_info *members; /* sorted by member_id */
+    size_t member_count;
+    const struct ether_group_partition_info *partitions; /* sorted by topic, partition */
+    size_t partition_count;
+};
+
+/*
+ * Describes `group`: its state and members (DescribeGroup at its
+ * coordinator), and for every partition of every topic it subscribes to,
+ * is assigned or has committed offsets in: the committed offset, the end
+ * offset (ListOffsets latest at each partition's leader, in parallel) and
+ * the lag. ETHER_ERR_GROUP_NOT_FOUND when the coordinator knows no such
+ * group. On success *description is the caller's: free it with
+ * ether_group_description_free.
+ */
+ETHER_API int ether_group_describe(struct ether_client *client, const char *group, int timeout_ms,
+                                   struct ether_group_description **description, char *errstr,
+                                   size_t errstr_size);
+
+ETHER_API void ether_group_description_free(struct ether_group_description *description);
+
+enum ether_group_reset {
+    ETHER_GROUP_RESET_EARLIEST = 0,  /* each partition's log start offset */
+    ETHER_GROUP_RESET_LATEST = 1,    /* each partition's end: skip everything stored */
+    ETHER_GROUP_RESET_OFFSET = 2,    /* `value`, kept within [log start, end] */
+    ETHER_GROUP_RESET_TIMESTAMP = 3, /* the first record with timestamp >= `value` (ms) */
+};
+
+/*
+ * Moves the committed offsets of `group` for every partition of `topic`:
+ * resolves each partition's target with ListOffsets, then commits them all
+ * administratively in one OffsetCommit. The coordinator accepts that only
+ * while the group has no members: ETHER_ERR_GROUP_NOT_EMPTY otherwise (stop
+ * its consumers first). On success *offsets (may be NULL when not wanted)
+ * holds *count entries, the new committed offset of each partition; free
+ * with ether_topic_partitions_free.
+ */
+ETHER_API int ether_group_reset_offsets(struct ether_client *client, const char *group,
+                                        const char *topic, enum ether_group_reset to, int64_t value,
+                                        int timeout_ms, struct ether_topic_partition **offsets,
+                                        size_t *count, char *errstr, size_t errstr_size);
+
+/*
+ * Deletes an empty group and its committed offsets.
+ * ETHER_ERR_GROUP_NOT_EMPTY while it has members, ETHER_ERR_GROUP_NOT_FOUND
+ * when there is no such group.
+ */
+ETHER_API int ether_group_delete(struct ether_client *client, const char *group, int timeout_ms,
+                                 char *errstr, size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -765,6 +765,132 @@ static void test_group_errors_arrive_as_messages_and_bad_calls_are_refused(void 
     ether_client_destroy(first);
 }
 
+static void test_groups_are_listed_described_reset_and_deleted(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    char brokers[128];
+    brokers_of(cluster, brokers, sizeof brokers);
+    produce_orders(brokers);
+    const char *settings[] = {"group_id",   "ledger", "enable_auto_commit", "false", "client_id",
+                              "ledger-app", NULL};
+    struct ether_client *member = client_with(brokers, settings);
+    subscribe(member, "orders");
+    struct seen seen;
+    seen_init(&seen);
+    consume_until(member, &seen, 7);
+    char errstr[256];
+    assert_int_equal(ether_commit_sync(member, WAIT_MS, errstr, sizeof errstr), ETHER_OK);
+    struct ether_client *admin = client_with(brokers, NULL);
+
+    struct ether_group_list *list = NULL;
+    assert_int_equal(ether_group_list(admin, WAIT_MS, &list, errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(list->group_count, 1);
+    assert_string_equal(list->groups[0].group, "ledger");
+    assert_string_equal(list->groups[0].state, "stable");
+    assert_int_equal(list->groups[0].member_count, 1);
+    assert_int_equal(list->groups[0].coordinator_id, 1);
+    assert_int_equal(list->unanswered_broker_count, 0);
+    ether_group_list_free(list);
+
+    struct ether_group_description *description = NULL;
+    assert_int_equal(
+        ether_group_describe(admin, "ledger", WAIT_MS, &description, errstr, sizeof errstr),
+        ETHER_OK);
+    assert_string_equal(description->state, "stable");
+    assert_int_equal(description->coordinator_id, 1);
+    assert_int_equal(description->member_count, 1);
+    assert_string_equal(description->members[0].client_id, "ledger-app");
+    assert_int_equal(description->members[0].assignment_count, 3);
+    assert_int_equal(description->members[0].topic_count, 1);
+    assert_string_equal(description->members[0].topics[0], "orders");
+    assert_int_equal(description->partition_count, 3);
+    int64_t lag = 0;
+    for (size_t p = 0; p < 3; p++) {
+        const struct ether_group_partition_info *row = &description->partitions[p];
+        assert_string_equal(row->topic, "orders");
+        assert_int_equal(row->partition, (int32_t)p);
+        assert_int_equal(row->committed_offset,
+                         fake_committed(cluster, "ledger", "orders", (uint32_t)p));
+        assert_int_equal(row->end_offset, RECORDS_PER_PARTITION);
+        assert_int_equal(row->lag, row->end_offset - row->committed_offset);
+        assert_string_equal(row->member_id, description->members[0].member_id);
+        assert_string_equal(row->client_id, "ledger-app");
+        lag += row->lag;
+    }
+    assert_int_equal(lag, 30 - 7);
+    ether_group_description_free(description);
+
+    /* A group with members refuses resets and deletion. */
+    struct ether_topic_partition *offsets = NULL;
+    size_t count = 0;
+    assert_int_equal(ether_group_reset_offsets(admin, "ledger", "orders",
+                                               ETHER_GROUP_RESET_EARLIEST, 0, WAIT_MS, &offsets,
+                                               &count, errstr, sizeof errstr),
+                     ETHER_ERR_GROUP_NOT_EMPTY);
+    assert_string_equal(errstr, "consumer group ledger has active members: stop its consumers "
+                                "before resetting its offsets");
+    assert_null(offsets);
+    assert_int_equal(ether_group_delete(admin, "ledger", WAIT_MS, errstr, sizeof errstr),
+                     ETHER_ERR_GROUP_NOT_EMPTY);
+    assert_non_null(strstr(errstr, "still has members"));
+
+    assert_int_equal(ether_unsubscribe(member, WAIT_MS), ETHER_OK);
+    assert_int_equal(ether_group_reset_offsets(admin, "ledger", "orders", ETHER_GROUP_RESET_OFFSET,
+                                               5, WAIT_MS, &offsets, &count, errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(count, 3);
+    for (size_t p = 0; p < count; p++) {
+        assert_int_equal(offsets[p].partition, (int32_t)p);
+        assert_int_equal(offsets[p].offset, 5);
+        assert_int_equal(fake_committed(cluster, "ledger", "orders", (uint32_t)p), 5);
+    }
+    ether_topic_partitions_free(offsets, count);
+    /* An offset past the end is kept within the log. */
+    assert_int_equal(ether_group_reset_offsets(admin, "ledger", "orders", ETHER_GROUP_RESET_OFFSET,
+                                               1000, WAIT_MS, NULL, NULL, errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(fake_committed(cluster, "ledger", "orders", 1), RECORDS_PER_PARTITION);
+    assert_int_equal(ether_group_reset_offsets(admin, "ledger", "orders",
+                                               ETHER_GROUP_RESET_EARLIEST, 0, WAIT_MS, NULL, NULL,
+                                               errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(fake_committed(cluster, "ledger", "orders", 2), 0);
+    assert_int_equal(ether_group_reset_offsets(admin, "ledger", "nope", ETHER_GROUP_RESET_LATEST, 0,
+                                               WAIT_MS, NULL, NULL, errstr, sizeof errstr),
+                     ETHER_ERR_NOT_FOUND);
+    assert_string_equal(errstr, "topic nope does not exist");
+
+    assert_int_equal(
+        ether_group_describe(admin, "ledger", WAIT_MS, &description, errstr, sizeof errstr),
+        ETHER_OK);
+    assert_string_equal(description->state, "empty");
+    assert_int_equal(description->member_count, 0);
+    for (size_t p = 0; p < description->partition_count; p++) {
+        assert_int_equal(description->partitions[p].committed_offset, 0);
+        assert_int_equal(description->partitions[p].lag, RECORDS_PER_PARTITION);
+        assert_string_equal(description->partitions[p].member_id, "");
+    }
+    ether_group_description_free(description);
+
+    /* The coordinator moved: admin requests find it again. */
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->coordinator_id = 3;
+    pthread_mutex_unlock(&cluster->mutex);
+    assert_int_equal(ether_group_delete(admin, "ledger", WAIT_MS, errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(ether_group_delete(admin, "ledger", WAIT_MS, errstr, sizeof errstr),
+                     ETHER_ERR_GROUP_NOT_FOUND);
+    assert_string_equal(errstr, "consumer group ledger does not exist");
+    assert_int_equal(
+        ether_group_describe(admin, "ledger", WAIT_MS, &description, errstr, sizeof errstr),
+        ETHER_ERR_GROUP_NOT_FOUND);
+    assert_null(description);
+    assert_int_equal(ether_group_list(admin, WAIT_MS, &list, errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(list->group_count, 0);
+    ether_group_list_free(list);
+    ether_client_destroy(admin);
+    ether_client_destroy(member);
+}
+
 int main(void)
 {
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -781,6 +907,7 @@ int main(void)
         TEST(test_unsubscribe_commits_and_leaves_the_group),
         TEST(test_an_out_of_range_committed_offset_starts_per_auto_offset_reset),
         TEST(test_group_errors_arrive_as_messages_and_bad_calls_are_refused),
+        TEST(test_groups_are_listed_described_reset_and_deleted),
     };
 #undef TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
