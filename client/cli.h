@@ -43,11 +43,24 @@ enum cli_verb {
     CLI_PARTITION_TRANSFER_LEADER,
     CLI_BENCH_PRODUCE,
     CLI_BENCH_CONSUME,
+    CLI_GROUP_LIST,
+    CLI_GROUP_DESCRIBE,
+    CLI_GROUP_RESET_OFFSETS,
+    CLI_GROUP_DELETE,
 };
 
 enum cli_output { CLI_OUTPUT_TEXT, CLI_OUTPUT_JSON, CLI_OUTPUT_TEMPLATE };
 
 enum cli_start { CLI_START_END, CLI_START_BEGINNING, CLI_START_OFFSET, CLI_START_TIMESTAMP };
+
+/* group reset-offsets: where to (CLI_RESET_NONE: not given yet). */
+enum cli_reset {
+    CLI_RESET_NONE,
+    CLI_RESET_EARLIEST,
+    CLI_RESET_LATEST,
+    CLI_RESET_OFFSET,    /* reset_value */
+    CLI_RESET_TIMESTAMP, /* reset_value, ms since the epoch */
+};
 
 struct cli_setting {
     const char *name; /* points into argv; not NUL-terminated at '=': see name_bytes */
@@ -67,7 +80,7 @@ struct cli_options {
     int32_t partition; /* -1: not given */
     uint32_t partition_count;
     uint32_t replication_factor;
-    struct cli_setting settings[CLI_SETTINGS_MAX]; /* -c / --set */
+    struct cli_setting settings[CLI_SETTINGS_MAX]; /* -c / --set (consume: client settings) */
     size_t setting_count;
     const char *deletes[CLI_SETTINGS_MAX];
     size_t delete_count;
@@ -75,13 +88,20 @@ struct cli_options {
     const char *acks; /* "0", "1", "all" */
     enum cli_start start;
     int64_t start_value; /* offset or timestamp */
+    bool offset_given;   /* --offset */
     bool follow;
+    /* consumer groups */
+    const char *group;          /* consume --group, and the GROUP of the group commands */
+    const char *group_assignor; /* NULL: the library's default */
+    const char *group_protocol;
+    enum cli_reset reset;
+    int64_t reset_value;
     uint32_t to_broker_id;
     bool watch;
     bool exit_when_healthy;
     /* bench */
     uint32_t record_bytes;
-    uint64_t record_count; /* 0: run for duration_s */
+    uint64_t record_count; /* 0: run for duration_s (bench), no limit (consume) */
     uint32_t duration_s;
     uint32_t producer_count;
     uint32_t batch_bytes;
@@ -96,6 +116,14 @@ struct cli_options {
  * newline) that names the bad argument and says what was expected.
  */
 int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, size_t errstr_size);
+
+/*
+ * Parses a point in time: milliseconds since the epoch ("1795860000000"), or
+ * ISO-8601 "2026-11-27T10:00:00Z" with optional fractions of a second
+ * (".250") and a zone ("Z", "+01:00", "-0530"; none means UTC), or a date
+ * alone ("2026-11-27", midnight UTC). Returns false when `text` is neither.
+ */
+bool cli_parse_time_ms(const char *text, int64_t *ms);
 
 /* ---- output ------------------------------------------------------------------------------ */
 

@@ -43,6 +43,14 @@ enum flag_id {
     F_LINGER_MS,
     F_THROUGHPUT,
     F_IDEMPOTENCE,
+    F_GROUP,
+    F_GROUP_ASSIGNOR,
+    F_GROUP_PROTOCOL,
+    F_TOPIC,
+    F_TO_EARLIEST,
+    F_TO_LATEST,
+    F_TO_OFFSET,
+    F_TO_DATETIME,
     F_COUNT_OF_FLAGS,
 };
 
@@ -92,9 +100,26 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_IDEMPOTENCE] = {"idempotence", 0, true, "on|off",
                        "idempotent producer: sequence-numbered batches, up to 5 in flight per "
                        "partition (default: on with acks=all)"},
+    [F_GROUP] = {"group", 'g', true, "GROUP",
+                 "read as a member of this consumer group: the partitions it assigns, from its "
+                 "committed offsets; commits what was printed; runs until --count or "
+                 "SIGINT/SIGTERM, then commits and leaves the group"},
+    [F_GROUP_ASSIGNOR] = {"group-assignor", 0, true, "range|roundrobin|sticky",
+                          "how the group shares partitions (range)"},
+    [F_GROUP_PROTOCOL] = {"group-protocol", 0, true, "eager|cooperative",
+                          "eager: give up every partition on a rebalance; cooperative: only "
+                          "those that move (eager)"},
+    [F_TOPIC] = {"topic", 't', true, "TOPIC", "the topic whose offsets to reset"},
+    [F_TO_EARLIEST] = {"to-earliest", 0, false, NULL, "to each partition's first stored record"},
+    [F_TO_LATEST] = {"to-latest", 0, false, NULL, "to each partition's end (skip everything)"},
+    [F_TO_OFFSET] = {"to-offset", 0, true, "N",
+                     "to offset N (kept within each partition's stored records)"},
+    [F_TO_DATETIME] = {"to-datetime", 0, true, "TIME",
+                       "to the first record at or after TIME: 2026-11-27T10:00:00Z (UTC unless "
+                       "a zone like +01:00 is given) or ms since the epoch"},
 };
 
-#define BIT(flag)    (1u << (flag))
+#define BIT(flag)    (UINT64_C(1) << (flag))
 #define GLOBAL_FLAGS (BIT(F_BROKERS) | BIT(F_FORMAT) | BIT(F_TIMEOUT) | BIT(F_HELP))
 
 struct command {
@@ -102,7 +127,7 @@ struct command {
     const char *name;
     enum cli_verb verb;
     const char *argument; /* the one positional argument, or NULL */
-    uint32_t flag_set;
+    uint64_t flag_set;
     const char *summary;
 };
 
@@ -129,7 +154,8 @@ static const struct command commands[] = {
     {NULL, "produce", CLI_PRODUCE, "TOPIC", BIT(F_KEY) | BIT(F_ACKS) | BIT(F_PARTITION),
      "produce one record per line of standard input"},
     {NULL, "consume", CLI_CONSUME, "TOPIC",
-     BIT(F_PARTITION) | BIT(F_FROM_BEGINNING) | BIT(F_OFFSET) | BIT(F_FOLLOW),
+     BIT(F_PARTITION) | BIT(F_FROM_BEGINNING) | BIT(F_OFFSET) | BIT(F_FOLLOW) | BIT(F_COUNT) |
+         BIT(F_GROUP) | BIT(F_GROUP_ASSIGNOR) | BIT(F_GROUP_PROTOCOL) | BIT(F_CONFIG),
      "print records; --format json or a template: %k key, %v value, %p partition, %o offset, "
      "%t timestamp, %T topic, \\n newline (default \"%v\\n\")"},
     {"bench", "produce", CLI_BENCH_PRODUCE, "TOPIC",
@@ -138,6 +164,17 @@ static const struct command commands[] = {
      "measure produce throughput and latency"},
     {"bench", "consume", CLI_BENCH_CONSUME, "TOPIC", BIT(F_COUNT) | BIT(F_DURATION),
      "measure consume throughput from the beginning of a topic"},
+    {"group", "list", CLI_GROUP_LIST, NULL, 0,
+     "list the consumer groups: state, members, coordinator"},
+    {"group", "describe", CLI_GROUP_DESCRIBE, "GROUP", 0,
+     "show a consumer group: its members and, per partition, committed offset, end offset, lag "
+     "and owner"},
+    {"group", "reset-offsets", CLI_GROUP_RESET_OFFSETS, "GROUP",
+     BIT(F_TOPIC) | BIT(F_TO_EARLIEST) | BIT(F_TO_LATEST) | BIT(F_TO_OFFSET) | BIT(F_TO_DATETIME),
+     "move a consumer group's committed offsets of a topic (only while the group has no "
+     "members)"},
+    {"group", "delete", CLI_GROUP_DELETE, "GROUP", 0,
+     "delete a consumer group without members, and its committed offsets"},
     {NULL, "version", CLI_VERSION, NULL, 0, "print the version"},
 };
 
@@ -168,7 +205,7 @@ static bool is_group(const char *word)
 }
 
 /* The flag a long name (without "--") or a short letter means for `command`. */
-static int find_flag(const char *long_name, size_t long_bytes, char short_name, uint32_t allowed)
+static int find_flag(const char *long_name, size_t long_bytes, char short_name, uint64_t allowed)
 {
     for (int id = 0; id < F_COUNT_OF_FLAGS; id++) {
         if ((allowed & BIT(id)) == 0) {
@@ -190,8 +227,8 @@ static bool takes_separate_value(const char *argument)
         return false;
     }
     static const char *const booleans[] = {
-        "-h",      "--help", "--from-beginning",    "--follow", "-f",
-        "--watch", "-w",     "--exit-when-healthy", "-e"};
+        "-h", "--help", "--from-beginning",    "--follow",      "-f",         "--watch",
+        "-w", "-e",     "--exit-when-healthy", "--to-earliest", "--to-latest"};
     for (size_t i = 0; i < sizeof booleans / sizeof booleans[0]; i++) {
         if (strcmp(argument, booleans[i]) == 0) {
             return false;
@@ -298,6 +335,7 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
         options->start = CLI_START_BEGINNING;
         break;
     case F_OFFSET:
+        options->offset_given = true;
         if (strcmp(value, "start") == 0) {
             options->start = CLI_START_BEGINNING;
         } else if (strcmp(value, "end") == 0) {
@@ -319,6 +357,58 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
         break;
     case F_FOLLOW:
         options->follow = true;
+        break;
+    case F_GROUP:
+        if (value[0] == '\0' || strlen(value) > 255) {
+            rc = usage_error(errstr, errstr_size, "%s expects a group name of 1 to 255 bytes",
+                             shown);
+        }
+        options->group = value;
+        break;
+    case F_GROUP_ASSIGNOR:
+        if (strcmp(value, "range") != 0 && strcmp(value, "roundrobin") != 0 &&
+            strcmp(value, "sticky") != 0) {
+            rc = usage_error(errstr, errstr_size,
+                             "%s expects range, roundrobin or sticky, not \"%s\"", shown, value);
+        }
+        options->group_assignor = value;
+        break;
+    case F_GROUP_PROTOCOL:
+        if (strcmp(value, "eager") != 0 && strcmp(value, "cooperative") != 0) {
+            rc = usage_error(errstr, errstr_size, "%s expects eager or cooperative, not \"%s\"",
+                             shown, value);
+        }
+        options->group_protocol = value;
+        break;
+    case F_TOPIC:
+        options->topic = value;
+        break;
+    case F_TO_EARLIEST:
+    case F_TO_LATEST:
+    case F_TO_OFFSET:
+    case F_TO_DATETIME:
+        if (options->reset != CLI_RESET_NONE) {
+            return usage_error(errstr, errstr_size,
+                               "give only one of --to-earliest, --to-latest, --to-offset and "
+                               "--to-datetime");
+        }
+        if (id == F_TO_EARLIEST) {
+            options->reset = CLI_RESET_EARLIEST;
+        } else if (id == F_TO_LATEST) {
+            options->reset = CLI_RESET_LATEST;
+        } else if (id == F_TO_OFFSET) {
+            options->reset = CLI_RESET_OFFSET;
+            rc = parse_number(shown, value, 0, INT64_MAX, &number, errstr, errstr_size);
+            options->reset_value = (int64_t)number;
+        } else {
+            options->reset = CLI_RESET_TIMESTAMP;
+            if (!cli_parse_time_ms(value, &options->reset_value)) {
+                rc = usage_error(errstr, errstr_size,
+                                 "%s expects a time like 2026-11-27T10:00:00Z or milliseconds "
+                                 "since the epoch, not \"%s\"",
+                                 shown, value);
+            }
+        }
         break;
     case F_TO:
         rc = parse_number(shown, value, 1, UINT32_MAX, &number, errstr, errstr_size);
@@ -509,13 +599,15 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
             if (rc != CLI_EXIT_OK) {
                 return rc;
             }
+        } else if (command->group != NULL && strcmp(command->group, "group") == 0) {
+            options->group = words[command_words];
         } else {
             options->topic = words[command_words];
         }
     }
 
     /* Pass 2: flags. */
-    uint32_t allowed = GLOBAL_FLAGS | command->flag_set;
+    uint64_t allowed = GLOBAL_FLAGS | command->flag_set;
     for (int i = 1; i < argc; i++) {
         const char *argument = argv[i];
         if (argument[0] != '-' || argument[1] == '\0') {
@@ -536,8 +628,8 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
             snprintf(shown, sizeof shown, "%.*s",
                      equals != NULL ? (int)(equals - argument) : (int)strlen(argument), argument);
             if (find_flag(shown + (shown[1] == '-' ? 2 : 1),
-                          strlen(shown + (shown[1] == '-' ? 2 : 1)), 0, UINT32_MAX) >= 0 ||
-                (shown[1] != '-' && find_flag(NULL, 0, shown[1], UINT32_MAX) >= 0)) {
+                          strlen(shown + (shown[1] == '-' ? 2 : 1)), 0, UINT64_MAX) >= 0 ||
+                (shown[1] != '-' && find_flag(NULL, 0, shown[1], UINT64_MAX) >= 0)) {
                 return usage_error(errstr, errstr_size,
                                    "\"ether %s%s%s\" does not take %s; see --help",
                                    command->group != NULL ? command->group : "",
@@ -573,7 +665,158 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
         return usage_error(errstr, errstr_size,
                            "\"ether topic alter-config\" needs --set KEY=VALUE or --delete KEY");
     }
+    if (options->verb == CLI_GROUP_RESET_OFFSETS) {
+        if (options->topic == NULL) {
+            return usage_error(errstr, errstr_size,
+                               "\"ether group reset-offsets\" needs --topic TOPIC");
+        }
+        if (options->reset == CLI_RESET_NONE) {
+            return usage_error(errstr, errstr_size,
+                               "\"ether group reset-offsets\" needs --to-earliest, --to-latest, "
+                               "--to-offset N or --to-datetime TIME");
+        }
+    }
+    if (options->verb == CLI_CONSUME) {
+        if (options->group == NULL) {
+            const char *group_only = options->group_assignor != NULL   ? "--group-assignor"
+                                     : options->group_protocol != NULL ? "--group-protocol"
+                                     : options->setting_count > 0      ? "--config"
+                                                                       : NULL;
+            if (group_only != NULL) {
+                return usage_error(errstr, errstr_size, "%s needs --group GROUP", group_only);
+            }
+        } else if (options->partition >= 0 || options->offset_given) {
+            return usage_error(errstr, errstr_size,
+                               "--group reads the partitions the group assigns, from its "
+                               "committed offsets: it does not take %s",
+                               options->partition >= 0 ? "--partition" : "--offset");
+        }
+    }
     return CLI_EXIT_OK;
+}
+
+/* ---- times ------------------------------------------------------------------------------ */
+
+/* Reads exactly `digits` digits; false when they are not all there. */
+static bool read_digits(const char **cursor, int digits, int *value)
+{
+    int result = 0;
+    for (int i = 0; i < digits; i++) {
+        char c = (*cursor)[i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        result = result * 10 + (c - '0');
+    }
+    *cursor += digits;
+    *value = result;
+    return true;
+}
+
+/* Days from 1970-01-01 to year-month-day of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t year, int month, int day)
+{
+    year -= month <= 2;
+    int64_t era = (year >= 0 ? year : year - 399) / 400;
+    int64_t year_of_era = year - era * 400;
+    int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+bool cli_parse_time_ms(const char *text, int64_t *ms)
+{
+    if (text == NULL || text[0] == '\0') {
+        return false;
+    }
+    bool all_digits = true;
+    for (const char *c = text; *c != '\0'; c++) {
+        all_digits = all_digits && *c >= '0' && *c <= '9';
+    }
+    if (all_digits) {
+        errno = 0;
+        char *end = NULL;
+        unsigned long long value = strtoull(text, &end, 10);
+        if (errno != 0 || *end != '\0' || value > (unsigned long long)INT64_MAX) {
+            return false;
+        }
+        *ms = (int64_t)value;
+        return true;
+    }
+    const char *cursor = text;
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
+    if (!read_digits(&cursor, 4, &year) || *cursor++ != '-' || !read_digits(&cursor, 2, &month) ||
+        *cursor++ != '-' || !read_digits(&cursor, 2, &day)) {
+        return false;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) {
+        return false;
+    }
+    int64_t offset_minutes = 0;
+    if (*cursor == 'T' || *cursor == ' ') {
+        cursor++;
+        if (!read_digits(&cursor, 2, &hour) || *cursor++ != ':' ||
+            !read_digits(&cursor, 2, &minute)) {
+            return false;
+        }
+        if (*cursor == ':') {
+            cursor++;
+            if (!read_digits(&cursor, 2, &second)) {
+                return false;
+            }
+            if (*cursor == '.' || *cursor == ',') {
+                cursor++;
+                int scale = 100;
+                if (*cursor < '0' || *cursor > '9') {
+                    return false;
+                }
+                while (*cursor >= '0' && *cursor <= '9') {
+                    millis += (*cursor - '0') * scale;
+                    scale /= 10;
+                    cursor++;
+                }
+            }
+        }
+        if (hour > 23 || minute > 59 || second > 60) {
+            return false;
+        }
+        if (*cursor == 'Z' || *cursor == 'z') {
+            cursor++;
+        } else if (*cursor == '+' || *cursor == '-') {
+            int sign = *cursor++ == '-' ? -1 : 1;
+            int zone_hours = 0, zone_minutes = 0;
+            if (!read_digits(&cursor, 2, &zone_hours)) {
+                return false;
+            }
+            if (*cursor == ':') {
+                cursor++;
+            }
+            if (*cursor != '\0' && !read_digits(&cursor, 2, &zone_minutes)) {
+                return false;
+            }
+            if (zone_hours > 23 || zone_minutes > 59) {
+                return false;
+            }
+            offset_minutes = sign * (zone_hours * 60 + zone_minutes);
+        }
+    }
+    if (*cursor != '\0') {
+        return false;
+    }
+    int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 +
+                      second - offset_minutes * 60;
+    if (seconds < 0) {
+        return false;
+    }
+    *ms = seconds * 1000 + millis;
+    return true;
 }
 
 /* ---- help ------------------------------------------------------------------------------ */
@@ -584,7 +827,7 @@ static void help_command(const struct command *command, struct cli_text *out)
                     command->group != NULL ? command->group : "", command->group != NULL ? " " : "",
                     command->name, command->argument != NULL ? " " : "",
                     command->argument != NULL ? command->argument : "", command->summary);
-    uint32_t allowed = command->flag_set | GLOBAL_FLAGS;
+    uint64_t allowed = command->flag_set | GLOBAL_FLAGS;
     for (int id = 0; id < F_COUNT_OF_FLAGS; id++) {
         if ((allowed & BIT(id)) == 0) {
             continue;
@@ -600,6 +843,17 @@ static void help_command(const struct command *command, struct cli_text *out)
         const char *help = flags[id].help;
         if (id == F_FORMAT && command->verb == CLI_CONSUME) {
             help = "text (values), json, or a template like '%p:%o %k=%v\\n'";
+        }
+        if (id == F_CONFIG && command->verb == CLI_CONSUME) {
+            help = "with --group: a client setting of ether.h, like session_timeout_ms=6000 or "
+                   "enable_auto_commit=false; repeatable";
+        }
+        if (id == F_COUNT && command->verb == CLI_CONSUME) {
+            help = "stop after N records";
+        }
+        if (id == F_FROM_BEGINNING && command->verb == CLI_CONSUME) {
+            help = "start at the first stored record (default: the end; with --group, where "
+                   "nothing is committed)";
         }
         cli_text_printf(out, "  %-34s %s\n", left, help);
     }

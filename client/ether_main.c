@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,39 +60,60 @@ static void print_text(struct cli_text *text)
     cli_text_free(text);
 }
 
-/* A client for the options' brokers; `settings` is NULL-terminated name/value pairs. */
-static struct ether_client *client_new(const struct cli_options *options,
-                                       const char *const *settings, ether_delivery_fn *callback,
-                                       void *callback_context)
+/*
+ * A client for the options' brokers; `settings` is NULL-terminated name/value
+ * pairs. On failure the reason is printed and *status (when not NULL) says
+ * CLI_EXIT_USAGE for a setting that is refused, else CLI_EXIT_ERROR.
+ */
+static struct ether_client *client_new_status(const struct cli_options *options,
+                                              const char *const *settings,
+                                              ether_delivery_fn *callback, void *callback_context,
+                                              int *status)
 {
     struct ether_config *config = ether_config_new();
     char errstr[ERRSTR_BYTES];
     char timeout[32];
     snprintf(timeout, sizeof timeout, "%d", options->timeout_ms);
+    int failure = CLI_EXIT_USAGE;
     if ((options->brokers != NULL &&
          ether_config_set(config, "brokers", options->brokers, errstr, sizeof errstr) != 0) ||
         ether_config_set(config, "client_id", "ether-cli", errstr, sizeof errstr) != 0 ||
         ether_config_set(config, "delivery_timeout_ms", timeout, errstr, sizeof errstr) != 0) {
-        fail(CLI_EXIT_USAGE, "%s", errstr);
-        ether_config_free(config);
-        return NULL;
+        goto err_after_config;
     }
     for (size_t i = 0; settings != NULL && settings[i] != NULL; i += 2) {
         if (ether_config_set(config, settings[i], settings[i + 1], errstr, sizeof errstr) != 0) {
-            fail(CLI_EXIT_USAGE, "%s", errstr);
-            ether_config_free(config);
-            return NULL;
+            goto err_after_config;
         }
     }
     if (callback != NULL) {
         ether_config_set_delivery_callback(config, callback, callback_context);
     }
     struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
-    ether_config_free(config);
     if (client == NULL) {
-        fail(CLI_EXIT_ERROR, "%s", errstr);
+        /* It refuses settings that contradict each other (usage), or says "cannot ..."
+         * when it lacks a resource (a thread, a loop). */
+        failure = strncmp(errstr, "cannot ", 7) == 0 ? CLI_EXIT_ERROR : CLI_EXIT_USAGE;
+        goto err_after_config;
     }
+    ether_config_free(config);
     return client;
+
+err_after_config:
+    ether_config_free(config);
+    fail(failure, "%s", errstr);
+    if (status != NULL) {
+        *status = failure;
+    }
+    return NULL;
+}
+
+/* A client for the options' brokers; `settings` is NULL-terminated name/value pairs. */
+static struct ether_client *client_new(const struct cli_options *options,
+                                       const char *const *settings, ether_delivery_fn *callback,
+                                       void *callback_context)
+{
+    return client_new_status(options, settings, callback, callback_context, NULL);
 }
 
 static int describe(struct ether_client *client, const struct cli_options *options,
@@ -571,6 +593,256 @@ static int run_describe_producers(const struct cli_options *options, struct ethe
     return CLI_EXIT_OK;
 }
 
+/* ---- consumer groups ------------------------------------------------------------------------ */
+
+static int run_group_list(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    struct ether_group_list *list = NULL;
+    if (ether_group_list(client, options->timeout_ms, &list, errstr, sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    if (options->output == CLI_OUTPUT_JSON) {
+        cli_text_printf(&out, "[");
+        for (size_t i = 0; i < list->group_count; i++) {
+            const struct ether_group_listing *group = &list->groups[i];
+            cli_text_printf(&out, "%s{\"group\":", i > 0 ? "," : "");
+            cli_json_string(&out, group->group, strlen(group->group));
+            cli_text_printf(&out, ",\"state\":");
+            cli_json_string(&out, group->state, strlen(group->state));
+            cli_text_printf(&out, ",\"members\":%" PRIu32 ",\"coordinator\":%" PRIu32 "}",
+                            group->member_count, group->coordinator_id);
+        }
+        cli_text_printf(&out, "]\n");
+    } else {
+        cli_text_printf(&out, "%-32s %-22s %-8s %s\n", "GROUP", "STATE", "MEMBERS", "COORDINATOR");
+        for (size_t i = 0; i < list->group_count; i++) {
+            const struct ether_group_listing *group = &list->groups[i];
+            cli_text_printf(&out, "%-32s %-22s %-8" PRIu32 " %" PRIu32 "\n", group->group,
+                            group->state[0] != '\0' ? group->state : "-", group->member_count,
+                            group->coordinator_id);
+        }
+        if (list->group_count == 0) {
+            cli_text_printf(&out, "(no consumer groups)\n");
+        }
+    }
+    print_text(&out);
+    if (list->unanswered_broker_count > 0) {
+        struct cli_text ids = {0};
+        ids_text(&ids, list->unanswered_broker_ids, list->unanswered_broker_count);
+        fprintf(stderr,
+                "ether: warning: broker%s %s did not answer; groups coordinated there are not "
+                "listed\n",
+                list->unanswered_broker_count > 1 ? "s" : "", ids.data);
+        cli_text_free(&ids);
+    }
+    ether_group_list_free(list);
+    return CLI_EXIT_OK;
+}
+
+/* "-" for -1, else the number. */
+static const char *number_or_dash(char *buffer, size_t size, int64_t value)
+{
+    if (value < 0) {
+        return "-";
+    }
+    snprintf(buffer, size, "%" PRId64, value);
+    return buffer;
+}
+
+static void group_description_json(const struct ether_group_description *group,
+                                   struct cli_text *out)
+{
+    cli_text_printf(out, "{\"group\":");
+    cli_json_string(out, group->group, strlen(group->group));
+    cli_text_printf(out, ",\"state\":");
+    cli_json_string(out, group->state, strlen(group->state));
+    cli_text_printf(out, ",\"generation\":%" PRIu32 ",\"assignor\":", group->generation);
+    cli_json_string(out, group->assignor, strlen(group->assignor));
+    cli_text_printf(
+        out, ",\"protocol\":\"%s\",\"leader\":", group->cooperative ? "cooperative" : "eager");
+    cli_json_string(out, group->leader_id, strlen(group->leader_id));
+    cli_text_printf(out, ",\"coordinator\":%" PRIu32 ",\"members\":[", group->coordinator_id);
+    for (size_t m = 0; m < group->member_count; m++) {
+        const struct ether_group_member_info *member = &group->members[m];
+        cli_text_printf(out, "%s{\"member_id\":", m > 0 ? "," : "");
+        cli_json_string(out, member->member_id, strlen(member->member_id));
+        cli_text_printf(out, ",\"client_id\":");
+        cli_json_string(out, member->client_id, strlen(member->client_id));
+        cli_text_printf(out, ",\"host\":");
+        cli_json_string(out, member->host, strlen(member->host));
+        cli_text_printf(out, ",\"topics\":[");
+        for (size_t t = 0; t < member->topic_count; t++) {
+            cli_text_printf(out, "%s", t > 0 ? "," : "");
+            cli_json_string(out, member->topics[t], strlen(member->topics[t]));
+        }
+        cli_text_printf(out, "],\"assignment\":[");
+        for (size_t a = 0; a < member->assignment_count; a++) {
+            cli_text_printf(out, "%s{\"topic\":", a > 0 ? "," : "");
+            cli_json_string(out, member->assignment[a].topic, strlen(member->assignment[a].topic));
+            cli_text_printf(out, ",\"partition\":%" PRId32 "}", member->assignment[a].partition);
+        }
+        cli_text_printf(out, "]}");
+    }
+    cli_text_printf(out, "],\"offsets\":[");
+    for (size_t p = 0; p < group->partition_count; p++) {
+        const struct ether_group_partition_info *row = &group->partitions[p];
+        cli_text_printf(out, "%s{\"topic\":", p > 0 ? "," : "");
+        cli_json_string(out, row->topic, strlen(row->topic));
+        cli_text_printf(out,
+                        ",\"partition\":%" PRId32 ",\"committed\":%" PRId64 ",\"end\":%" PRId64
+                        ",\"lag\":%" PRId64 ",\"member_id\":",
+                        row->partition, row->committed_offset, row->end_offset, row->lag);
+        cli_json_string(out, row->member_id, strlen(row->member_id));
+        cli_text_printf(out, ",\"client_id\":");
+        cli_json_string(out, row->client_id, strlen(row->client_id));
+        cli_text_printf(out, ",\"host\":");
+        cli_json_string(out, row->host, strlen(row->host));
+        if (row->error != 0) {
+            cli_text_printf(out, ",\"error\":\"%s\"", ether_error_name(row->error));
+        }
+        cli_text_printf(out, "}");
+    }
+    cli_text_printf(out, "]}\n");
+}
+
+static void group_description_text(const struct ether_group_description *group,
+                                   struct cli_text *out)
+{
+    cli_text_printf(out,
+                    "Group %s: %s, generation %" PRIu32 ", assignor %s (%s), coordinator broker "
+                    "%" PRIu32 ", %zu member%s\n",
+                    group->group, group->state, group->generation,
+                    group->assignor[0] != '\0' ? group->assignor : "-",
+                    group->cooperative ? "cooperative" : "eager", group->coordinator_id,
+                    group->member_count, group->member_count == 1 ? "" : "s");
+    cli_text_printf(out, "\n%-24s %-10s %-12s %-12s %-10s %-28s %s\n", "TOPIC", "PARTITION",
+                    "COMMITTED", "END", "LAG", "MEMBER", "CLIENT");
+    for (size_t p = 0; p < group->partition_count; p++) {
+        const struct ether_group_partition_info *row = &group->partitions[p];
+        char committed[24];
+        char end[24];
+        char lag[24];
+        cli_text_printf(out, "%-24s %-10" PRId32 " %-12s %-12s %-10s %-28s %s\n", row->topic,
+                        row->partition,
+                        number_or_dash(committed, sizeof committed, row->committed_offset),
+                        number_or_dash(end, sizeof end, row->end_offset),
+                        number_or_dash(lag, sizeof lag, row->lag),
+                        row->member_id[0] != '\0' ? row->member_id : "-",
+                        row->client_id[0] != '\0' ? row->client_id : "-");
+    }
+    if (group->partition_count == 0) {
+        cli_text_printf(out, "(no partitions: nothing subscribed, assigned or committed)\n");
+    }
+    cli_text_printf(out, "\n%-28s %-16s %-16s %-24s %s\n", "MEMBER-ID", "CLIENT-ID", "HOST",
+                    "TOPICS", "PARTITIONS");
+    for (size_t m = 0; m < group->member_count; m++) {
+        const struct ether_group_member_info *member = &group->members[m];
+        struct cli_text topics = {0};
+        for (size_t t = 0; t < member->topic_count; t++) {
+            cli_text_printf(&topics, "%s%s", t > 0 ? "," : "", member->topics[t]);
+        }
+        struct cli_text partitions = {0};
+        for (size_t a = 0; a < member->assignment_count; a++) {
+            cli_text_printf(&partitions, "%s%s/%" PRId32, a > 0 ? "," : "",
+                            member->assignment[a].topic, member->assignment[a].partition);
+        }
+        cli_text_printf(out, "%-28s %-16s %-16s %-24s %s\n", member->member_id,
+                        member->client_id[0] != '\0' ? member->client_id : "-",
+                        member->host[0] != '\0' ? member->host : "-",
+                        topics.length > 0 ? topics.data : "-",
+                        partitions.length > 0 ? partitions.data : "-");
+        cli_text_free(&topics);
+        cli_text_free(&partitions);
+    }
+    if (group->member_count == 0) {
+        cli_text_printf(out, "(no members)\n");
+    }
+}
+
+static int run_group_describe(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    struct ether_group_description *group = NULL;
+    if (ether_group_describe(client, options->group, options->timeout_ms, &group, errstr,
+                             sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    if (options->output == CLI_OUTPUT_JSON) {
+        group_description_json(group, &out);
+    } else {
+        group_description_text(group, &out);
+    }
+    print_text(&out);
+    ether_group_description_free(group);
+    return CLI_EXIT_OK;
+}
+
+static int run_group_reset_offsets(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    enum ether_group_reset to = ETHER_GROUP_RESET_EARLIEST;
+    switch (options->reset) {
+    case CLI_RESET_NONE:
+    case CLI_RESET_EARLIEST:
+        to = ETHER_GROUP_RESET_EARLIEST;
+        break;
+    case CLI_RESET_LATEST:
+        to = ETHER_GROUP_RESET_LATEST;
+        break;
+    case CLI_RESET_OFFSET:
+        to = ETHER_GROUP_RESET_OFFSET;
+        break;
+    case CLI_RESET_TIMESTAMP:
+        to = ETHER_GROUP_RESET_TIMESTAMP;
+        break;
+    }
+    struct ether_topic_partition *offsets = NULL;
+    size_t count = 0;
+    if (ether_group_reset_offsets(client, options->group, options->topic, to, options->reset_value,
+                                  options->timeout_ms, &offsets, &count, errstr,
+                                  sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    if (options->output == CLI_OUTPUT_JSON) {
+        cli_text_printf(&out, "{\"group\":");
+        cli_json_string(&out, options->group, strlen(options->group));
+        cli_text_printf(&out, ",\"topic\":");
+        cli_json_string(&out, options->topic, strlen(options->topic));
+        cli_text_printf(&out, ",\"offsets\":[");
+        for (size_t i = 0; i < count; i++) {
+            cli_text_printf(&out, "%s{\"partition\":%" PRId32 ",\"offset\":%" PRId64 "}",
+                            i > 0 ? "," : "", offsets[i].partition, offsets[i].offset);
+        }
+        cli_text_printf(&out, "]}\n");
+    } else {
+        cli_text_printf(&out, "Reset the committed offsets of group %s for topic %s:\n%-10s %s\n",
+                        options->group, options->topic, "PARTITION", "OFFSET");
+        for (size_t i = 0; i < count; i++) {
+            cli_text_printf(&out, "%-10" PRId32 " %" PRId64 "\n", offsets[i].partition,
+                            offsets[i].offset);
+        }
+    }
+    print_text(&out);
+    ether_topic_partitions_free(offsets, count);
+    return CLI_EXIT_OK;
+}
+
+static int run_group_delete(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    if (ether_group_delete(client, options->group, options->timeout_ms, errstr, sizeof errstr) !=
+        0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    char sentence[ERRSTR_BYTES];
+    snprintf(sentence, sizeof sentence, "Deleted consumer group %s", options->group);
+    return print_done(options, sentence);
+}
+
 /* ---- produce ------------------------------------------------------------------------------ */
 
 struct produce_state {
@@ -706,8 +978,135 @@ static int resolve_start(const struct cli_options *options, struct ether_client 
     return CLI_EXIT_OK;
 }
 
+/* ---- consume as a group member ----------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signal_number)
+{
+    stop_signal = signal_number;
+}
+
+/* Prints one consumed record with the options' format. */
+static void print_record(const struct cli_options *options, const struct ether_message *message)
+{
+    struct cli_record record = {
+        .topic = message->topic,
+        .partition = message->partition,
+        .offset = message->offset,
+        .timestamp_ms = message->timestamp_ms,
+        .key = message->key,
+        .key_bytes = message->key_bytes,
+        .value = message->value,
+        .value_bytes = message->value_bytes,
+    };
+    struct cli_text out = {0};
+    if (options->output == CLI_OUTPUT_JSON) {
+        cli_record_json(&out, &record);
+    } else {
+        cli_template_format(
+            &out, options->output == CLI_OUTPUT_TEMPLATE ? options->template_text : "%v\\n",
+            &record);
+    }
+    print_text(&out);
+}
+
+/*
+ * consume --group: subscribes, prints what the group assigns, and auto-commits
+ * what was printed (the library commits a message once the next one is asked
+ * for). On --count or SIGINT/SIGTERM: commits synchronously and leaves.
+ */
+static int run_consume_group(const struct cli_options *options)
+{
+    enum { GROUP_SETTINGS_MAX = 4 * 2 + 2 * CLI_SETTINGS_MAX + 1 };
+    const char *settings[GROUP_SETTINGS_MAX];
+    char *names[CLI_SETTINGS_MAX];
+    size_t used = 0;
+    settings[used++] = "group_id";
+    settings[used++] = options->group;
+    if (options->start == CLI_START_BEGINNING) {
+        settings[used++] = "auto_offset_reset";
+        settings[used++] = "earliest";
+    }
+    if (options->group_assignor != NULL) {
+        settings[used++] = "group_assignor";
+        settings[used++] = options->group_assignor;
+    }
+    if (options->group_protocol != NULL) {
+        settings[used++] = "group_protocol";
+        settings[used++] = options->group_protocol;
+    }
+    for (size_t i = 0; i < options->setting_count; i++) {
+        names[i] = strndup(options->settings[i].name, options->settings[i].name_bytes);
+        if (names[i] == NULL) {
+            abort();
+        }
+        settings[used++] = names[i];
+        settings[used++] = options->settings[i].value;
+    }
+    settings[used] = NULL;
+    int status = CLI_EXIT_ERROR;
+    struct ether_client *client = client_new_status(options, settings, NULL, NULL, &status);
+    for (size_t i = 0; i < options->setting_count; i++) {
+        free(names[i]);
+    }
+    if (client == NULL) {
+        return status;
+    }
+    char errstr[ERRSTR_BYTES];
+    const char *topics[] = {options->topic};
+    if (ether_subscribe(client, topics, 1, errstr, sizeof errstr) != 0) {
+        ether_client_destroy(client);
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    struct sigaction old_interrupt;
+    struct sigaction old_terminate;
+    stop_signal = 0;
+    sigaction(SIGINT, &action, &old_interrupt);
+    sigaction(SIGTERM, &action, &old_terminate);
+
+    status = CLI_EXIT_OK;
+    uint64_t printed = 0;
+    while (stop_signal == 0 && (options->record_count == 0 || printed < options->record_count)) {
+        struct ether_message *message = ether_consume(client, 200);
+        if (message == NULL) {
+            continue;
+        }
+        if (message->error != 0) {
+            status = fail(CLI_EXIT_ERROR, "%s", message->error_message);
+            ether_message_free(message);
+            break;
+        }
+        print_record(options, message);
+        printed++;
+        ether_message_free(message);
+    }
+    /* Everything printed is committed before leaving, so the group goes on after it. */
+    if (status == CLI_EXIT_OK &&
+        ether_commit_sync(client, options->timeout_ms, errstr, sizeof errstr) != 0) {
+        status = fail(CLI_EXIT_ERROR, "cannot commit what was consumed: %s", errstr);
+    }
+    int rc = ether_unsubscribe(client, options->timeout_ms);
+    if (rc != 0 && status == CLI_EXIT_OK) {
+        status = fail(CLI_EXIT_ERROR, "cannot leave consumer group %s cleanly: %s", options->group,
+                      ether_strerror(rc));
+    }
+    ether_client_destroy(client);
+    sigaction(SIGINT, &old_interrupt, NULL);
+    sigaction(SIGTERM, &old_terminate, NULL);
+    return status;
+}
+
 static int run_consume(const struct cli_options *options)
 {
+    if (options->group != NULL) {
+        return run_consume_group(options);
+    }
     struct ether_client *client = client_new(options, NULL, NULL, NULL);
     if (client == NULL) {
         return CLI_EXIT_ERROR;
@@ -746,7 +1145,9 @@ static int run_consume(const struct cli_options *options)
     const char *template_text =
         options->output == CLI_OUTPUT_TEMPLATE ? options->template_text : "%v\\n";
     uint64_t idle_since_ns = monotonic_ns();
-    while (status == CLI_EXIT_OK && (options->follow || done < partition_count)) {
+    uint64_t printed = 0;
+    while (status == CLI_EXIT_OK && (options->follow || done < partition_count) &&
+           (options->record_count == 0 || printed < options->record_count)) {
         struct ether_message *message = ether_consume(client, 200);
         if (message == NULL) {
             uint64_t idle_ms = (monotonic_ns() - idle_since_ns) / 1000000u;
@@ -783,6 +1184,7 @@ static int run_consume(const struct cli_options *options)
                 cli_template_format(&out, template_text, &record);
             }
             print_text(&out);
+            printed++;
             bool was_done = state->next_offset >= state->end_offset;
             state->next_offset = message->offset + 1;
             if (!options->follow && !was_done && state->next_offset >= state->end_offset) {
@@ -1212,6 +1614,18 @@ int main(int argc, char **argv)
         break;
     case CLI_TOPIC_DESCRIBE_PRODUCERS:
         status = run_describe_producers(&options, client);
+        break;
+    case CLI_GROUP_LIST:
+        status = run_group_list(&options, client);
+        break;
+    case CLI_GROUP_DESCRIBE:
+        status = run_group_describe(&options, client);
+        break;
+    case CLI_GROUP_RESET_OFFSETS:
+        status = run_group_reset_offsets(&options, client);
+        break;
+    case CLI_GROUP_DELETE:
+        status = run_group_delete(&options, client);
         break;
     default:
         break;

@@ -75,6 +75,45 @@ check "describe producers" 0 "$ether" topic describe-producers orders/0 && conta
 check "describe producers json" 0 "$ether" topic describe-producers orders/0 --format json && contains "describe producers json" "$work/out" '"last_sequence":'
 check "describe producers bad partition" 2 "$ether" topic describe-producers orders && contains "describe producers bad partition" "$work/err" "expected TOPIC/PARTITION"
 check "bench consume" 0 "$ether" bench consume orders --count 100 && contains "bench consume" "$work/out" "consumed"
+# Consumer groups: 3 records in each partition of events.
+check "group topic" 0 "$ether" topic create events -p 3 -r 3
+for p in 0 1 2; do
+	printf 'e%s-a\ne%s-b\ne%s-c\n' "$p" "$p" "$p" | "$ether" produce events --partition "$p" >/dev/null || { echo "FAIL produce events/$p"; failures=$((failures + 1)); }
+done
+check "group help" 0 "$ether" group --help && contains "group help" "$work/out" "group reset-offsets"
+check "group consume first" 0 timeout 20 "$ether" consume events --group g1 --from-beginning --count 4 --format '%p %o %v\n'
+[ "$(wc -l <"$work/out")" -eq 4 ] || { echo "FAIL group consume first: 4 records expected"; failures=$((failures + 1)); }
+cp "$work/out" "$work/group-first"
+check "group describe json" 0 "$ether" group describe g1 --format json && contains "group describe json" "$work/out" '"state":"empty"'
+committed=$(grep -o '"committed":[0-9-]*' "$work/out" | cut -d: -f2 | awk '$1 > 0 { s += $1 } END { print s + 0 }')
+[ "$committed" -eq 4 ] || { echo "FAIL group describe json: committed offsets add up to $committed, not 4"; failures=$((failures + 1)); }
+contains "group describe json" "$work/out" '"end":3'
+check "group consume rest" 0 timeout 20 "$ether" consume events --group g1 --count 5 --format '%p %o %v\n'
+cat "$work/group-first" "$work/out" | sort -u >"$work/group-all"
+[ "$(wc -l <"$work/group-all")" -eq 9 ] || { echo "FAIL group consume rest: the two members together read $(wc -l <"$work/group-all") distinct records, not 9"; failures=$((failures + 1)); }
+check "group list" 0 "$ether" group list && contains "group list" "$work/out" "g1"
+check "group describe" 0 "$ether" group describe g1 && contains "group describe" "$work/out" "COMMITTED"
+contains "group describe" "$work/out" "(no members)"
+"$ether" consume events --group g1 --format '%p %o %v\n' >"$work/member-out" 2>"$work/member-err" &
+member_pid=$!
+for _ in $(seq 100); do "$ether" group describe g1 2>/dev/null | grep -q "ether-cli" && break; sleep 0.1; done
+check "group describe member" 0 "$ether" group describe g1 && contains "group describe member" "$work/out" "1 member"
+check "group reset refused" 1 "$ether" group reset-offsets g1 --topic events --to-earliest && contains "group reset refused" "$work/err" "has active members"
+check "group delete refused" 1 "$ether" group delete g1 && contains "group delete refused" "$work/err" "still has members"
+kill -TERM "$member_pid"
+wait "$member_pid"
+member_status=$?
+[ "$member_status" -eq 0 ] || { echo "FAIL group member: exit $member_status after SIGTERM, expected 0"; sed 's/^/  | /' "$work/member-err"; failures=$((failures + 1)); }
+check "group left" 0 "$ether" group describe g1 && contains "group left" "$work/out" "(no members)"
+check "group reset" 0 "$ether" group reset-offsets g1 --topic events --to-earliest --format json && contains "group reset" "$work/out" '"offset":0'
+check "group reset datetime" 0 "$ether" group reset-offsets g1 --topic events --to-datetime 2000-01-01T00:00:00Z
+check "group consume after reset" 0 timeout 20 "$ether" consume events --group g1 --count 9 --format '%v\n'
+[ "$(sort -u "$work/out" | wc -l)" -eq 9 ] || { echo "FAIL group consume after reset: 9 distinct records expected"; failures=$((failures + 1)); }
+check "group reset usage" 2 "$ether" group reset-offsets g1 --to-latest && contains "group reset usage" "$work/err" "needs --topic TOPIC"
+check "group bad config" 2 "$ether" consume events --group g1 --config no_such_setting=1 && contains "group bad config" "$work/err" "unknown configuration property"
+check "group contradicting config" 2 "$ether" consume events --group g1 --config heartbeat_interval_ms=20000 && contains "group contradicting config" "$work/err" "must be less than session_timeout_ms"
+check "group delete" 0 "$ether" group delete g1
+check "group gone" 1 "$ether" group describe g1 && contains "group gone" "$work/err" "consumer group g1 does not exist"
 check "topic delete" 0 "$ether" topic delete orders
 check "unreachable" 1 "$ether" --brokers 127.0.0.1:1 --timeout 500 topic list && contains unreachable "$work/err" "connection refused"
 

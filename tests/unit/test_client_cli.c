@@ -242,7 +242,204 @@ static void test_help_exists_on_every_level(void **state)
     cli_help(options.help_group, options.help_topic, &text);
     assert_non_null(strstr(text.data, "-p, --partition P"));
     assert_non_null(strstr(text.data, "--from-beginning"));
+    assert_non_null(strstr(text.data, "-g, --group GROUP"));
+    assert_non_null(strstr(text.data, "--group-protocol eager|cooperative"));
+    assert_non_null(strstr(text.data, "with --group: a client setting"));
     cli_text_free(&text);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "--help", NULL), CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "Usage: ether group COMMAND"));
+    assert_non_null(strstr(text.data, "group reset-offsets"));
+    assert_non_null(strstr(text.data, "group describe"));
+    cli_text_free(&text);
+
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "--help", NULL),
+        CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "Usage: ether group reset-offsets GROUP"));
+    assert_non_null(strstr(text.data, "--to-datetime TIME"));
+    assert_null(strstr(text.data, "--group-protocol"));
+    cli_text_free(&text);
+}
+
+static void test_group_commands_take_the_group_and_their_flags(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "group", "list", "--format", "json", NULL),
+        CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_GROUP_LIST);
+    assert_int_equal(options.output, CLI_OUTPUT_JSON);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "describe", "billing", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_GROUP_DESCRIBE);
+    assert_string_equal(options.group, "billing");
+    assert_null(options.topic);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "delete", "billing", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_GROUP_DELETE);
+    assert_string_equal(options.group, "billing");
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "billing",
+                           "--topic", "orders", "--to-earliest", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_GROUP_RESET_OFFSETS);
+    assert_string_equal(options.group, "billing");
+    assert_string_equal(options.topic, "orders");
+    assert_int_equal(options.reset, CLI_RESET_EARLIEST);
+    /* A boolean flag does not swallow the next word. */
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "--to-latest",
+                           "billing", "-t", "orders", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.reset, CLI_RESET_LATEST);
+    assert_string_equal(options.group, "billing");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "billing",
+                           "--topic=orders", "--to-offset", "42", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.reset, CLI_RESET_OFFSET);
+    assert_int_equal(options.reset_value, 42);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "billing",
+                           "--topic", "orders", "--to-datetime", "2026-11-27T10:00:00Z", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.reset, CLI_RESET_TIMESTAMP);
+    assert_int_equal(options.reset_value, 1795773600000);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "billing",
+                           "--topic", "orders", "--to-datetime", "1700000000000", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.reset_value, 1700000000000);
+}
+
+static void test_consume_with_a_group_takes_group_settings(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "orders", "--group",
+                           "billing", "--from-beginning", "--count", "10", "--group-assignor",
+                           "sticky", "--group-protocol", "cooperative", "--config",
+                           "session_timeout_ms=6000", "-c", "auto_commit_interval_ms=100", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_CONSUME);
+    assert_string_equal(options.topic, "orders");
+    assert_string_equal(options.group, "billing");
+    assert_int_equal(options.start, CLI_START_BEGINNING);
+    assert_int_equal(options.record_count, 10);
+    assert_string_equal(options.group_assignor, "sticky");
+    assert_string_equal(options.group_protocol, "cooperative");
+    assert_int_equal(options.setting_count, 2);
+    assert_memory_equal(options.settings[0].name, "session_timeout_ms",
+                        strlen("session_timeout_ms"));
+    assert_int_equal(options.settings[0].name_bytes, strlen("session_timeout_ms"));
+    assert_string_equal(options.settings[1].value, "100");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "orders", "-n", "3", NULL),
+                     CLI_EXIT_OK);
+    assert_null(options.group);
+    assert_int_equal(options.record_count, 3);
+}
+
+static void test_bad_group_arguments_get_one_clear_sentence(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "describe", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether group describe\" needs GROUP");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", NULL), CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether group\" needs a subcommand; see \"ether group --help\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "g",
+                           "--to-earliest", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether group reset-offsets\" needs --topic TOPIC");
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "g", "-t", "t", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether group reset-offsets\" needs --to-earliest, --to-latest, "
+                                "--to-offset N or --to-datetime TIME");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "g", "-t",
+                           "t", "--to-earliest", "--to-offset", "3", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "give only one of --to-earliest, --to-latest, --to-offset and "
+                                "--to-datetime");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "g", "-t",
+                           "t", "--to-offset", "-3", NULL),
+                     CLI_EXIT_USAGE);
+    assert_non_null(strstr(errstr, "--to-offset expects a whole number"));
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "reset-offsets", "g", "-t",
+                           "t", "--to-datetime", "yesterday", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--to-datetime expects a time like 2026-11-27T10:00:00Z or "
+                                "milliseconds since the epoch, not \"yesterday\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "group", "list", "--topic", "t", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether group list\" does not take --topic; see --help");
+
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g", "-p", "1", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--group reads the partitions the group assigns, from its "
+                                "committed offsets: it does not take --partition");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g",
+                           "--offset", "5", NULL),
+                     CLI_EXIT_USAGE);
+    assert_non_null(strstr(errstr, "it does not take --offset"));
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "consume", "t", "--group-protocol", "eager", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--group-protocol needs --group GROUP");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "-c", "a=b", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--config needs --group GROUP");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g",
+                           "--group-assignor", "random", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr,
+                        "--group-assignor expects range, roundrobin or sticky, not \"random\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g",
+                           "--group-protocol", "lazy", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--group-protocol expects eager or cooperative, not \"lazy\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--group expects a group name of 1 to 255 bytes");
+}
+
+static void test_times_parse_as_iso_8601_or_milliseconds(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    assert_true(cli_parse_time_ms("2026-11-27T10:00:00Z", &ms));
+    assert_int_equal(ms, 1795773600000);
+    assert_true(cli_parse_time_ms("2026-11-27T10:00:00", &ms)); /* UTC without a zone */
+    assert_int_equal(ms, 1795773600000);
+    assert_true(cli_parse_time_ms("2026-11-27T10:00:00.250+01:00", &ms));
+    assert_int_equal(ms, 1795770000250);
+    assert_true(cli_parse_time_ms("2026-11-27T10:00:00-0530", &ms));
+    assert_int_equal(ms, 1795793400000);
+    assert_true(cli_parse_time_ms("2026-11-27 10:00Z", &ms));
+    assert_int_equal(ms, 1795773600000);
+    assert_true(cli_parse_time_ms("2024-02-29", &ms)); /* a leap day, midnight UTC */
+    assert_int_equal(ms, 1709164800000);
+    assert_true(cli_parse_time_ms("0", &ms));
+    assert_int_equal(ms, 0);
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2026-13-01",
+                         "2026-02-29",
+                         "2026-11-27T25:00Z",
+                         "2026-11-27T10:00:00Q",
+                         "2026-1-27",
+                         "-5",
+                         "2026-11-27T10:00:00."};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ms = -7;
+        assert_false(cli_parse_time_ms(bad[i], &ms));
+        assert_int_equal(ms, -7);
+    }
 }
 
 static void test_template_formats_every_escape(void **state)
@@ -320,6 +517,10 @@ int main(void)
         cmocka_unit_test(test_bench_and_health_flags),
         cmocka_unit_test(test_bad_arguments_get_one_clear_sentence),
         cmocka_unit_test(test_help_exists_on_every_level),
+        cmocka_unit_test(test_group_commands_take_the_group_and_their_flags),
+        cmocka_unit_test(test_consume_with_a_group_takes_group_settings),
+        cmocka_unit_test(test_bad_group_arguments_get_one_clear_sentence),
+        cmocka_unit_test(test_times_parse_as_iso_8601_or_milliseconds),
         cmocka_unit_test(test_template_formats_every_escape),
         cmocka_unit_test(test_json_output_escapes_bytes_and_nulls),
         cmocka_unit_test(test_percentiles_use_the_nearest_rank),
