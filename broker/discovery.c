@@ -3,8 +3,12 @@
  * peer (connect, METADATA request, one response frame, close); the answers
  * decide the incarnation as discovery.h describes.
  *
- * Failure modes: a peer that refuses, times out or answers garbage simply
- * has not answered this round; nothing is decided on partial knowledge
+ * With TLS the request is written into the exchange's client session right
+ * after connect (the session keeps it until the handshake is done) and every
+ * read goes through the session.
+ *
+ * Failure modes: a peer that refuses, times out, fails the TLS handshake or
+ * answers garbage simply has not answered this round; nothing is decided on partial knowledge
  * except "a running cluster lists me", which one peer is enough to tell.
  */
 #include "broker/discovery.h"
@@ -22,6 +26,7 @@ enum {
     DISCOVERY_ROUND_MS = 500,
     DISCOVERY_LOG_EVERY_ROUNDS = 10,
     RESPONSE_BYTES_MAX = 4 * 1024 * 1024,
+    TLS_READ_BYTES = 16 * 1024,
 };
 
 enum peer_answer {
@@ -38,6 +43,8 @@ struct broker_discovery {
     uv_loop_t *loop;
     const struct broker_config *config;
     const struct ether_logger *logger;
+    const struct ether_tls_config *tls_config; /* borrowed; NULL: plaintext */
+    bool tls_failure_logged[BROKER_SEEDS_MAX];
     broker_discovered_fn *done;
     void *context;
     uv_timer_t timer;
@@ -57,7 +64,16 @@ struct exchange {
     uv_connect_t connect;
     uv_write_t write;
     struct ether_buf request;
-    struct ether_buf response;
+    struct ether_buf response; /* plaintext */
+    struct ether_tls_session *tls;
+    uint8_t tls_read_buffer[TLS_READ_BYTES];
+};
+
+/* One write of a TLS session's output. */
+struct tls_write {
+    uv_write_t request;
+    struct exchange *exchange;
+    uint8_t *bytes;
 };
 
 static void maybe_free(struct broker_discovery *discovery);
@@ -98,6 +114,7 @@ static void on_exchange_closed(uv_handle_t *handle)
     discovery->in_flight[exchange->seed_index] = false;
     ether_buf_free(&exchange->request);
     ether_buf_free(&exchange->response);
+    ether_tls_session_free(exchange->tls);
     ether_free(exchange);
     ETHER_ASSERT(discovery->exchanges_open > 0);
     discovery->exchanges_open--;
@@ -147,20 +164,108 @@ static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buf)
 {
     (void)suggested_bytes;
     struct exchange *exchange = handle->data;
+    if (exchange->tls != NULL) {
+        buf->base = (char *)exchange->tls_read_buffer;
+        buf->len = sizeof exchange->tls_read_buffer;
+        return;
+    }
     ether_buf_reserve(&exchange->response, 64 * 1024);
     buf->base = (char *)exchange->response.data + exchange->response.length;
     buf->len = exchange->response.capacity - exchange->response.length;
 }
 
+static void on_tls_written(uv_write_t *request, int status)
+{
+    struct tls_write *write = (struct tls_write *)request;
+    struct exchange *exchange = write->exchange;
+    ether_free(write->bytes);
+    ether_free(write);
+    if (status != 0) {
+        exchange_close(exchange);
+    }
+}
+
+/* Writes the session's waiting ciphertext; false when that failed and closed the exchange. */
+static bool flush_tls_output(struct exchange *exchange)
+{
+    size_t waiting = ether_tls_session_output_bytes(exchange->tls);
+    if (waiting == 0) {
+        return true;
+    }
+    struct tls_write *write = ether_calloc(1, sizeof *write);
+    write->exchange = exchange;
+    write->bytes = ether_malloc(waiting);
+    size_t taken = ether_tls_session_take_output(exchange->tls, write->bytes, waiting);
+    ETHER_ASSERT(taken == waiting);
+    uv_buf_t buf = uv_buf_init((char *)write->bytes, (unsigned)taken);
+    if (uv_write(&write->request, (uv_stream_t *)&exchange->tcp, &buf, 1, on_tls_written) != 0) {
+        ether_free(write->bytes);
+        ether_free(write);
+        exchange_close(exchange);
+        return false;
+    }
+    return true;
+}
+
+static void tls_failed(struct exchange *exchange, const char *sentence)
+{
+    struct broker_discovery *discovery = exchange->discovery;
+    const struct broker_seed *seed = &discovery->config->seeds[exchange->seed_index];
+    if (!discovery->tls_failure_logged[exchange->seed_index]) {
+        discovery->tls_failure_logged[exchange->seed_index] = true;
+        ether_log_warn(discovery->logger, "cannot ask broker %u at %s:%u who this broker is: %s",
+                       seed->broker_id, seed->host, seed->port, sentence);
+    } else {
+        ether_log_debug(discovery->logger, "cannot ask broker %u at %s:%u: %s", seed->broker_id,
+                        seed->host, seed->port, sentence);
+    }
+    exchange_close(exchange);
+}
+
+/* Ciphertext from the peer: through the session; false when the exchange is over. */
+static bool receive_tls(struct exchange *exchange, const uint8_t *bytes, size_t bytes_count)
+{
+    (void)ether_tls_session_receive(exchange->tls, bytes, bytes_count);
+    if (!flush_tls_output(exchange)) {
+        return false;
+    }
+    if (ether_tls_session_state(exchange->tls) == ETHER_TLS_FAILED) {
+        tls_failed(exchange, ether_tls_session_error_message(exchange->tls));
+        return false;
+    }
+    for (;;) {
+        ether_buf_reserve(&exchange->response, TLS_READ_BYTES);
+        size_t read_bytes = 0;
+        int rc = ether_tls_session_read(
+            exchange->tls, exchange->response.data + exchange->response.length,
+            exchange->response.capacity - exchange->response.length, &read_bytes);
+        if (rc != ETHER_OK || read_bytes == 0) {
+            break;
+        }
+        exchange->response.length += read_bytes;
+    }
+    return true;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     struct exchange *exchange = stream->data;
     if (nread < 0) {
+        if (exchange->tls != NULL &&
+            ether_tls_session_state(exchange->tls) == ETHER_TLS_HANDSHAKING) {
+            tls_failed(exchange, "the broker closed the connection during the TLS handshake");
+            return;
+        }
         exchange_close(exchange);
         return;
     }
-    exchange->response.length += (size_t)nread;
+    if (exchange->tls != NULL) {
+        if (!receive_tls(exchange, (const uint8_t *)buf->base, (size_t)nread)) {
+            return;
+        }
+    } else {
+        exchange->response.length += (size_t)nread;
+    }
     struct proto_frame_header header;
     const uint8_t *body = NULL;
     size_t frame_bytes = 0;
@@ -204,6 +309,25 @@ static void on_connect(uv_connect_t *request, int status)
     };
     int rc = proto_frame_encode(&exchange->request, &header, &metadata.base, RESPONSE_BYTES_MAX);
     ETHER_ASSERT(rc == ETHER_OK);
+    struct broker_discovery *discovery = exchange->discovery;
+    if (discovery->tls_config != NULL) {
+        const struct broker_seed *seed = &discovery->config->seeds[exchange->seed_index];
+        char errstr[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+        rc = ether_tls_session_new(discovery->tls_config, seed->host, &exchange->tls, errstr,
+                                   sizeof errstr);
+        if (rc != ETHER_OK) {
+            tls_failed(exchange, errstr);
+            return;
+        }
+        /* Kept in the session until the handshake is done. */
+        rc = ether_tls_session_write(exchange->tls, exchange->request.data,
+                                     exchange->request.length);
+        ETHER_ASSERT(rc == ETHER_OK);
+        if (flush_tls_output(exchange)) {
+            uv_read_start((uv_stream_t *)&exchange->tcp, on_alloc, on_read);
+        }
+        return;
+    }
     uv_buf_t buf = uv_buf_init((char *)exchange->request.data, (unsigned)exchange->request.length);
     exchange->write.data = exchange;
     if (uv_write(&exchange->write, (uv_stream_t *)&exchange->tcp, &buf, 1, on_written) != 0) {
@@ -297,14 +421,17 @@ static void on_round(uv_timer_t *timer)
 }
 
 void broker_discovery_start(uv_loop_t *loop, const struct broker_config *config,
-                            const struct ether_logger *logger, broker_discovered_fn *done,
+                            const struct ether_logger *logger,
+                            const struct ether_tls_config *tls_config, broker_discovered_fn *done,
                             void *context, struct broker_discovery **discovery_out)
 {
     ETHER_ASSERT(config->seeds_count <= BROKER_SEEDS_MAX);
+    ETHER_ASSERT(tls_config == NULL || ether_tls_config_role(tls_config) == ETHER_TLS_ROLE_CLIENT);
     struct broker_discovery *discovery = ether_calloc(1, sizeof *discovery);
     discovery->loop = loop;
     discovery->config = config;
     discovery->logger = logger;
+    discovery->tls_config = tls_config;
     discovery->done = done;
     discovery->context = context;
     uv_timer_init(loop, &discovery->timer);
@@ -317,6 +444,14 @@ void broker_discovery_start(uv_loop_t *loop, const struct broker_config *config,
     }
     uv_timer_start(&discovery->timer, on_round, DISCOVERY_ROUND_MS, DISCOVERY_ROUND_MS);
     *discovery_out = discovery;
+}
+
+void broker_discovery_set_tls_config(struct broker_discovery *discovery,
+                                     const struct ether_tls_config *tls_config)
+{
+    ETHER_ASSERT(tls_config != NULL);
+    ETHER_ASSERT(ether_tls_config_role(tls_config) == ETHER_TLS_ROLE_CLIENT);
+    discovery->tls_config = tls_config;
 }
 
 void broker_discovery_cancel(struct broker_discovery *discovery)

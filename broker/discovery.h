@@ -15,6 +15,10 @@
  *   - every seed answers, and none belongs to a cluster yet: the cluster is
  *     being founded, incarnation 1 (the founding configurations use it).
  * Until one of these holds it keeps asking, every DISCOVERY_ROUND_MS.
+ *
+ * With TLS the exchanges are TLS clients like the transport's (the peer's host
+ * as server name, this broker's certificate for mTLS); a peer whose handshake
+ * fails has not answered (logged at WARN once per seed).
  */
 #ifndef ETHER_BROKER_DISCOVERY_H
 #define ETHER_BROKER_DISCOVERY_H
@@ -24,15 +28,23 @@
 
 #include "broker/config.h"
 #include "common/log.h"
+#include "common/tls.h"
 
 struct broker_discovery;
 
 /* The decided incarnation (>= 1). The discovery is freed right after this call. */
 typedef void broker_discovered_fn(void *context, uint32_t incarnation);
 
+/* `tls_config` (NULL: plaintext) is a client-role config borrowed until the discovery ends
+ * or broker_discovery_set_tls_config replaces it. */
 void broker_discovery_start(uv_loop_t *loop, const struct broker_config *config,
-                            const struct ether_logger *logger, broker_discovered_fn *done,
+                            const struct ether_logger *logger,
+                            const struct ether_tls_config *tls_config, broker_discovered_fn *done,
                             void *context, struct broker_discovery **discovery_out);
+
+/* The TLS config the next exchanges use (certificates reloaded); borrowed likewise. */
+void broker_discovery_set_tls_config(struct broker_discovery *discovery,
+                                     const struct ether_tls_config *tls_config);
 
 /* Abandons the discovery (shutdown); `done` is not called. */
 void broker_discovery_cancel(struct broker_discovery *discovery);
