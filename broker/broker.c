@@ -197,10 +197,53 @@ static void inbound_release(void *object)
     }
 }
 
+/*
+ * With TLS only brokers may send Raft traffic: the connection's verified certificate must
+ * have the common name "broker-<id>" of a seed or registered broker, and <id> must be the
+ * frame's sender (whose id every message's `from` is checked against below). Logs why not.
+ */
+static bool raft_sender_authenticated(struct broker *broker, uint64_t connection_id,
+                                      uint32_t from_broker_id)
+{
+    if (!broker_config_tls_enabled(broker->config)) {
+        return true;
+    }
+    const char *principal = broker_server_connection_principal(broker->server, connection_id);
+    const char *problem = NULL;
+    if (principal == NULL) {
+        problem = "no verified certificate with a single common name";
+    } else {
+        char expected[32];
+        snprintf(expected, sizeof expected, "broker-%u", from_broker_id);
+        if (strcmp(principal, expected) != 0) {
+            problem = "a certificate that is not the sender broker's";
+        } else if (!is_seed(broker, from_broker_id) &&
+                   controller_state_broker(&broker->controller.state, from_broker_id) == NULL) {
+            problem = "the certificate of a broker that is neither a seed nor registered";
+        }
+    }
+    if (problem == NULL) {
+        return true;
+    }
+    const char *peer_name = broker_server_connection_peer_name(broker->server, connection_id);
+    ether_log_warn(broker->logger,
+                   "refusing Raft messages that claim to be from broker %u on connection %llu "
+                   "from %s (certificate CN %s): %s; closing it",
+                   from_broker_id, (unsigned long long)connection_id,
+                   peer_name != NULL ? peer_name : "?", principal != NULL ? principal : "none",
+                   problem);
+    return false;
+}
+
 static void route_raft_messages(struct broker *broker, uint64_t connection_id,
                                 ProtobufCMessage *unpacked)
 {
     Ether__RaftMessagesRequest *request = (Ether__RaftMessagesRequest *)unpacked;
+    if (!raft_sender_authenticated(broker, connection_id, request->from_broker_id)) {
+        proto_message_free(unpacked);
+        broker_server_close_connection(broker->server, connection_id);
+        return;
+    }
     observe_incarnation(broker, request->from_broker_id, request->from_incarnation);
     size_t entries_total = 0;
     for (size_t i = 0; i < request->n_messages; i++) {
@@ -349,6 +392,47 @@ static void on_housekeeping(uv_timer_t *timer)
 
 /* ---- starting ---------------------------------------------------------------------------- */
 
+/* Room in a TLS session for one frame of the largest size and its encryption overhead. */
+static size_t tls_buffered_bytes_max(const struct broker_config *config)
+{
+    size_t needed = (size_t)config->frame_bytes_max * 2 + 1024 * 1024;
+    return needed > ETHER_TLS_BUFFERED_BYTES_MAX_DEFAULT ? needed
+                                                         : ETHER_TLS_BUFFERED_BYTES_MAX_DEFAULT;
+}
+
+/*
+ * The two TLS configs of a broker, from the same files: the server's, for the client port,
+ * and the client's, for connections to other brokers (presenting this broker's certificate).
+ * On success the caller owns both; on failure neither exists and errbuf names the file.
+ */
+static int make_tls_configs(const struct broker_config *config,
+                            struct ether_tls_config **server_out,
+                            struct ether_tls_config **client_out, char *errbuf, size_t errbuf_size)
+{
+    ETHER_ASSERT(broker_config_tls_enabled(config));
+    struct ether_tls_config_options options = {
+        .role = ETHER_TLS_ROLE_SERVER,
+        .ca_file = config->tls_ca_file,
+        .certificate_file = config->tls_certificate_file,
+        .private_key_file = config->tls_private_key_file,
+        .require_client_certificate = config->tls_require_client_certificate,
+        .buffered_bytes_max = tls_buffered_bytes_max(config),
+    };
+    int rc = ether_tls_config_new(&options, server_out, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    options.role = ETHER_TLS_ROLE_CLIENT;
+    options.require_client_certificate = false;
+    rc = ether_tls_config_new(&options, client_out, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        ether_tls_config_free(*server_out);
+        *server_out = NULL;
+        return rc;
+    }
+    return ETHER_OK;
+}
+
 static int make_directories(const char *path)
 {
     char partial[BROKER_DIR_PATH_BYTES_MAX];
@@ -493,6 +577,14 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     }
     bool identity_known = rc == ETHER_OK;
     broker->knows_cluster = identity_known;
+    struct ether_tls_config *tls_server = NULL; /* owned here until the server takes it */
+    struct ether_tls_config *tls_client = NULL; /* likewise until the transport takes it */
+    if (broker_config_tls_enabled(config)) {
+        rc = make_tls_configs(config, &tls_server, &tls_client, errbuf, errbuf_size);
+        if (rc != ETHER_OK) {
+            goto err_after_alloc;
+        }
+    }
     storage_options_init(&broker->storage_options);
     broker->storage_options.segment_bytes_max = config->segment_bytes;
     broker->storage_options.logger = logger;
@@ -505,10 +597,12 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     server_options.logger = logger;
     server_options.on_request = on_request;
     server_options.handler_context = broker;
+    server_options.tls_config = tls_server;
     rc = broker_server_start(loop, &server_options, &broker->server, errbuf, errbuf_size);
     if (rc != ETHER_OK) {
-        goto err_after_alloc;
+        goto err_after_tls;
     }
+    tls_server = NULL;
     rc = broker_http_start(loop, broker, config->listen_host, config->http_port, &broker->http,
                            errbuf, errbuf_size);
     if (rc != ETHER_OK) {
@@ -520,8 +614,10 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     transport_options.self_broker_id = broker->broker_id;
     transport_options.frame_bytes_max = config->frame_bytes_max; /* what every peer accepts */
     transport_options.logger = logger;
+    transport_options.tls_config = tls_client;
     rc = broker_transport_create(loop, &transport_options, &broker->transport);
     ETHER_ASSERT(rc == ETHER_OK);
+    tls_client = NULL;
     for (size_t i = 0; i < config->seeds_count; i++) {
         if (config->seeds[i].broker_id != broker->broker_id) {
             broker_transport_set_peer(broker->transport, config->seeds[i].broker_id,
@@ -545,11 +641,13 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
                        "broker %u has an empty data directory: asking the seed brokers "
                        "whether it was a member before",
                        broker->broker_id);
-        broker_discovery_start(loop, config, logger, on_discovered, broker, &broker->discovery);
+        broker_discovery_start(loop, config, logger, broker_transport_tls_config(broker->transport),
+                               on_discovered, broker, &broker->discovery);
     }
-    ether_log_info(logger, "broker %u serving on %s:%u (HTTP on port %u), data in %s",
+    ether_log_info(logger, "broker %u serving on %s:%u%s (HTTP on port %u), data in %s",
                    broker->broker_id, config->listen_host, broker_server_port(broker->server),
-                   config->http_port, config->data_dir);
+                   broker_config_tls_enabled(config) ? " with TLS" : "", config->http_port,
+                   config->data_dir);
     *broker_out = broker;
     return ETHER_OK;
 
@@ -563,6 +661,9 @@ err_after_handles:
     broker_http_stop(broker->http, NULL, NULL);
 err_after_server:
     broker_server_stop(broker->server, NULL, NULL);
+err_after_tls:
+    ether_tls_config_free(tls_server);
+    ether_tls_config_free(tls_client);
 err_after_alloc:
     controller_state_free(&broker->controller.state);
     ether_free(broker);
@@ -710,6 +811,38 @@ void broker_respond_error(struct broker *broker, uint64_t connection_id,
         ether_log_error(broker->logger, "cannot answer request %u with an error: %s",
                         request->correlation_id, ether_strerror(rc));
     }
+}
+
+int broker_reload_tls(struct broker *broker, char *errbuf, size_t errbuf_size)
+{
+    if (!broker_config_tls_enabled(broker->config)) {
+        snprintf(errbuf, errbuf_size, "TLS is off (tls-certificate-file is empty)");
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
+    if (broker->stopping) {
+        snprintf(errbuf, errbuf_size, "the broker is shutting down");
+        return ETHER_ERR_CLOSED;
+    }
+    struct ether_tls_config *tls_server = NULL;
+    struct ether_tls_config *tls_client = NULL;
+    int rc = ether_tls_config_reload(broker_server_tls_config(broker->server), &tls_server, errbuf,
+                                     errbuf_size);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    rc = ether_tls_config_reload(broker_transport_tls_config(broker->transport), &tls_client,
+                                 errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        ether_tls_config_free(tls_server);
+        return rc;
+    }
+    /* Both built: install both, so that the two sides never use different files. */
+    if (broker->discovery != NULL) {
+        broker_discovery_set_tls_config(broker->discovery, tls_client);
+    }
+    broker_transport_set_tls_config(broker->transport, tls_client);
+    broker_server_set_tls_config(broker->server, tls_server);
+    return ETHER_OK;
 }
 
 void broker_set_on_fatal(struct broker *broker, void (*on_fatal)(void *context), void *context)

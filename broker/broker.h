@@ -40,6 +40,14 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
 void broker_set_on_fatal(struct broker *broker, void (*on_fatal)(void *context), void *context);
 
 /*
+ * Reads the TLS certificate, key and CA files again (SIGHUP) into new configs for the
+ * client port and for connections to other brokers: connections made from now on use
+ * them, open ones keep theirs. Returns 0; or an error with a sentence naming the file in
+ * errbuf, and the current configs stay (also when TLS is off or the broker is stopping).
+ */
+int broker_reload_tls(struct broker *broker, char *errbuf, size_t errbuf_size);
+
+/*
  * Graceful stop: moves leaderships away (bounded by a short timeout), stops
  * accepting requests, waits for disk work, closes everything. `on_stopped`
  * runs once the broker is freed; the loop then has no more broker handles.

@@ -3,7 +3,8 @@
  * config file and ETHER_* variables (broker/config.h; `etherd --help`).
  * SIGINT or SIGTERM stops it gracefully (leaderships are moved away first);
  * the exit status is 0 after a clean stop, 1 when it could not start or join
- * its cluster.
+ * its cluster. SIGHUP reloads the TLS certificate, key and CA files for new
+ * connections; when they cannot be loaded the current ones stay (one ERROR line).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ struct daemon {
     uv_loop_t loop;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_signal_t sighup;
     struct broker *broker;
     struct ether_logger logger;
     int exit_status;
@@ -32,6 +34,7 @@ static void on_stopped(void *context)
     daemon->broker = NULL;
     uv_close((uv_handle_t *)&daemon->sigint, NULL);
     uv_close((uv_handle_t *)&daemon->sigterm, NULL);
+    uv_close((uv_handle_t *)&daemon->sighup, NULL);
 }
 
 static void on_fatal(void *context)
@@ -52,6 +55,24 @@ static void on_signal(uv_signal_t *handle, int signal_number)
     }
 }
 
+static void on_sighup(uv_signal_t *handle, int signal_number)
+{
+    (void)signal_number;
+    struct daemon *daemon = handle->data;
+    if (daemon->broker == NULL) {
+        return;
+    }
+    char errbuf[512];
+    if (broker_reload_tls(daemon->broker, errbuf, sizeof errbuf) != ETHER_OK) {
+        ether_log_error(
+            &daemon->logger,
+            "received SIGHUP: cannot reload the TLS files: %s; keeping the current ones", errbuf);
+        return;
+    }
+    ether_log_info(&daemon->logger,
+                   "received SIGHUP: TLS files reloaded; new connections use them");
+}
+
 int main(int argc, char **argv)
 {
     if (broker_config_wants_help(argc, argv)) {
@@ -66,6 +87,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* until the reload handler is installed, once started */
 
     struct daemon daemon = {0};
     char context[32];
@@ -84,10 +106,13 @@ int main(int argc, char **argv)
     broker_set_on_fatal(daemon.broker, on_fatal, &daemon);
     uv_signal_init(&daemon.loop, &daemon.sigint);
     uv_signal_init(&daemon.loop, &daemon.sigterm);
+    uv_signal_init(&daemon.loop, &daemon.sighup);
     daemon.sigint.data = &daemon;
     daemon.sigterm.data = &daemon;
+    daemon.sighup.data = &daemon;
     uv_signal_start(&daemon.sigint, on_signal, SIGINT);
     uv_signal_start(&daemon.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&daemon.sighup, on_sighup, SIGHUP);
 
     uv_run(&daemon.loop, UV_RUN_DEFAULT);
     int close_rc = uv_loop_close(&daemon.loop);

@@ -544,6 +544,12 @@ const char *broker_server_connection_principal(struct broker_server *server, uin
     return ether_tls_session_peer_common_name(connection->tls);
 }
 
+const char *broker_server_connection_peer_name(struct broker_server *server, uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    return connection != NULL ? connection->peer_name : NULL;
+}
+
 const struct ether_tls_config *broker_server_tls_config(const struct broker_server *server)
 {
     return server->tls_config;

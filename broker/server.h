@@ -95,6 +95,11 @@ int broker_server_respond_error(struct broker_server *server, uint64_t connectio
 const char *broker_server_connection_principal(struct broker_server *server,
                                                uint64_t connection_id);
 
+/* "address:port" of a connection's peer, for log lines; NULL for a connection that is gone.
+ * Valid until the connection closes. */
+const char *broker_server_connection_peer_name(struct broker_server *server,
+                                               uint64_t connection_id);
+
 /* The TLS config new connections get; NULL when the server is plaintext. */
 const struct ether_tls_config *broker_server_tls_config(const struct broker_server *server);
 
