@@ -821,6 +821,7 @@ struct client_group {
     struct client_commit *commits;
     struct client_commit *blocking_commit; /* PREPARING and LEAVING wait for it */
     struct client_group_call *leave_call;  /* LEAVING */
+    bool leave_awaits_join; /* LEAVING: a first JoinGroup is out; its answer names the member */
     uint64_t leave_deadline_ms;
     int leave_result;
     char leave_message[CLIENT_ERROR_MESSAGE_BYTES];

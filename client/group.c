@@ -559,13 +559,35 @@ static void send_sync(struct ether_client *client, uint64_t now_ms)
                             client->settings.request_timeout_ms, on_sync, now_ms);
 }
 
+/* Leaving while the first join was out: its answer says which member to take out. */
+static void join_answered_while_leaving(struct ether_client *client, int error,
+                                        const Ether__JoinGroupResponse *answer)
+{
+    struct client_group *group = client->group;
+    group->leave_awaits_join = false;
+    group->join_in_flight = false;
+    if (error == ETHER_OK && answer->error == ETHER_OK && answer->member_id != NULL &&
+        answer->member_id[0] != '\0') {
+        ether_free(group->member_id);
+        group->member_id = ether_strdup(answer->member_id);
+        group->generation = answer->generation;
+    }
+}
+
 static void on_join(struct ether_client *client, void *context, int error,
                     const char *error_message, const ProtobufCMessage *response)
 {
+    struct client_group *group = client->group;
+    struct group_request *request = context;
+    if (!client->io_stopping && request->epoch == group->epoch &&
+        group->state == CLIENT_GROUP_LEAVING && group->leave_awaits_join) {
+        ether_free(request);
+        join_answered_while_leaving(client, error, (const Ether__JoinGroupResponse *)response);
+        return;
+    }
     if (!answer_is_current(client, context, CLIENT_GROUP_JOINING)) {
         return;
     }
-    struct client_group *group = client->group;
     group->join_in_flight = false;
     uint64_t now_ms = client_now_ms();
     const Ether__JoinGroupResponse *answer = (const Ether__JoinGroupResponse *)response;
@@ -813,6 +835,7 @@ static void service_stable(struct ether_client *client, uint64_t now_ms)
 static void finish_leave(struct ether_client *client, int result, const char *message)
 {
     struct client_group *group = client->group;
+    group->leave_awaits_join = false;
     give_up_all(client, false);
     forget_given_up(client);
     ether_free(group->previous);
@@ -863,7 +886,7 @@ static void service_leaving(struct ether_client *client, uint64_t now_ms)
         finish_leave(client, ETHER_ERR_TIMED_OUT, message);
         return;
     }
-    if (group->blocking_commit != NULL || group->leave_in_flight) {
+    if (group->blocking_commit != NULL || group->leave_in_flight || group->leave_awaits_join) {
         return;
     }
     if (group->member_id[0] == '\0') {
@@ -887,9 +910,17 @@ static void start_leaving(struct ether_client *client, struct client_group_call 
 {
     struct client_group *group = client->group;
     bool member = group->state != CLIENT_GROUP_UNSUBSCRIBED && group->state != CLIENT_GROUP_FAILED;
+    /* A first join is out: the coordinator holds a member this client cannot name yet.
+     * Its answer names it, so that LeaveGroup takes it out now rather than at the end of
+     * its session. */
+    bool awaits_join = group->state == CLIENT_GROUP_JOINING && group->join_in_flight &&
+                       group->member_id[0] == '\0';
     /* Stop reading first: what is committed is what the application consumed. */
     give_up_all(client, member);
-    new_epoch(group);
+    if (!awaits_join) {
+        new_epoch(group);
+    }
+    group->leave_awaits_join = awaits_join;
     group->state = CLIENT_GROUP_LEAVING;
     group->leave_call = call;
     group->leave_deadline_ms = now_ms + call->timeout_ms;

@@ -705,6 +705,33 @@ static void test_unsubscribe_commits_and_leaves_the_group(void **state)
     assert_int_equal(fake_group_members(cluster, "leaving"), 0);
 }
 
+static void test_leaving_during_the_first_join_takes_the_new_member_out(void **state)
+{
+    struct fake_cluster *cluster = *state;
+    char brokers[128];
+    brokers_of(cluster, brokers, sizeof brokers);
+    /* The first member heartbeats seldom: the second one's first join waits for it. */
+    const char *slow[] = {"group_id", "early", "heartbeat_interval_ms", "1000", NULL};
+    struct ether_client *first = client_with(brokers, slow);
+    subscribe(first, "orders");
+    wait_assignment(first, 3);
+    const char *settings[] = {"group_id", "early", NULL};
+    struct ether_client *second = client_with(brokers, settings);
+    subscribe(second, "orders");
+    uint64_t deadline = now_ms() + WAIT_MS;
+    while (fake_group_members(cluster, "early") < 2 && now_ms() < deadline) {
+        sleep_ms(5);
+    }
+    assert_int_equal(fake_group_members(cluster, "early"), 2);
+    /* The coordinator knows the new member; the client learns its id only from the join's
+     * answer, which it waits for before it leaves. */
+    assert_int_equal(ether_unsubscribe(second, WAIT_MS), ETHER_OK);
+    assert_int_equal(fake_read(cluster, &cluster->leave_requests), 1);
+    assert_int_equal(fake_group_members(cluster, "early"), 1);
+    ether_client_destroy(second);
+    ether_client_destroy(first);
+}
+
 static void test_an_out_of_range_committed_offset_starts_per_auto_offset_reset(void **state)
 {
     struct fake_cluster *cluster = *state;
@@ -905,6 +932,7 @@ int main(void)
         TEST(test_illegal_generation_on_commit_is_reported_and_the_member_joins_again),
         TEST(test_a_moved_coordinator_is_found_again),
         TEST(test_unsubscribe_commits_and_leaves_the_group),
+        TEST(test_leaving_during_the_first_join_takes_the_new_member_out),
         TEST(test_an_out_of_range_committed_offset_starts_per_auto_offset_reset),
         TEST(test_group_errors_arrive_as_messages_and_bad_calls_are_refused),
         TEST(test_groups_are_listed_described_reset_and_deleted),
