@@ -16,8 +16,115 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/tls.h"
 
-enum { CALL_TIMEOUT_MS = 10000, RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024 };
+enum {
+    CALL_TIMEOUT_MS = 10000,
+    RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024,
+    TLS_CONNECTIONS_MAX = 64,
+    TLS_CHUNK_BYTES = 16 * 1024,
+};
+
+/* The TLS session of each TLS connection's fd (harness_connect_tls). An fd number that
+ * comes back from the kernel was closed, so its old entry is dropped then. */
+static struct tls_connection {
+    int fd; /* -1: free */
+    struct ether_tls_session *session;
+} tls_connections[TLS_CONNECTIONS_MAX];
+static bool tls_connections_ready;
+
+static struct tls_connection *tls_find(int fd)
+{
+    for (size_t i = 0; tls_connections_ready && i < TLS_CONNECTIONS_MAX; i++) {
+        if (tls_connections[i].fd == fd) {
+            return &tls_connections[i];
+        }
+    }
+    return NULL;
+}
+
+static void tls_forget(int fd)
+{
+    struct tls_connection *connection = tls_find(fd);
+    if (connection != NULL) {
+        ether_tls_session_free(connection->session);
+        connection->session = NULL;
+        connection->fd = -1;
+    }
+}
+
+static void tls_remember(int fd, struct ether_tls_session *session)
+{
+    if (!tls_connections_ready) {
+        for (size_t i = 0; i < TLS_CONNECTIONS_MAX; i++) {
+            tls_connections[i].fd = -1;
+        }
+        tls_connections_ready = true;
+    }
+    tls_forget(fd); /* a stale entry of a closed fd with the same number */
+    struct tls_connection *free_entry = tls_find(-1);
+    ETHER_ASSERT(free_entry != NULL); /* raise TLS_CONNECTIONS_MAX, or harness_close more */
+    free_entry->fd = fd;
+    free_entry->session = session;
+}
+
+/* Sends everything the session has for the peer; -1 when the socket fails. */
+static int tls_flush(int fd, struct ether_tls_session *session)
+{
+    uint8_t chunk[TLS_CHUNK_BYTES];
+    size_t taken;
+    while ((taken = ether_tls_session_take_output(session, chunk, sizeof chunk)) > 0) {
+        size_t sent_total = 0;
+        while (sent_total < taken) {
+            ssize_t sent = send(fd, chunk + sent_total, taken - sent_total, MSG_NOSIGNAL);
+            if (sent <= 0) {
+                return -1;
+            }
+            sent_total += (size_t)sent;
+        }
+    }
+    return 0;
+}
+
+/* Reads ciphertext once and feeds it to the session; -1 on EOF, error or a failed session. */
+static int tls_pump(int fd, struct ether_tls_session *session)
+{
+    uint8_t chunk[TLS_CHUNK_BYTES];
+    ssize_t received = recv(fd, chunk, sizeof chunk, 0);
+    if (received <= 0) {
+        return -1;
+    }
+    int rc = ether_tls_session_receive(session, chunk, (size_t)received);
+    if (tls_flush(fd, session) != 0 || (rc != ETHER_OK && rc != ETHER_ERR_CLOSED)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Up to `capacity` bytes of the stream, plaintext or through the fd's TLS session; like recv,
+ * 0 at the end and -1 on errors and timeouts. */
+static ssize_t receive_some(int fd, void *out, size_t capacity)
+{
+    struct tls_connection *connection = tls_find(fd);
+    if (connection == NULL) {
+        return recv(fd, out, capacity, 0);
+    }
+    for (;;) {
+        size_t read_bytes = 0;
+        if (ether_tls_session_read(connection->session, out, capacity, &read_bytes) != ETHER_OK) {
+            return -1;
+        }
+        if (read_bytes > 0) {
+            return (ssize_t)read_bytes;
+        }
+        if (ether_tls_session_peer_closed(connection->session)) {
+            return 0;
+        }
+        if (tls_pump(fd, connection->session) != 0) {
+            return -1;
+        }
+    }
+}
 
 uint64_t harness_now_ms(void)
 {
@@ -35,6 +142,14 @@ static void sleep_ms(int ms)
 uint16_t harness_port(const struct harness *harness, int broker_id)
 {
     return (uint16_t)(harness->base_port + broker_id - 1);
+}
+
+static void add_option(const char **arguments, size_t *count, size_t capacity, const char *name,
+                       const char *value)
+{
+    ETHER_ASSERT(*count + 2 <= capacity);
+    arguments[(*count)++] = name;
+    arguments[(*count)++] = value;
 }
 
 void harness_start_broker(struct harness *harness, int broker_id)
@@ -57,15 +172,46 @@ void harness_start_broker(struct harness *harness, int broker_id)
     snprintf(broker_id_text, sizeof broker_id_text, "%d", broker_id);
     snprintf(client_port, sizeof client_port, "%u", harness_port(harness, broker_id));
     snprintf(http_port, sizeof http_port, "%u", harness_port(harness, broker_id) + 100);
+    const char *arguments[32 + HARNESS_EXTRA_ARGUMENTS_MAX] = {"etherd"};
+    size_t arguments_count = 1;
+    const size_t capacity = sizeof arguments / sizeof arguments[0] - 1; /* room for NULL */
+    add_option(arguments, &arguments_count, capacity, "--broker-id", broker_id_text);
+    add_option(arguments, &arguments_count, capacity, "--data-dir", data_dir);
+    add_option(arguments, &arguments_count, capacity, "--client-port", client_port);
+    add_option(arguments, &arguments_count, capacity, "--http-port", http_port);
+    add_option(arguments, &arguments_count, capacity, "--seeds", seeds);
+    add_option(arguments, &arguments_count, capacity, "--tick-ms", "20");
+    add_option(arguments, &arguments_count, capacity, "--election-ticks", "10");
+    add_option(arguments, &arguments_count, capacity, "--heartbeat-ticks", "2");
+    add_option(arguments, &arguments_count, capacity, "--retention-check-ms", "500");
+    char ca_file[400];
+    char certificate_file[400];
+    char private_key_file[400];
+    if (harness->tls) {
+        snprintf(ca_file, sizeof ca_file, "%s/ca.crt", harness->certs_dir);
+        snprintf(certificate_file, sizeof certificate_file, "%s/broker-%d.crt", harness->certs_dir,
+                 broker_id);
+        snprintf(private_key_file, sizeof private_key_file, "%s/broker-%d.key", harness->certs_dir,
+                 broker_id);
+        add_option(arguments, &arguments_count, capacity, "--tls-ca-file", ca_file);
+        add_option(arguments, &arguments_count, capacity, "--tls-certificate-file",
+                   certificate_file);
+        add_option(arguments, &arguments_count, capacity, "--tls-private-key-file",
+                   private_key_file);
+    }
+    for (size_t i = 0; harness->extra_arguments != NULL && harness->extra_arguments[i] != NULL;
+         i++) {
+        ETHER_ASSERT(i < HARNESS_EXTRA_ARGUMENTS_MAX);
+        ETHER_ASSERT(arguments_count < capacity);
+        arguments[arguments_count++] = harness->extra_arguments[i];
+    }
+    arguments[arguments_count] = NULL;
     pid_t pid = fork();
     ETHER_ASSERT(pid >= 0);
     if (pid == 0) {
         FILE *log = freopen(log_path, "a", stderr);
         (void)log;
-        execl(harness->etherd_path, "etherd", "--broker-id", broker_id_text, "--data-dir", data_dir,
-              "--client-port", client_port, "--http-port", http_port, "--seeds", seeds, "--tick-ms",
-              "20", "--election-ticks", "10", "--heartbeat-ticks", "2", "--retention-check-ms",
-              "500", (char *)NULL);
+        execv(harness->etherd_path, (char *const *)(uintptr_t)arguments);
         fprintf(stderr, "exec %s: %s\n", harness->etherd_path, strerror(errno));
         _exit(127);
     }
@@ -124,6 +270,12 @@ static uint16_t pick_base_port(int brokers_count)
 
 void harness_start(struct harness *harness, int brokers_count)
 {
+    harness_start_with(harness, brokers_count, NULL);
+}
+
+void harness_start_with(struct harness *harness, int brokers_count,
+                        const struct harness_options *options)
+{
     memset(harness, 0, sizeof *harness);
     ETHER_ASSERT(brokers_count >= 1 && brokers_count <= HARNESS_BROKERS_MAX);
     const char *build = getenv("BUILD");
@@ -134,6 +286,19 @@ void harness_start(struct harness *harness, int brokers_count)
     harness->brokers_count = brokers_count;
     harness->base_port = pick_base_port(brokers_count);
     signal(SIGPIPE, SIG_IGN);
+    if (options != NULL) {
+        harness->extra_arguments = options->extra_arguments;
+        harness->tls = options->tls;
+    }
+    if (harness->tls) {
+        snprintf(harness->certs_dir, sizeof harness->certs_dir, "%s/certs", harness->data_root);
+        char command[512];
+        snprintf(command, sizeof command, "scripts/make-test-certs '%s' %d", harness->certs_dir,
+                 brokers_count);
+        if (system(command) != 0) {
+            ETHER_PANIC("harness: scripts/make-test-certs failed (run from the repository root)");
+        }
+    }
     for (int id = 1; id <= brokers_count; id++) {
         harness_start_broker(harness, id);
     }
@@ -208,8 +373,103 @@ int harness_connect(uint16_t port)
     return fd;
 }
 
+int harness_connect_tls(const struct harness *harness, uint16_t port, const char *identity)
+{
+    ETHER_ASSERT(harness->tls);
+    char ca_file[400];
+    char certificate_file[400] = "";
+    char private_key_file[400] = "";
+    snprintf(ca_file, sizeof ca_file, "%s/ca.crt", harness->certs_dir);
+    if (identity != NULL) {
+        snprintf(certificate_file, sizeof certificate_file, "%s/%s.crt", harness->certs_dir,
+                 identity);
+        snprintf(private_key_file, sizeof private_key_file, "%s/%s.key", harness->certs_dir,
+                 identity);
+    }
+    struct ether_tls_config_options options = {
+        .role = ETHER_TLS_ROLE_CLIENT,
+        .ca_file = ca_file,
+        .certificate_file = certificate_file,
+        .private_key_file = private_key_file,
+        .buffered_bytes_max = 2 * RECEIVE_BUFFER_BYTES,
+    };
+    struct ether_tls_config *config = NULL;
+    char errstr[512];
+    if (ether_tls_config_new(&options, &config, errstr, sizeof errstr) != ETHER_OK) {
+        fprintf(stderr, "harness: %s\n", errstr);
+        return -1;
+    }
+    struct ether_tls_session *session = NULL;
+    int rc = ether_tls_session_new(config, "127.0.0.1", &session, errstr, sizeof errstr);
+    ether_tls_config_free(config); /* the session keeps what it needs */
+    ETHER_ASSERT(rc == ETHER_OK);
+    int fd = harness_connect(port);
+    if (fd < 0) {
+        ether_tls_session_free(session);
+        return -1;
+    }
+    while (ether_tls_session_state(session) == ETHER_TLS_HANDSHAKING) {
+        if (tls_flush(fd, session) != 0 || tls_pump(fd, session) != 0) {
+            break;
+        }
+    }
+    if (ether_tls_session_state(session) != ETHER_TLS_ESTABLISHED || tls_flush(fd, session) != 0) {
+        fprintf(stderr, "harness: TLS to port %u as %s: %s\n", port,
+                identity != NULL ? identity : "(no certificate)",
+                ether_tls_session_state(session) == ETHER_TLS_FAILED
+                    ? ether_tls_session_error_message(session)
+                    : "the connection ended during the handshake");
+        ether_tls_session_free(session);
+        close(fd);
+        return -1;
+    }
+    tls_remember(fd, session);
+    return fd;
+}
+
+int harness_client_connect(const struct harness *harness, uint16_t port)
+{
+    return harness->tls ? harness_connect_tls(harness, port, "alice") : harness_connect(port);
+}
+
+void harness_close(int fd)
+{
+    tls_forget(fd);
+    close(fd);
+}
+
+const char *harness_tls_peer_common_name(int fd)
+{
+    struct tls_connection *connection = tls_find(fd);
+    return connection != NULL ? ether_tls_session_peer_common_name(connection->session) : NULL;
+}
+
+int harness_log_count(const struct harness *harness, int broker_id, const char *text)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/broker-%d.log", harness->data_root, broker_id);
+    FILE *log = fopen(path, "r");
+    if (log == NULL) {
+        return 0;
+    }
+    int count = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, log) != NULL) {
+        count += strstr(line, text) != NULL;
+    }
+    fclose(log);
+    return count;
+}
+
 void harness_send_raw(int fd, const void *data, size_t size_bytes)
 {
+    struct tls_connection *connection = tls_find(fd);
+    if (connection != NULL) {
+        if (ether_tls_session_write(connection->session, data, size_bytes) == ETHER_OK) {
+            (void)tls_flush(fd, connection->session); /* a failure shows as a missing answer */
+        }
+        return;
+    }
     const uint8_t *bytes = data;
     while (size_bytes > 0) {
         ssize_t sent = send(fd, bytes, size_bytes, MSG_NOSIGNAL);
@@ -226,7 +486,7 @@ int harness_receive(int fd, struct proto_frame_header *header, ProtobufCMessage 
     uint8_t prefix[4];
     size_t have = 0;
     while (have < 4) {
-        ssize_t received = recv(fd, prefix + have, 4 - have, 0);
+        ssize_t received = receive_some(fd, prefix + have, 4 - have);
         if (received <= 0) {
             return -1;
         }
@@ -240,7 +500,7 @@ int harness_receive(int fd, struct proto_frame_header *header, ProtobufCMessage 
     memcpy(frame, prefix, 4);
     have = 0;
     while (have < following) {
-        ssize_t received = recv(fd, frame + 4 + have, following - have, 0);
+        ssize_t received = receive_some(fd, frame + 4 + have, following - have);
         if (received <= 0) {
             ether_free(frame);
             return -1;
@@ -295,7 +555,7 @@ int harness_call(int fd, uint16_t api_key, const ProtobufCMessage *request,
 
 Ether__MetadataResponse *harness_metadata(struct harness *harness, int broker_id, const char *topic)
 {
-    int fd = harness_connect(harness_port(harness, broker_id));
+    int fd = harness_client_connect(harness, harness_port(harness, broker_id));
     if (fd < 0) {
         return NULL;
     }
@@ -307,7 +567,7 @@ Ether__MetadataResponse *harness_metadata(struct harness *harness, int broker_id
     }
     ProtobufCMessage *response = NULL;
     int rc = harness_call(fd, PROTO_API_METADATA, &request.base, &response);
-    close(fd);
+    harness_close(fd);
     return rc == ETHER_OK ? (Ether__MetadataResponse *)response : NULL;
 }
 
@@ -336,7 +596,7 @@ int harness_create_topic(struct harness *harness, const char *name, uint32_t par
             sleep_ms(100);
             continue;
         }
-        int fd = harness_connect(harness_port(harness, controller));
+        int fd = harness_client_connect(harness, harness_port(harness, controller));
         if (fd < 0) {
             sleep_ms(100);
             continue;
@@ -347,7 +607,7 @@ int harness_create_topic(struct harness *harness, const char *name, uint32_t par
         request.replication_factor = replication_factor;
         ProtobufCMessage *response = NULL;
         rc = harness_call(fd, PROTO_API_CREATE_TOPIC, &request.base, &response);
-        close(fd);
+        harness_close(fd);
         if (rc == ETHER_OK) {
             rc = (int)((Ether__CreateTopicResponse *)response)->error;
             proto_message_free(response);
@@ -407,10 +667,10 @@ int harness_call_controller(struct harness *harness, uint16_t api_key,
             }
         }
         if (controller != 0 && harness->pids[controller] != 0) {
-            int fd = harness_connect(harness_port(harness, controller));
+            int fd = harness_client_connect(harness, harness_port(harness, controller));
             if (fd >= 0) {
                 int rc = harness_call(fd, api_key, request, response);
-                close(fd);
+                harness_close(fd);
                 if (rc == ETHER_OK) {
                     return rc;
                 }

@@ -5,6 +5,14 @@
  * Each harness gets its own temporary data root and a port range derived from
  * its pid, so tests can run next to `make run`. Broker logs go to
  * <data root>/broker-N.log and are printed when a test fails.
+ *
+ * TLS (harness_start_with, options.tls): scripts/make-test-certs writes
+ * certificates to <data root>/certs; broker N presents broker-N's on its
+ * client port and to the other brokers (mTLS), and the harness's own
+ * connections become TLS clients presenting alice's. A connection is a plain
+ * fd either way: harness_call, harness_send_raw and harness_receive go
+ * through the fd's TLS session when it has one (a table in the harness, so
+ * close such fds with harness_close).
  */
 #ifndef ETHER_TESTS_CLUSTER_HARNESS_H
 #define ETHER_TESTS_CLUSTER_HARNESS_H
@@ -17,7 +25,15 @@
 #include "common/buf.h"
 #include "proto/proto.h"
 
-enum { HARNESS_BROKERS_MAX = 5 };
+enum { HARNESS_BROKERS_MAX = 5, HARNESS_EXTRA_ARGUMENTS_MAX = 16 };
+
+struct harness_options {
+    /* TLS on every broker (see above); the certificates are in harness->certs_dir. */
+    bool tls;
+    /* More arguments for every broker ("--option", "value", ...), NULL-terminated; the
+     * strings must outlive the harness. NULL: none. */
+    const char *const *extra_arguments;
+};
 
 struct harness {
     char etherd_path[512];
@@ -25,10 +41,16 @@ struct harness {
     int brokers_count;
     uint16_t base_port;
     pid_t pids[HARNESS_BROKERS_MAX + 1]; /* by broker id; 0 when not running */
+    bool tls;
+    char certs_dir[300]; /* with tls: <data root>/certs */
+    const char *const *extra_arguments;
 };
 
 /* Starts `brokers_count` brokers (ids 1..n) and waits until every one answers. */
 void harness_start(struct harness *harness, int brokers_count);
+/* The same with options (NULL: as harness_start). */
+void harness_start_with(struct harness *harness, int brokers_count,
+                        const struct harness_options *options);
 /* SIGTERM every broker, wait, remove data; returns how many did not exit 0. */
 int harness_stop(struct harness *harness);
 void harness_start_broker(struct harness *harness, int broker_id);
@@ -37,8 +59,28 @@ int harness_kill_broker(struct harness *harness, int broker_id, int signal_numbe
 uint16_t harness_port(const struct harness *harness, int broker_id);
 void harness_print_logs(const struct harness *harness);
 
-/* A blocking connection with a receive timeout; -1 on failure. */
+/* A blocking plaintext connection with a receive timeout; -1 on failure. */
 int harness_connect(uint16_t port);
+
+/*
+ * A blocking TLS connection whose handshake is done, as the client `identity` (the name of
+ * a certificate in harness->certs_dir: "alice", "broker-2", "other-alice"; NULL presents
+ * none), trusting the harness's CA and checking the broker's certificate for 127.0.0.1.
+ * -1 when the connection or the handshake fails (why goes to stderr). In TLS 1.3 a server
+ * refuses a client certificate only after the client's handshake is done: the first
+ * call then fails instead.
+ */
+int harness_connect_tls(const struct harness *harness, uint16_t port, const char *identity);
+
+/* What the harness's own helpers use: harness_connect_tls as alice with TLS, else
+ * harness_connect. */
+int harness_client_connect(const struct harness *harness, uint16_t port);
+
+/* Closes a connection of any kind, with its TLS session. */
+void harness_close(int fd);
+
+/* The common name of the broker certificate a TLS connection verified; NULL without TLS. */
+const char *harness_tls_peer_common_name(int fd);
 
 /*
  * Sends one request and waits for its response. Returns 0 with *response
@@ -53,6 +95,9 @@ void harness_send_raw(int fd, const void *data, size_t size_bytes);
 
 /* Reads one frame; 0 with header and unpacked body, or -1 on EOF/timeout. */
 int harness_receive(int fd, struct proto_frame_header *header, ProtobufCMessage **body);
+
+/* How many lines of broker `broker_id`'s log contain `text`. */
+int harness_log_count(const struct harness *harness, int broker_id, const char *text);
 
 /* One metadata call to `broker_id`; NULL when it does not answer. */
 Ether__MetadataResponse *harness_metadata(struct harness *harness, int broker_id,
