@@ -11,7 +11,8 @@
  * reconnect after a delay that doubles up to reconnect_delay_max_ms; while
  * disconnected, and while a slow peer has too many unsent bytes, messages are
  * dropped (Raft retransmits). A failed or late TLS handshake is a failed
- * connect; the delay is reset only by a connection that got to CONNECTED.
+ * connect; the delay is reset only by a connection that stayed CONNECTED for
+ * reconnect_delay_max_ms.
  */
 #include "broker/transport.h"
 
@@ -39,14 +40,15 @@ struct peer {
     uv_tcp_t tcp;
     bool tcp_open;
     uv_connect_t connect_request;
-    uv_timer_t reconnect_timer; /* also the handshake deadline while HANDSHAKING */
+    /* Also the handshake deadline while HANDSHAKING, and the end of the probation of a new
+     * connection while CONNECTED (see connected). */
+    uv_timer_t reconnect_timer;
     uint32_t reconnect_delay_ms;
     struct ether_tls_session *tls; /* with TLS, from connect until the handle is closed */
     /* Failed handshakes in a row, and the last one's sentence, so that a repeated failure
      * is not logged at WARN again. */
     uint32_t handshake_failures;
     char handshake_failure[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
-    uint64_t connected_ms;    /* loop time it got to CONNECTED */
     struct ether_buf pending; /* packed RaftMessage fields, not yet framed */
     bool hints_due;           /* the current hints go with the next frame */
     uint64_t output_pending_bytes;
@@ -161,12 +163,6 @@ static void drop_connection(struct peer *peer, const char *reason)
         ether_log_info(peer->transport->options.logger, "connection to broker %u (%s:%u): %s",
                        peer->broker_id, peer->host, peer->port, reason);
     }
-    /* Backoff restarts from the minimum only after a connection that lasted: one that is
-     * accepted and then refused at once (a certificate, a peer shutting down) keeps it. */
-    if (peer->state == PEER_CONNECTED && uv_now(peer->transport->loop) - peer->connected_ms >=
-                                             peer->transport->options.reconnect_delay_max_ms) {
-        peer->reconnect_delay_ms = peer->transport->options.reconnect_delay_min_ms;
-    }
     peer->state = PEER_CLOSING;
     ether_buf_clear(&peer->pending);
     uv_close((uv_handle_t *)&peer->tcp, on_tcp_closed);
@@ -193,21 +189,40 @@ static void handshake_failed(struct peer *peer, const char *sentence)
     drop_connection(peer, NULL);
 }
 
-static void connected(struct peer *peer)
+static void log_connected(const struct peer *peer, enum ether_log_level level)
 {
-    struct broker_transport *transport = peer->transport;
-    peer->state = PEER_CONNECTED;
-    peer->connected_ms = uv_now(transport->loop);
-    uv_timer_stop(&peer->reconnect_timer); /* the handshake deadline */
     char failures[64] = "";
     if (peer->handshake_failures > 0) {
         snprintf(failures, sizeof failures, " after %u failed handshakes",
                  peer->handshake_failures);
     }
-    ether_log_info(transport->options.logger, "connected to broker %u at %s:%u%s%s%s",
-                   peer->broker_id, peer->host, peer->port, peer->tls != NULL ? " with " : "",
-                   peer->tls != NULL ? ether_tls_session_protocol(peer->tls) : "", failures);
-    peer->handshake_failures = 0;
+    ether_log(peer->transport->options.logger, level, "connected to broker %u at %s:%u%s%s%s",
+              peer->broker_id, peer->host, peer->port, peer->tls != NULL ? " with " : "",
+              peer->tls != NULL ? ether_tls_session_protocol(peer->tls) : "", failures);
+}
+
+/*
+ * A new connection is on probation for reconnect_delay_max_ms: only one that lasts resets
+ * the backoff and ends a streak of failed handshakes. One refused at once keeps them, which
+ * matters with TLS 1.3, where our handshake ends before the peer has checked our
+ * certificate: its refusal comes right after, and is counted as a failed handshake.
+ */
+static void connected(struct peer *peer)
+{
+    struct broker_transport *transport = peer->transport;
+    peer->state = PEER_CONNECTED;
+    uv_timer_start(&peer->reconnect_timer, on_reconnect_timer,
+                   transport->options.reconnect_delay_max_ms, 0); /* ends the handshake's */
+    log_connected(peer, peer->handshake_failures == 0 ? ETHER_LOG_INFO : ETHER_LOG_DEBUG);
+}
+
+static void probation_passed(struct peer *peer)
+{
+    peer->reconnect_delay_ms = peer->transport->options.reconnect_delay_min_ms;
+    if (peer->handshake_failures > 0) {
+        log_connected(peer, ETHER_LOG_INFO);
+        peer->handshake_failures = 0;
+    }
 }
 
 static int write_bytes(struct peer *peer, uint8_t *bytes, size_t bytes_count);
@@ -357,6 +372,8 @@ static void on_reconnect_timer(uv_timer_t *timer)
         snprintf(sentence, sizeof sentence, "no TLS handshake within %u ms",
                  peer->transport->options.tls_handshake_timeout_ms);
         handshake_failed(peer, sentence);
+    } else if (!peer->transport->closing && peer->state == PEER_CONNECTED) {
+        probation_passed(peer);
     } else if (!peer->transport->closing && peer->state == PEER_IDLE) {
         start_connect(peer);
     } else if (!peer->transport->closing && peer->state == PEER_CLOSING) {
