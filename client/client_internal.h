@@ -17,7 +17,11 @@
  *   producer.c     routing, batching, sending, retrying and reporting records
  *   producer_id.c  the idempotent producer's id and epoch (INIT_PRODUCER_ID)
  *   consumer.c     assignments, offset resolution, fetching, the message queue
+ *   group.c        consumer group membership: coordinator, join, sync, heartbeats,
+ *                  rebalances, leaving; ether_subscribe and friends
+ *   group_commit.c committing offsets (auto-commit, sync, async, one offset)
  *   admin.c        the synchronous requests (ops): admin, offsets, ping, describe
+ *   group_admin.c  ops about groups: committed offset, list, describe, reset, delete
  *
  * Threading: fields marked [mutex] are read and written with client->mutex
  * held, from any thread; fields marked [io] belong to the I/O thread alone;

@@ -2,8 +2,9 @@
  * ether.h: libether, the client library of Ether (the one public header).
  *
  * What it is for: producing records to and consuming records from an Ether
- * cluster, and administering its topics. One `struct ether_client` handle
- * does all three; it connects to the brokers listed in its configuration,
+ * cluster (reading chosen partitions, or as a member of a consumer group),
+ * and administering its topics and groups. One `struct ether_client` handle
+ * does all of it; it connects to the brokers listed in its configuration,
  * learns the cluster's metadata (brokers, topics, partition leaders) and
  * routes every partition's requests to that partition's leader (or, for
  * reads with a `rack` configured, to a replica in the same rack).
@@ -13,12 +14,14 @@
  * Every function below may be called from any application thread at the same
  * time (the handle is protected by a mutex; calls wake the I/O thread) except
  * ether_client_destroy, which must be the last call on a handle. Callbacks
- * (delivery reports) never run on the I/O thread: they run on the application
- * thread that calls ether_poll or ether_flush (when several threads poll, each
+ * (delivery reports, background commit results) never run on the I/O thread:
+ * they run on the application thread that calls ether_poll or ether_flush
+ * (commit results also in ether_consume; when several threads poll, each
  * serves different reports).
  *
  * Ownership: whatever a function returns through a pointer is the caller's
- * and has its own free function (ether_message_free, ether_cluster_free);
+ * and has its own free function (ether_message_free, ether_cluster_free,
+ * ether_topic_partitions_free, ether_group_description_free, ...);
  * buffers passed in (keys, values, names) are copied before the call returns
  * unless a comment says otherwise.
  *

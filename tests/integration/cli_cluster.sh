@@ -524,6 +524,76 @@ run 0 "$ether" bench consume "$topic" -d 2 --format json &&
 	expect_py json "$work/out" "d['records'] > 10000 and d['errors'] == 0 and d['bytes'] > 0 and 1.5 < d['seconds'] < 10"
 end
 
+# ---- consumer groups -------------------------------------------------------------------
+group=cli-group
+group_has_members() {
+	"$ether" group describe "$group" --format json >"$work/group-describe" 2>/dev/null &&
+		python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["members"] else 1)' "$work/group-describe"
+}
+begin "consume --group --count 100 prints 100 records, commits them and leaves the group"
+run 0 "$ether" consume "$topic" --group "$group" --from-beginning --count 100 --format '%p %o\n'
+expect_lines "$work/out" 100
+cp "$work/out" "$work/group-first"
+run 0 "$ether" group describe "$group" --format json &&
+	expect_py json "$work/out" "d['group'] == '$group' and d['state'] == 'empty' and d['members'] == [] and d['protocol'] == 'eager' and sum(max(o['committed'], 0) for o in d['offsets']) == 100 and [o['partition'] for o in d['offsets']] == list(range(6)) and all(o['end'] >= o['committed'] and o['lag'] == o['end'] - o['committed'] for o in d['offsets'] if o['committed'] >= 0)"
+end
+
+begin "a second consume --group continues where the group stopped: no record twice"
+run 0 "$ether" consume "$topic" --group "$group" --count 50 --format '%p %o\n'
+expect_lines "$work/out" 50
+[ -z "$(sort "$work/group-first" "$work/out" | uniq -d)" ] || problem "records read by both consumers of the group"
+end
+
+begin "group list and group describe show the group (text and json)"
+run 0 "$ether" group list
+grep -qE "^$group +empty +0 +[123]$" "$work/out" || problem "no row '$group empty 0 COORDINATOR'"
+run 0 "$ether" group list --format json &&
+	expect_py json "$work/out" "[g['group'] for g in d if g['group'] == '$group'] == ['$group'] and all(g['coordinator'] in (1, 2, 3) for g in d)"
+run 0 "$ether" group describe "$group"
+expect_contains "$work/out" "Group $group: empty, generation "
+expect_contains "$work/out" "TOPIC                    PARTITION  COMMITTED    END          LAG"
+expect_contains "$work/out" "(no members)"
+end
+
+begin "group reset-offsets and group delete are refused while the group has a member"
+"$ether" consume "$topic" --group "$group" --format '%p %o\n' >"$work/member-out" 2>"$work/member-err" &
+member_pid=$!
+wait_until 30 group_has_members || problem "the member does not show in group describe within 30 s"
+expect_py json "$work/group-describe" "d['assignor'] == 'range' and len(d['members']) == 1 and d['members'][0]['client_id'] == 'ether-cli' and d['members'][0]['topics'] == ['$topic']"
+run 1 "$ether" group reset-offsets "$group" --topic "$topic" --to-earliest &&
+	expect_one_sentence "consumer group $group has active members: stop its consumers before resetting its offsets"
+run 1 "$ether" group delete "$group" && expect_one_sentence "consumer group $group still has members"
+kill -TERM "$member_pid"
+wait "$member_pid"
+member_status=$?
+[ "$member_status" -eq 0 ] || problem "the member exited $member_status after SIGTERM, expected 0: $(head -c 300 "$work/member-err")"
+wait_until 15 eval '! group_has_members' || problem "the member is still in the group 15 s after it left"
+end
+
+begin "group reset-offsets --to-earliest, --to-offset, --to-latest and --to-datetime move every partition"
+run 0 "$ether" group reset-offsets "$group" --topic "$topic" --to-earliest --format json &&
+	expect_py json "$work/out" "d['group'] == '$group' and d['topic'] == '$topic' and [o['partition'] for o in d['offsets']] == list(range(6)) and all(o['offset'] == 0 for o in d['offsets'])"
+run 0 "$ether" group reset-offsets "$group" --topic "$topic" --to-offset 3
+expect_contains "$work/out" "Reset the committed offsets of group $group for topic $topic:"
+run 0 "$ether" group describe "$group" --format json &&
+	expect_py json "$work/out" "all(o['committed'] == min(3, o['end']) for o in d['offsets'])"
+run 0 "$ether" group reset-offsets "$group" --topic "$topic" --to-latest
+run 0 "$ether" group describe "$group" --format json &&
+	expect_py json "$work/out" "all(o['lag'] == 0 and o['committed'] == o['end'] for o in d['offsets'])"
+run 0 "$ether" group reset-offsets "$group" --topic "$topic" --to-datetime 2000-01-01T00:00:00Z --format json &&
+	expect_py json "$work/out" "all(o['offset'] == 0 for o in d['offsets'])"
+run 2 "$ether" group reset-offsets "$group" --to-earliest && expect_one_sentence "needs --topic TOPIC"
+run 1 "$ether" group reset-offsets "$group" --topic no-such-topic --to-earliest &&
+	expect_one_sentence "topic no-such-topic does not exist"
+end
+
+begin "group delete removes the group; describe and delete then fail with one sentence"
+run 0 "$ether" group delete "$group" && expect_line "$work/out" "Deleted consumer group $group"
+run 1 "$ether" group describe "$group" && expect_one_sentence "consumer group $group does not exist"
+run 1 "$ether" group delete "$group" && expect_one_sentence "consumer group $group does not exist"
+run 0 "$ether" group list && ! grep -q "^$group " "$work/out" || problem "group list still shows $group"
+end
+
 # ---- topic delete ----------------------------------------------------------------------
 begin "topic delete, then describe, consume and delete fail with one sentence"
 run 0 "$ether" topic delete "$topic" && expect_line "$work/out" "Deleted topic $topic"
