@@ -110,6 +110,18 @@ def ether(cluster, *args, timeout=60, check=True):
     return result
 
 
+def create_topic(cluster):
+    """Creates TOPIC once all three brokers have registered (health can come a little sooner)."""
+    ether(cluster, "cluster", "health", "--exit-when-healthy", timeout=60)
+    deadline = now() + 30
+    while True:
+        result = ether(cluster, "topic", "create", TOPIC, "-p", str(PARTITIONS), "-r", "3",
+                       check=now() > deadline)
+        if result.returncode == 0:
+            return
+        time.sleep(0.3)
+
+
 def describe_group(cluster, group):
     """The group's description as JSON, or None when it cannot be had right now."""
     result = ether(cluster, "group", "describe", group, "--format", "json", check=False,
@@ -143,7 +155,10 @@ def crc32c(data):
 def coordinator_of(cluster, group):
     """The broker leading the group's __consumer_offsets partition."""
     partition = crc32c(group.encode()) % OFFSETS_PARTITIONS
-    result = ether(cluster, "topic", "describe", "__consumer_offsets", "--format", "json")
+    result = ether(cluster, "topic", "describe", "__consumer_offsets", "--format", "json",
+                   check=False)
+    if result.returncode != 0:
+        return 0  # not created yet
     for entry in json.loads(result.stdout)["partitions"]:
         if entry["partition"] == partition:
             return entry["leader"]
@@ -195,7 +210,7 @@ class Producer:
 class Consumer:
     """One `ether consume --group` process; every printed line is timestamped."""
 
-    def __init__(self, cluster, group, name):
+    def __init__(self, cluster, group, name, extra=()):
         self.name = name
         self.lines = []  # (time, partition, offset, value)
         self.proc = subprocess.Popen(
@@ -203,7 +218,7 @@ class Consumer:
              "--from-beginning", "--format", "%p %o %v\\n",
              "--config", "session_timeout_ms=%d" % SESSION_TIMEOUT_MS,
              "--config", "heartbeat_interval_ms=500",
-             "--config", "auto_commit_interval_ms=500"],
+             "--config", "auto_commit_interval_ms=500"] + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.reader = threading.Thread(target=self.read)
         self.reader.start()
@@ -248,8 +263,7 @@ def main():
     try:
         for broker_id in (1, 2, 3):
             cluster.start(broker_id)
-        ether(cluster, "cluster", "health", "--exit-when-healthy", timeout=60)
-        ether(cluster, "topic", "create", TOPIC, "-p", str(PARTITIONS), "-r", "3")
+        create_topic(cluster)
         wait_until(lambda: coordinator_of(cluster, "billing") != 0, 30)
 
         producer = Producer(cluster)
@@ -279,6 +293,25 @@ def main():
               "(session timeout %.1f s)" % (takeover_s, SESSION_TIMEOUT_MS / 1000))
         report(taken_over and takeover_s < SESSION_TIMEOUT_MS / 1000 + 5,
                "a member killed with SIGKILL: the others take its partitions over")
+
+        # Cooperative sticky: a third member joins two; only the partitions it takes move.
+        coop = [Consumer(cluster, "coop", "coop-%d" % i,
+                         ["--group-protocol", "cooperative", "--group-assignor", "sticky"])
+                for i in range(2)]
+        wait_until(lambda: all(c.lines for c in coop), 30)
+        time.sleep(2)
+        before = [c.partitions_since(now() - 1.0) for c in coop]
+        coop.append(Consumer(cluster, "coop", "coop-2",
+                             ["--group-protocol", "cooperative", "--group-assignor", "sticky"]))
+        joined = wait_until(lambda: len(coop[2].partitions_since(0)) == 2, 30)
+        time.sleep(2)
+        after = [c.partitions_since(now() - 1.0) for c in coop]
+        kept = all(after[i] <= before[i] and len(after[i]) == 2 for i in range(2))
+        report(joined and kept and not (after[2] & (after[0] | after[1])),
+               "cooperative sticky: a joining member takes 2 partitions, the others keep the rest",
+               "before %r after %r" % (before, after))
+        for c in coop:
+            c.stop()
 
         # 3. kill the coordinator while the group commits; committed offsets never go back.
         coordinator = coordinator_of(cluster, "billing")
