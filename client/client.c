@@ -17,6 +17,7 @@
 #include "client/client_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -242,6 +243,13 @@ static void on_tick(uv_timer_t *timer)
 static void *io_thread_main(void *argument)
 {
     struct ether_client *client = argument;
+    /* A write to a connection the broker closed gives EPIPE here (the connection fails and
+     * is retried), not a SIGPIPE that would end the application. SIGPIPE is sent to the
+     * writing thread, and only this thread (and libuv's threads it starts) writes sockets. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     uv_run(&client->loop, UV_RUN_DEFAULT);
     return NULL;
 }
