@@ -524,7 +524,8 @@ int group_commit_allowed(struct group *group, const char *member_id, int64_t gen
     if (generation != (int64_t)group->generation) {
         return ETHER_ERR_ILLEGAL_GENERATION;
     }
-    if (group->state == GROUP_COMPLETING_REBALANCE) {
+    /* A member that fetched this generation's assignment owns its partitions. */
+    if (group->state == GROUP_COMPLETING_REBALANCE && !member->synced) {
         return ETHER_ERR_REBALANCE_IN_PROGRESS;
     }
     return ETHER_OK;

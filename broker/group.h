@@ -169,8 +169,9 @@ int group_leave(struct group *group, const char *member_id, uint64_t now_ms);
  * administrative commit: ETHER_OK only while the group is EMPTY, else
  * GROUP_NOT_EMPTY. A member commits in its current generation while
  * PREPARING_REBALANCE or STABLE (a member revoking partitions commits
- * before it joins again); otherwise UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION or
- * REBALANCE_IN_PROGRESS (COMPLETING_REBALANCE: sync first).
+ * before it joins again), and in COMPLETING_REBALANCE once it has synced;
+ * otherwise UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS
+ * (COMPLETING_REBALANCE before its sync).
  */
 int group_commit_allowed(struct group *group, const char *member_id, int64_t generation,
                          uint64_t now_ms);

@@ -47,7 +47,7 @@ enum {
 struct group_offset {
     int64_t offset; /* the next offset to consume */
     int64_t commit_timestamp_ms;
-    uint32_t generation; /* the generation that committed it (0 for administrative commits) */
+    uint32_t generation;  /* the generation that committed it (0 for administrative commits) */
     const char *metadata; /* NUL-terminated, owned by the store */
 };
 

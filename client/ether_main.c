@@ -198,6 +198,12 @@ static int run_broker_list(const struct cli_options *options, struct ether_clien
     return CLI_EXIT_OK;
 }
 
+/* Ether's own topics (__consumer_offsets): left out of listings and counts. */
+static bool is_internal_topic(const char *name)
+{
+    return strncmp(name, "__", 2) == 0;
+}
+
 static int run_cluster_status(const struct cli_options *options, struct ether_client *client)
 {
     struct ether_cluster *cluster = NULL;
@@ -205,9 +211,14 @@ static int run_cluster_status(const struct cli_options *options, struct ether_cl
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
+    size_t topics = 0;
     size_t partitions = 0;
     size_t leaderless = 0;
     for (size_t t = 0; t < cluster->topic_count; t++) {
+        if (is_internal_topic(cluster->topics[t].name)) {
+            continue;
+        }
+        topics++;
         for (size_t p = 0; p < cluster->topics[t].partition_count; p++) {
             partitions++;
             leaderless += cluster->topics[t].partitions[p].leader_id == 0;
@@ -222,7 +233,7 @@ static int run_cluster_status(const struct cli_options *options, struct ether_cl
         brokers_json(cluster, &out);
         cli_text_printf(&out,
                         ",\"topics\":%zu,\"partitions\":%zu,\"partitions_without_leader\":%zu}\n",
-                        cluster->topic_count, partitions, leaderless);
+                        topics, partitions, leaderless);
     } else {
         cli_text_printf(&out, "Cluster     %s\n",
                         cluster->cluster_id[0] != '\0' ? cluster->cluster_id : "-");
@@ -231,8 +242,8 @@ static int run_cluster_status(const struct cli_options *options, struct ether_cl
         } else {
             cli_text_printf(&out, "Controller  none\n");
         }
-        cli_text_printf(&out, "Topics      %zu (%zu partitions, %zu without a leader)\n\n",
-                        cluster->topic_count, partitions, leaderless);
+        cli_text_printf(&out, "Topics      %zu (%zu partitions, %zu without a leader)\n\n", topics,
+                        partitions, leaderless);
         brokers_table(cluster, &out);
     }
     print_text(&out);
@@ -401,11 +412,15 @@ static int run_topic_list(const struct cli_options *options, struct ether_client
     } else {
         cli_text_printf(&out, "%-32s %-10s %s\n", "NAME", "PARTITIONS", "REPLICAS");
     }
+    size_t listed = 0;
     for (size_t t = 0; t < cluster->topic_count; t++) {
         const struct ether_topic_info *topic = &cluster->topics[t];
+        if (is_internal_topic(topic->name)) {
+            continue;
+        }
         size_t replicas = topic->partition_count > 0 ? topic->partitions[0].replica_count : 0;
         if (options->output == CLI_OUTPUT_JSON) {
-            cli_text_printf(&out, "%s{\"name\":", t > 0 ? "," : "");
+            cli_text_printf(&out, "%s{\"name\":", listed++ > 0 ? "," : "");
             cli_json_string(&out, topic->name, strlen(topic->name));
             cli_text_printf(&out, ",\"partitions\":%zu,\"replicas\":%zu}", topic->partition_count,
                             replicas);
