@@ -231,6 +231,23 @@ static void release_command_bytes(void *object)
     ether_free(object);
 }
 
+/* Packs `command` and proposes it to the controller group; the proposal owns the bytes. */
+static int propose_packed(struct broker *broker, const Ether__ControllerCommand *command,
+                          broker_proposed_fn *on_proposed, void *context)
+{
+    size_t bytes = protobuf_c_message_get_packed_size(&command->base);
+    uint8_t *packed = ether_malloc(bytes);
+    protobuf_c_message_pack(&command->base, packed);
+    struct broker_borrow borrow = {release_command_bytes, packed};
+    uint64_t leader_hint = 0;
+    int rc = broker_replica_propose(broker->controller.replica, packed, (uint32_t)bytes, &borrow,
+                                    on_proposed, context, &leader_hint);
+    if (rc != ETHER_OK) {
+        ether_free(packed);
+    }
+    return rc;
+}
+
 /* Proposes `command`; the answer to the request comes when it is applied. */
 static void propose_command(struct broker *broker, uint64_t connection_id,
                             const struct proto_frame_header *header,
@@ -244,20 +261,13 @@ static void propose_command(struct broker *broker, uint64_t connection_id,
                       ETHER_ERR_NOT_LEADER, message);
         return;
     }
-    size_t bytes = protobuf_c_message_get_packed_size(&command->base);
-    uint8_t *packed = ether_malloc(bytes);
-    protobuf_c_message_pack(&command->base, packed);
     struct pending_admin *pending = ether_calloc(1, sizeof *pending);
     pending->broker = broker;
     pending->connection_id = connection_id;
     pending->correlation_id = header->correlation_id;
     pending->api_key = header->api_key;
-    struct broker_borrow borrow = {release_command_bytes, packed};
-    uint64_t leader_hint = 0;
-    int rc = broker_replica_propose(broker->controller.replica, packed, (uint32_t)bytes, &borrow,
-                                    on_command_proposed, pending, &leader_hint);
+    int rc = propose_packed(broker, command, on_command_proposed, pending);
     if (rc != ETHER_OK) {
-        ether_free(packed);
         ether_free(pending);
         respond_admin(broker, connection_id, header->api_key, header->correlation_id, rc,
                       ether_strerror(rc));
@@ -396,15 +406,8 @@ static void init_unnamed_producer(struct broker *broker, uint64_t connection_id,
     Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
     command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_ALLOCATE_PRODUCER_ID_BLOCK;
     command.allocate_producer_id_block = &allocate;
-    size_t bytes = protobuf_c_message_get_packed_size(&command.base);
-    uint8_t *packed = ether_malloc(bytes);
-    protobuf_c_message_pack(&command.base, packed);
-    struct broker_borrow borrow = {release_command_bytes, packed};
-    uint64_t leader_hint = 0;
-    int rc = broker_replica_propose(controller->replica, packed, (uint32_t)bytes, &borrow,
-                                    on_block_proposed, broker, &leader_hint);
+    int rc = propose_packed(broker, &command, on_block_proposed, broker);
     if (rc != ETHER_OK) {
-        ether_free(packed);
         fail_waiting_for_block(broker, rc, ether_strerror(rc));
         return;
     }
@@ -676,15 +679,8 @@ static void create_offsets_topic(struct broker *broker)
     Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
     command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_CREATE_TOPIC;
     command.create_topic = &create;
-    size_t bytes = protobuf_c_message_get_packed_size(&command.base);
-    uint8_t *packed = ether_malloc(bytes);
-    protobuf_c_message_pack(&command.base, packed);
-    struct broker_borrow borrow = {release_command_bytes, packed};
-    uint64_t leader_hint = 0;
-    int rc = broker_replica_propose(broker->controller.replica, packed, (uint32_t)bytes, &borrow,
-                                    on_offsets_topic_proposed, broker, &leader_hint);
+    int rc = propose_packed(broker, &command, on_offsets_topic_proposed, broker);
     if (rc != ETHER_OK) {
-        ether_free(packed);
         return;
     }
     broker->controller.offsets_topic_proposed_ms = now_ms;
@@ -725,15 +721,7 @@ void broker_controller_housekeeping(struct broker *broker)
         Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
         command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_REGISTER_BROKER;
         command.register_broker = &registration;
-        size_t bytes = protobuf_c_message_get_packed_size(&command.base);
-        uint8_t *packed = ether_malloc(bytes);
-        protobuf_c_message_pack(&command.base, packed);
-        struct broker_borrow borrow = {release_command_bytes, packed};
-        uint64_t leader_hint = 0;
-        int rc = broker_replica_propose(controller->replica, packed, (uint32_t)bytes, &borrow,
-                                        on_registration_proposed, broker, &leader_hint);
-        if (rc != ETHER_OK) {
-            ether_free(packed);
+        if (propose_packed(broker, &command, on_registration_proposed, broker) != ETHER_OK) {
             break;
         }
         proposed = true;
