@@ -31,10 +31,10 @@ enum {
 };
 
 /*
- * libether writes to sockets with libuv, which does not guard against SIGPIPE, and does
- * not ignore it itself: a broker that dies while a request is being written would kill
- * this process (seen in the first runs). Like the integration harness, the test survives
- * it -- but counts it, so the report shows how often an application would have died.
+ * A libether application must not be killed by SIGPIPE when a broker dies while a request
+ * is being written: libether's I/O thread blocks it (before it did, the first runs of this
+ * test died with status 141). The handler counts any SIGPIPE that still reaches this
+ * process, and more than none is a violation.
  */
 static atomic_uint sigpipes_count;
 
@@ -384,9 +384,11 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("chaos: SIGPIPE raised in this process %u times (libether does not prevent it; "
-           "survived by a handler)\n",
-           atomic_load(&sigpipes_count));
+    unsigned sigpipes = atomic_load(&sigpipes_count);
+    printf("chaos: SIGPIPE reached the application %u times\n", sigpipes);
+    if (sigpipes > 0) {
+        violations++;
+    }
     if (violations == 0) {
         printf("chaos: PASS (seed %" PRIu64 ", %.0f s)\n", options->seed,
                (double)chaos_now_ms() / 1000.0);
