@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/tls.h"
 
 /* The public copy of the error table must equal common/error.h's, name for name. */
 #define SAME_NUMBER(name, number) \
@@ -390,6 +391,10 @@ struct ether_client *ether_client_new(const struct ether_config *config, char *e
                              errstr, errstr_size) != ETHER_OK) {
         goto err_after_settings;
     }
+    if (client_tls_config_new(&client->settings, &client->tls_config, errstr, errstr_size) !=
+        ETHER_OK) {
+        goto err_after_bootstrap;
+    }
     uint64_t seed = client->settings.seed != 0 ? client->settings.seed
                                                : ether_clock_monotonic_ns() ^ (uintptr_t)client;
     client_backoff_init(&client->backoff, client->settings.retry_backoff_ms,
@@ -460,6 +465,8 @@ err_after_brokers:
         ether_free(client->brokers);
         client->brokers = next;
     }
+    ether_tls_config_free(client->tls_config);
+err_after_bootstrap:
     client_addresses_free(client->bootstrap, client->bootstrap_count);
 err_after_settings:
     client_settings_free(&client->settings);
@@ -541,6 +548,8 @@ void ether_client_destroy(struct ether_client *client)
         client->brokers = next;
     }
     ether_buf_free(&client->scratch);
+    ether_free(client->tls_read_buffer);
+    ether_tls_config_free(client->tls_config);
     client_addresses_free(client->bootstrap, client->bootstrap_count);
     pthread_mutex_destroy(&client->mutex);
     pthread_cond_destroy(&client->changed);

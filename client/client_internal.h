@@ -12,7 +12,8 @@
  *   window.c       a partition's send window: order, in-flight limit, sequence
  *                  numbers and what an answer means for a batch (pure)
  *   client.c       the handle, its I/O thread, the queues between the threads
- *   conn.c         one TCP connection to one broker: framing, correlation, timeouts
+ *   conn.c         one TCP connection to one broker: TLS (common/tls.h), framing,
+ *                  correlation, timeouts
  *   metadata.c     the metadata cache and its refresh
  *   producer.c     routing, batching, sending, retrying and reporting records
  *   producer_id.c  the idempotent producer's id and epoch (INIT_PRODUCER_ID)
@@ -127,6 +128,10 @@ struct client_settings {
     bool enable_auto_commit;
     uint32_t auto_commit_interval_ms;
     enum client_offset_reset auto_offset_reset;
+    /* TLS: on when tls_ca_file is not "" (then every connection is a TLS client session) */
+    char *tls_ca_file;          /* "" when plaintext */
+    char *tls_certificate_file; /* "" when none; presented to brokers that ask (mTLS) */
+    char *tls_private_key_file; /* "" when none; set together with tls_certificate_file */
     ether_delivery_fn *delivery_callback;
     void *delivery_context;
     ether_commit_fn *commit_callback;
@@ -137,13 +142,14 @@ struct ether_config {
     struct client_settings settings;
 };
 
-/* Defaults (reads ETHER_BROKERS from the environment). */
+/* Defaults (reads ETHER_BROKERS and ETHER_TLS_* from the environment). */
 void client_settings_init(struct client_settings *settings);
 void client_settings_copy(struct client_settings *to, const struct client_settings *from);
 void client_settings_free(struct client_settings *settings);
 int client_settings_set(struct client_settings *settings, const char *name, const char *value,
                         char *errstr, size_t errstr_size);
-/* The rules between properties (heartbeat_interval_ms < session_timeout_ms, ...). */
+/* The rules between properties (heartbeat_interval_ms < session_timeout_ms, the TLS files
+ * that go together, ...); files are not opened here (ether_client_new does). */
 int client_settings_check(const struct client_settings *settings, char *errstr, size_t errstr_size);
 /* "range", "roundrobin" or "sticky". */
 const char *client_assignor_name(enum client_assignor assignor);
@@ -295,6 +301,7 @@ int client_batch_open(const uint8_t *batch, size_t batch_bytes, struct ether_buf
 
 struct client_conn;
 struct client_op;
+struct ether_tls_config;
 
 /* A broker the client may connect to: from the metadata, or a bootstrap address (id 0). */
 struct client_broker {
@@ -528,6 +535,9 @@ struct ether_client {
     struct client_settings settings;
     struct client_address *bootstrap;
     size_t bootstrap_count;
+    /* NULL: plaintext. Else the client-role TLS config (immutable) every connection's
+     * session is made from (conn.c). */
+    struct ether_tls_config *tls_config;
 
     pthread_t thread;
     uv_loop_t loop;
@@ -584,6 +594,7 @@ struct ether_client {
     struct client_assignment *assignments;
     struct client_group *group;
     struct ether_buf scratch;
+    uint8_t *tls_read_buffer; /* ciphertext of one socket read (conn.c); NULL until needed */
     char last_connection_error[CLIENT_ERROR_MESSAGE_BYTES];
 };
 
@@ -612,6 +623,14 @@ struct client_topic *client_topic_get(struct ether_client *client, const char *n
 struct client_topic *client_topics_head(struct ether_client *client);
 
 /* ---- connections (conn.c) ---------------------------------------------------------------- */
+
+/*
+ * The client-role TLS config of `settings` in *config_out (free with ether_tls_config_free),
+ * or NULL when tls_ca_file is "" (connections in clear). Reads the files: returns
+ * ETHER_ERR_IO or ETHER_ERR_INVALID_ARGUMENT with a sentence naming an unusable file.
+ */
+int client_tls_config_new(const struct client_settings *settings,
+                          struct ether_tls_config **config_out, char *errstr, size_t errstr_size);
 
 /*
  * Called once per request: with the response (valid during the call only)

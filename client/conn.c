@@ -1,20 +1,37 @@
 /*
- * conn.c: one TCP connection from the client to one broker.
+ * conn.c: one TCP connection from the client to one broker, in clear or over TLS.
  *
  * Happy path: client_send finds or opens the broker's connection (resolve ->
- * connect), encodes the request frame and writes it (or queues it until
- * connected); each response frame is matched to its request by correlation
- * id, unpacked and handed to the request's callback.
+ * connect -> with TLS, handshake), encodes the request frame and writes it (or
+ * queues it until the connection is ready); each response frame is matched to
+ * its request by correlation id, unpacked and handed to the request's callback.
+ *
+ * TLS (client->tls_config set): once connected, the connection gets one client
+ * session (common/tls.h) whose server name is the broker's host as the client
+ * dials it (the bootstrap host, or the advertised host from the metadata), so
+ * the broker's certificate must name it. Requests wait until the handshake is
+ * done; then each frame is written through the session and its ciphertext
+ * replaces it (so the request's write still says when its bytes are out).
+ * Ciphertext read from the socket is fed to the session and its plaintext goes
+ * to the same frame parser as in clear. The session never holds ciphertext
+ * between calls: every call that may produce some (the ClientHello, a receive,
+ * a write) is followed by sending it. Closing sends our close_notify (or, for
+ * a failed session, its alert) when the socket takes it at once, never waiting.
  *
  * Failure modes: a failed resolve or connect, a read or write error, EOF, a
- * malformed frame or a request that outlives its deadline closes the whole
- * connection: every request on it is answered with the error and the broker
- * is not reconnected before its backoff (client->backoff) has passed. A
- * connection is freed only after libuv closed its handle and its pending
- * resolve finished; a request only after its write completed.
+ * malformed frame, a failed TLS session or a request that outlives its
+ * deadline closes the whole connection: every request on it is answered with
+ * the error and the broker is not reconnected before its backoff
+ * (client->backoff) has passed. A TLS failure answers with the session's
+ * error (ETHER_ERR_AUTHENTICATION_FAILED for a refused certificate, ours or
+ * the broker's; ETHER_ERR_TLS_HANDSHAKE otherwise) and its sentence; so does a
+ * connection in clear whose broker answers with a TLS record (its port needs
+ * TLS). A connection is freed only after libuv closed its handle and its
+ * pending resolve finished; a request only after its write completed.
  *
  * Limits: a response frame larger than CLIENT_FRAME_BYTES_MAX breaks the
- * connection with ETHER_ERR_FRAME_TOO_LARGE.
+ * connection with ETHER_ERR_FRAME_TOO_LARGE; a TLS session buffers at most
+ * ETHER_TLS_BUFFERED_BYTES_MAX_DEFAULT bytes, which holds any request frame.
  */
 #include "client/client_internal.h"
 
@@ -23,8 +40,15 @@
 
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/tls.h"
 
-enum conn_state { CONN_RESOLVING, CONN_CONNECTING, CONN_READY, CONN_CLOSING };
+/* A request frame always fits in a TLS session (which refuses larger writes). */
+_Static_assert((size_t)CLIENT_FRAME_BYTES_MAX <= (size_t)ETHER_TLS_BUFFERED_BYTES_MAX_DEFAULT,
+               "a request frame must fit in a TLS session's buffer");
+
+enum { READ_CHUNK_BYTES = 64 * 1024 };
+
+enum conn_state { CONN_RESOLVING, CONN_CONNECTING, CONN_HANDSHAKING, CONN_READY, CONN_CLOSING };
 
 struct client_request {
     struct client_request *next;
@@ -37,7 +61,7 @@ struct client_request {
     uint64_t deadline_ms;
     client_response_fn *on_response;
     void *context;
-    struct ether_buf frame;
+    struct ether_buf frame; /* with TLS, its ciphertext once written */
     uv_write_t write;
 };
 
@@ -50,12 +74,24 @@ struct client_conn {
     bool resolve_pending;
     bool tcp_open;    /* uv_tcp_init ran and the close callback has not */
     int fail_pending; /* an error seen where callbacks must not run yet */
+    bool heard;       /* a whole response frame arrived */
     uv_getaddrinfo_t resolve;
     uv_connect_t connect;
-    struct ether_buf input;
+    struct ether_buf input;          /* plaintext received, not yet parsed into frames */
+    struct ether_tls_session *tls;   /* NULL in clear, and with TLS until connected */
+    char *server_name;               /* the host dialled, which the certificate must name */
     struct client_request *requests; /* waiting to be written or for their answer */
     uint32_t produce_in_flight;
     char name[CLIENT_ERROR_MESSAGE_BYTES / 2]; /* "broker 2 (127.0.0.1:9093)" */
+};
+
+/* Ciphertext that belongs to no request (handshake messages, alerts, answers to the
+ * broker's TLS records), on its way to the socket. */
+struct conn_write {
+    uv_write_t write;
+    struct client_conn *conn;
+    size_t bytes_count;
+    uint8_t bytes[];
 };
 
 static void conn_fail(struct client_conn *conn, int error, const char *message);
@@ -65,6 +101,8 @@ static void conn_maybe_free(struct client_conn *conn)
     if (conn->state == CONN_CLOSING && !conn->resolve_pending && !conn->tcp_open) {
         ETHER_ASSERT(conn->requests == NULL);
         ether_buf_free(&conn->input);
+        ether_tls_session_free(conn->tls);
+        ether_free(conn->server_name);
         ether_free(conn);
     }
 }
@@ -125,10 +163,42 @@ static void on_written(uv_write_t *write, int status)
     }
 }
 
+/* Moves the session's waiting ciphertext to the end of `out`. */
+static void take_tls_output(struct client_conn *conn, struct ether_buf *out)
+{
+    size_t waiting = ether_tls_session_output_bytes(conn->tls);
+    if (waiting > 0) {
+        uint8_t *bytes = ether_buf_extend(out, waiting);
+        size_t taken = ether_tls_session_take_output(conn->tls, bytes, waiting);
+        ETHER_ASSERT(taken == waiting);
+    }
+    ETHER_ASSERT(ether_tls_session_output_bytes(conn->tls) == 0);
+}
+
+/* Replaces a request's frame by its ciphertext. Never calls back (client_send runs it). */
+static int seal_frame(struct client_conn *conn, struct ether_buf *frame)
+{
+    ETHER_ASSERT(ether_tls_session_output_bytes(conn->tls) == 0);
+    int rc = ether_tls_session_write(conn->tls, frame->data, frame->length);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    ether_buf_clear(frame);
+    take_tls_output(conn, frame);
+    return ETHER_OK;
+}
+
 static void write_request(struct client_conn *conn, struct client_request *request)
 {
     ETHER_ASSERT(conn->state == CONN_READY);
     ETHER_ASSERT(!request->writing);
+    if (conn->tls != NULL) {
+        int rc = seal_frame(conn, &request->frame);
+        if (rc != ETHER_OK) {
+            conn->fail_pending = rc; /* answered from the next tick, like a write error */
+            return;
+        }
+    }
     uv_buf_t buffer = uv_buf_init((char *)request->frame.data, (unsigned)request->frame.length);
     request->write.data = request;
     int rc = uv_write(&request->write, (uv_stream_t *)&conn->tcp, &buffer, 1, on_written);
@@ -138,6 +208,64 @@ static void write_request(struct client_conn *conn, struct client_request *reque
         return;
     }
     request->writing = true;
+}
+
+static void on_tls_output_written(uv_write_t *request, int status)
+{
+    struct conn_write *write = request->data;
+    struct client_conn *conn = write->conn; /* alive: its handle closes after its writes */
+    ether_free(write);
+    if (status < 0) {
+        char message[CLIENT_ERROR_MESSAGE_BYTES];
+        snprintf(message, sizeof message, "cannot send to %s: %s", conn->name, uv_strerror(status));
+        conn_fail(conn, ETHER_ERR_IO, message);
+    }
+}
+
+/* Sends the ciphertext waiting in the session. Returns false when that closed the connection. */
+static bool send_tls_output(struct client_conn *conn)
+{
+    size_t waiting = ether_tls_session_output_bytes(conn->tls);
+    if (waiting == 0) {
+        return true;
+    }
+    struct conn_write *write = ether_malloc(sizeof *write + waiting);
+    write->conn = conn;
+    write->bytes_count = ether_tls_session_take_output(conn->tls, write->bytes, waiting);
+    ETHER_ASSERT(write->bytes_count == waiting);
+    write->write.data = write;
+    uv_buf_t buffer = uv_buf_init((char *)write->bytes, (unsigned)write->bytes_count);
+    int rc = uv_write(&write->write, (uv_stream_t *)&conn->tcp, &buffer, 1, on_tls_output_written);
+    if (rc < 0) {
+        ether_free(write);
+        char message[CLIENT_ERROR_MESSAGE_BYTES];
+        snprintf(message, sizeof message, "cannot send to %s: %s", conn->name, uv_strerror(rc));
+        conn_fail(conn, ETHER_ERR_IO, message);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The last TLS bytes before the socket closes: our close_notify, or the alert of a failed
+ * session. Sent only if the socket takes them at once (uv_try_write): closing never waits
+ * for a broker that does not read. Not after a socket error, where nothing goes through.
+ */
+static void send_tls_goodbye(struct client_conn *conn, int error)
+{
+    if (conn->tls == NULL || error == ETHER_ERR_IO) {
+        return;
+    }
+    if (ether_tls_session_state(conn->tls) == ETHER_TLS_ESTABLISHED) {
+        (void)ether_tls_session_shutdown(conn->tls); /* a failure leaves an alert instead */
+    }
+    struct ether_buf bytes = ETHER_BUF_INIT;
+    take_tls_output(conn, &bytes);
+    if (bytes.length > 0) {
+        uv_buf_t buffer = uv_buf_init((char *)bytes.data, (unsigned)bytes.length);
+        (void)uv_try_write((uv_stream_t *)&conn->tcp, &buffer, 1); /* best effort */
+    }
+    ether_buf_free(&bytes);
 }
 
 static void on_tcp_closed(uv_handle_t *handle)
@@ -177,6 +305,7 @@ static void conn_fail(struct client_conn *conn, int error, const char *message)
                  message);
     }
     if (conn->tcp_open && !uv_is_closing((uv_handle_t *)&conn->tcp)) {
+        send_tls_goodbye(conn, error);
         uv_close((uv_handle_t *)&conn->tcp, on_tcp_closed);
     }
     struct client_request *requests = conn->requests;
@@ -194,7 +323,16 @@ static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buff
 {
     struct client_conn *conn = (struct client_conn *)handle;
     (void)suggested_bytes;
-    enum { READ_CHUNK_BYTES = 64 * 1024 };
+    if (conn->tls != NULL) {
+        /* Ciphertext is fed to the session as soon as it is read: one buffer serves all. */
+        struct ether_client *client = conn->client;
+        if (client->tls_read_buffer == NULL) {
+            client->tls_read_buffer = ether_malloc(READ_CHUNK_BYTES);
+        }
+        buffer->base = (char *)client->tls_read_buffer;
+        buffer->len = READ_CHUNK_BYTES;
+        return;
+    }
     ether_buf_reserve(&conn->input, READ_CHUNK_BYTES);
     buffer->base = (char *)conn->input.data + conn->input.length;
     buffer->len = READ_CHUNK_BYTES;
@@ -210,6 +348,7 @@ static bool handle_frame(struct client_conn *conn, const struct proto_frame_head
         conn_fail(conn, ETHER_ERR_CORRUPT, message);
         return false;
     }
+    conn->heard = true;
     struct client_request *request = conn->requests;
     while (request != NULL && (request->correlation_id != header->correlation_id ||
                                !request->expects_response || request->answered)) {
@@ -241,19 +380,32 @@ static bool handle_frame(struct client_conn *conn, const struct proto_frame_head
     return conn->state != CONN_CLOSING;
 }
 
-static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buffer)
+/*
+ * Whether bytes a connection in clear received start with a TLS record (an alert or a
+ * handshake message of TLS 1.0 to 1.3) rather than a frame: a broker whose client port
+ * speaks TLS may answer a frame in clear with an alert. Never true of a frame, whose
+ * fifth byte is PROTO_FRAME_VERSION (a record's is the low byte of its length).
+ */
+static bool looks_like_tls(const uint8_t *bytes, size_t bytes_count)
 {
-    struct client_conn *conn = (struct client_conn *)stream;
-    (void)buffer;
+    enum { TLS_ALERT = 21, TLS_HANDSHAKE = 22, TLS_MAJOR_VERSION = 3, TLS_MINOR_VERSION_MAX = 4 };
+    return bytes_count >= 5 && (bytes[0] == TLS_ALERT || bytes[0] == TLS_HANDSHAKE) &&
+           bytes[1] == TLS_MAJOR_VERSION && bytes[2] <= TLS_MINOR_VERSION_MAX &&
+           bytes[4] != PROTO_FRAME_VERSION;
+}
+
+/* Handles every whole frame in conn->input and keeps the rest for later. */
+static void parse_frames(struct client_conn *conn)
+{
     char message[CLIENT_ERROR_MESSAGE_BYTES];
-    if (read_bytes < 0) {
-        snprintf(message, sizeof message, "%s closed the connection%s%s", conn->name,
-                 read_bytes == UV_EOF ? "" : ": ",
-                 read_bytes == UV_EOF ? "" : uv_strerror((int)read_bytes));
-        conn_fail(conn, ETHER_ERR_IO, message);
+    if (conn->tls == NULL && !conn->heard && looks_like_tls(conn->input.data, conn->input.length)) {
+        snprintf(message, sizeof message,
+                 "%s answered in TLS: its client port needs a TLS client (set tls_ca_file to "
+                 "the CA that signs the brokers' certificates)",
+                 conn->name);
+        conn_fail(conn, ETHER_ERR_TLS_HANDSHAKE, message);
         return;
     }
-    conn->input.length += (size_t)read_bytes;
     size_t consumed = 0;
     while (conn->state != CONN_CLOSING) {
         struct proto_frame_header header;
@@ -287,6 +439,94 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
     conn->input.length -= consumed;
 }
 
+/* The connection can carry requests: writes every request queued so far, in order. */
+static void conn_ready(struct client_conn *conn)
+{
+    ETHER_ASSERT(conn->state == CONN_CONNECTING || conn->state == CONN_HANDSHAKING);
+    conn->state = CONN_READY;
+    if (conn->broker != NULL) {
+        conn->broker->connect_failures = 0;
+    }
+    for (struct client_request *request = conn->requests; request != NULL;
+         request = request->next) {
+        write_request(conn, request);
+    }
+}
+
+/* Ciphertext from the broker: through the session, then its plaintext to the frame parser. */
+static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t bytes_count)
+{
+    char message[CLIENT_ERROR_MESSAGE_BYTES];
+    struct ether_tls_session *session = conn->tls;
+    /* ETHER_ERR_BUSY cannot happen: all plaintext is read out below after every receive. */
+    int rc = ether_tls_session_receive(session, bytes, bytes_count);
+    if (ether_tls_session_state(session) == ETHER_TLS_FAILED) {
+        snprintf(message, sizeof message, "%s: %s", conn->name,
+                 ether_tls_session_error_message(session));
+        conn_fail(conn, ether_tls_session_error(session), message); /* sends the alert */
+        return;
+    }
+    if (!send_tls_output(conn)) {
+        return;
+    }
+    if (rc == ETHER_ERR_CLOSED) {
+        snprintf(message, sizeof message, "%s closed the connection%s", conn->name,
+                 conn->state == CONN_HANDSHAKING ? " during the TLS handshake" : "");
+        conn_fail(conn, ETHER_ERR_IO, message);
+        return;
+    }
+    ETHER_ASSERT(rc == ETHER_OK);
+    for (;;) {
+        ether_buf_reserve(&conn->input, READ_CHUNK_BYTES);
+        size_t read_bytes = 0;
+        rc = ether_tls_session_read(session, conn->input.data + conn->input.length,
+                                    conn->input.capacity - conn->input.length, &read_bytes);
+        ETHER_ASSERT(rc == ETHER_OK); /* only a FAILED session refuses, and it is not */
+        if (read_bytes == 0) {
+            break;
+        }
+        conn->input.length += read_bytes;
+    }
+    if (conn->state == CONN_HANDSHAKING &&
+        ether_tls_session_state(session) == ETHER_TLS_ESTABLISHED) {
+        conn_ready(conn);
+    }
+    parse_frames(conn);
+    if (conn->state != CONN_CLOSING && ether_tls_session_peer_closed(session)) {
+        /* Our close_notify answer went out with send_tls_output above. */
+        snprintf(message, sizeof message, "%s closed the connection", conn->name);
+        conn_fail(conn, ETHER_ERR_IO, message);
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buffer)
+{
+    struct client_conn *conn = (struct client_conn *)stream;
+    if (read_bytes < 0) {
+        /* Without a word, a broker cannot say it wanted the other protocol: hint at it. */
+        const char *hint = "";
+        if (conn->state == CONN_HANDSHAKING) {
+            hint = " during the TLS handshake (does its client port speak TLS?)";
+        } else if (conn->tls == NULL && !conn->heard && conn->input.length == 0) {
+            hint = " before answering (if its client port speaks TLS, set tls_ca_file)";
+        }
+        char message[CLIENT_ERROR_MESSAGE_BYTES];
+        snprintf(message, sizeof message, "%s closed the connection%s%s%s", conn->name, hint,
+                 read_bytes == UV_EOF ? "" : ": ",
+                 read_bytes == UV_EOF ? "" : uv_strerror((int)read_bytes));
+        conn_fail(conn, ETHER_ERR_IO, message);
+        return;
+    }
+    if (conn->tls != NULL) {
+        if (read_bytes > 0) {
+            receive_tls(conn, (const uint8_t *)buffer->base, (size_t)read_bytes);
+        }
+        return;
+    }
+    conn->input.length += (size_t)read_bytes;
+    parse_frames(conn);
+}
+
 static void on_connected(uv_connect_t *connect, int status)
 {
     struct client_conn *conn = connect->data;
@@ -300,20 +540,28 @@ static void on_connected(uv_connect_t *connect, int status)
         conn_fail(conn, ETHER_ERR_IO, message);
         return;
     }
+    if (conn->client->tls_config != NULL) {
+        char errstr[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+        int rc = ether_tls_session_new(conn->client->tls_config, conn->server_name, &conn->tls,
+                                       errstr, sizeof errstr);
+        if (rc != ETHER_OK) {
+            snprintf(message, sizeof message, "%s: %.120s", conn->name, errstr);
+            conn_fail(conn, ETHER_ERR_TLS_HANDSHAKE, message);
+            return;
+        }
+        conn->state = CONN_HANDSHAKING;
+    }
     int rc = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
     if (rc < 0) {
         snprintf(message, sizeof message, "cannot read from %s: %s", conn->name, uv_strerror(rc));
         conn_fail(conn, ETHER_ERR_IO, message);
         return;
     }
-    conn->state = CONN_READY;
-    if (conn->broker != NULL) {
-        conn->broker->connect_failures = 0;
+    if (conn->tls != NULL) {
+        (void)send_tls_output(conn); /* the ClientHello; requests wait for the handshake */
+        return;
     }
-    for (struct client_request *request = conn->requests; request != NULL;
-         request = request->next) {
-        write_request(conn, request);
-    }
+    conn_ready(conn);
 }
 
 static void on_resolved(uv_getaddrinfo_t *resolve, int status, struct addrinfo *addresses)
@@ -351,6 +599,7 @@ static struct client_conn *conn_open(struct ether_client *client, struct client_
     conn->client = client;
     conn->broker = broker;
     conn->state = CONN_RESOLVING;
+    conn->server_name = ether_strdup(broker->host); /* the broker's host may change later */
     if (broker->broker_id != 0) {
         snprintf(conn->name, sizeof conn->name, "broker %u (%s:%u)", broker->broker_id,
                  broker->host, broker->port);
@@ -374,6 +623,27 @@ static struct client_conn *conn_open(struct ether_client *client, struct client_
         conn->fail_pending = ETHER_ERR_IO;
     }
     return conn;
+}
+
+int client_tls_config_new(const struct client_settings *settings,
+                          struct ether_tls_config **config_out, char *errstr, size_t errstr_size)
+{
+    *config_out = NULL;
+    if (settings->tls_ca_file[0] == '\0') {
+        return ETHER_OK;
+    }
+    bool certificate = settings->tls_certificate_file[0] != '\0';
+    bool private_key = settings->tls_private_key_file[0] != '\0';
+    struct ether_tls_config_options options = {
+        .role = ETHER_TLS_ROLE_CLIENT,
+        .ca_file = settings->tls_ca_file,
+        .certificate_file = certificate ? settings->tls_certificate_file : NULL,
+        .private_key_file = private_key ? settings->tls_private_key_file : NULL,
+    };
+    /* Its sentences name the file and what is wrong with it. */
+    int rc = ether_tls_config_new(&options, config_out, errstr, errstr_size);
+    ETHER_ASSERT((rc == ETHER_OK) == (*config_out != NULL));
+    return rc;
 }
 
 bool client_broker_usable(const struct ether_client *client, const struct client_broker *broker,
@@ -442,15 +712,26 @@ void client_conns_check_timeouts(struct ether_client *client, uint64_t now_ms)
         struct client_conn *next = conn->next;
         if (conn->fail_pending != ETHER_OK) {
             char message[CLIENT_ERROR_MESSAGE_BYTES];
-            snprintf(message, sizeof message, "cannot reach %s", conn->name);
+            if (conn->tls != NULL && ether_tls_session_error(conn->tls) != ETHER_OK) {
+                snprintf(message, sizeof message, "%s: %s", conn->name,
+                         ether_tls_session_error_message(conn->tls));
+            } else {
+                snprintf(message, sizeof message, "cannot reach %s", conn->name);
+            }
             conn_fail(conn, conn->fail_pending, message);
         } else {
             for (struct client_request *request = conn->requests; request != NULL;
                  request = request->next) {
                 if (!request->answered && now_ms >= request->deadline_ms) {
                     char message[CLIENT_ERROR_MESSAGE_BYTES];
-                    snprintf(message, sizeof message, "%s %s in time", conn->name,
-                             conn->state == CONN_READY ? "did not answer" : "could not be reached");
+                    const char *what = "could not be reached in time";
+                    if (conn->state == CONN_READY) {
+                        what = "did not answer in time";
+                    } else if (conn->state == CONN_HANDSHAKING) {
+                        what = "did not finish the TLS handshake in time (does its client port "
+                               "speak TLS?)";
+                    }
+                    snprintf(message, sizeof message, "%s %s", conn->name, what);
                     conn_fail(conn, ETHER_ERR_TIMED_OUT, message);
                     break;
                 }

@@ -226,9 +226,36 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *                         that has no committed offset, or whose committed offset is no
  *                         longer in the log
  *
+ * TLS (all in clear by default; the environment variables are the same as etherd's):
+ *
+ *   tls_ca_file           PEM file of the CA certificates that sign the brokers'
+ *                         certificates ($ETHER_TLS_CA_FILE, else "": in clear). Setting it
+ *                         turns TLS on for every connection: TLS 1.2 or 1.3, and each
+ *                         broker's certificate must chain to this CA and name (as an IP or
+ *                         DNS subject alternative name) the host the client dials: the
+ *                         bootstrap host from `brokers`, then the host each broker
+ *                         advertises in the metadata. "" turns TLS off.
+ *   tls_certificate_file  PEM file of this client's certificate (then any intermediates),
+ *                         shown to brokers that require client certificates (mTLS); its
+ *                         subject CN is the client's principal ($ETHER_TLS_CERTIFICATE_FILE,
+ *                         else "": none). Needs tls_ca_file and tls_private_key_file.
+ *   tls_private_key_file  PEM file of that certificate's private key, unencrypted
+ *                         ($ETHER_TLS_PRIVATE_KEY_FILE, else "": none)
+ *
+ * A certificate refused on either side (the broker's by the client, or the
+ * client's, or its absence, by a broker that requires one) fails the requests on
+ * that connection at once with ETHER_ERR_AUTHENTICATION_FAILED; another failed
+ * TLS handshake, or a broker that answers a client in clear in TLS, with
+ * ETHER_ERR_TLS_HANDSHAKE. errstr and error_message carry the reason ("...: TLS
+ * handshake failed: certificate verify failed: ..."). These errors are not retried.
+ * A broker that speaks TLS may also just close a connection in clear; requests then
+ * time out with a hint in the last error.
+ *
  * ether_client_new refuses a configuration whose properties contradict each
  * other (heartbeat_interval_ms >= session_timeout_ms; enable_idempotence=true
- * with acks=0) with a sentence in errstr.
+ * with acks=0; a TLS certificate without its key or without tls_ca_file) with a
+ * sentence in errstr, and TLS files it cannot use (missing, unreadable, not PEM,
+ * a key that does not match the certificate) with a sentence naming the file.
  *
  * Delivery errors of an idempotent producer: ETHER_ERR_OUT_OF_ORDER_SEQUENCE
  * or ETHER_ERR_UNKNOWN_PRODUCER when the partition's leader refused a batch's

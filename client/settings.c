@@ -25,12 +25,20 @@ int client_error(char *errstr, size_t errstr_size, int code, const char *format,
     return code;
 }
 
+/* A copy of the environment variable `name`, or of `fallback` when it is unset or empty. */
+static char *from_environment(const char *name, const char *fallback)
+{
+    const char *value = getenv(name);
+    return ether_strdup(value != NULL && value[0] != '\0' ? value : fallback);
+}
+
 void client_settings_init(struct client_settings *settings)
 {
     memset(settings, 0, sizeof *settings);
-    const char *brokers = getenv("ETHER_BROKERS");
-    settings->brokers =
-        ether_strdup(brokers != NULL && brokers[0] != '\0' ? brokers : CLIENT_DEFAULT_BROKERS);
+    settings->brokers = from_environment("ETHER_BROKERS", CLIENT_DEFAULT_BROKERS);
+    settings->tls_ca_file = from_environment("ETHER_TLS_CA_FILE", "");
+    settings->tls_certificate_file = from_environment("ETHER_TLS_CERTIFICATE_FILE", "");
+    settings->tls_private_key_file = from_environment("ETHER_TLS_PRIVATE_KEY_FILE", "");
     settings->client_id = ether_strdup("ether");
     settings->rack = ether_strdup("");
     settings->producer_name = ether_strdup("");
@@ -69,6 +77,9 @@ void client_settings_copy(struct client_settings *to, const struct client_settin
     to->rack = ether_strdup(from->rack);
     to->producer_name = ether_strdup(from->producer_name);
     to->group_id = ether_strdup(from->group_id);
+    to->tls_ca_file = ether_strdup(from->tls_ca_file);
+    to->tls_certificate_file = ether_strdup(from->tls_certificate_file);
+    to->tls_private_key_file = ether_strdup(from->tls_private_key_file);
 }
 
 void client_settings_free(struct client_settings *settings)
@@ -78,6 +89,12 @@ void client_settings_free(struct client_settings *settings)
     ether_free(settings->rack);
     ether_free(settings->producer_name);
     ether_free(settings->group_id);
+    ether_free(settings->tls_ca_file);
+    ether_free(settings->tls_certificate_file);
+    ether_free(settings->tls_private_key_file);
+    settings->tls_ca_file = NULL;
+    settings->tls_certificate_file = NULL;
+    settings->tls_private_key_file = NULL;
     settings->producer_name = NULL;
     settings->group_id = NULL;
     settings->brokers = NULL;
@@ -166,6 +183,9 @@ static const struct setting settings_table[] = {
     U32(auto_commit_interval_ms, 1, 86400000),
     {"auto_offset_reset", SETTING_OFFSET_RESET, offsetof(struct client_settings, auto_offset_reset),
      0, 0},
+    TEXT(tls_ca_file),
+    TEXT(tls_certificate_file),
+    TEXT(tls_private_key_file),
 };
 
 #undef U32
@@ -330,6 +350,21 @@ int client_settings_check(const struct client_settings *settings, char *errstr, 
                             ") must be less than session_timeout_ms (%" PRIu32
                             "): the coordinator would drop the member between two heartbeats",
                             settings->heartbeat_interval_ms, settings->session_timeout_ms);
+    }
+    bool tls = settings->tls_ca_file[0] != '\0';
+    bool certificate = settings->tls_certificate_file[0] != '\0';
+    bool private_key = settings->tls_private_key_file[0] != '\0';
+    if (!tls && (certificate || private_key)) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "%s is set but tls_ca_file is not: TLS is on only with tls_ca_file, "
+                            "the CA file that signs the brokers' certificates",
+                            certificate ? "tls_certificate_file" : "tls_private_key_file");
+    }
+    if (certificate != private_key) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "%s is set without %s: a client certificate needs its private key",
+                            certificate ? "tls_certificate_file" : "tls_private_key_file",
+                            certificate ? "tls_private_key_file" : "tls_certificate_file");
     }
     return ETHER_OK;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/client_internal.h"
@@ -445,6 +446,87 @@ static void test_group_settings_parse_and_contradictions_are_refused(void **stat
     ether_config_free(config);
 }
 
+static void test_tls_settings_parse_and_files_that_do_not_go_together_are_refused(void **state)
+{
+    (void)state;
+    struct ether_config *config = ether_config_new();
+    char errstr[256];
+    /* In clear by default (the tests run without ETHER_TLS_* in the environment). */
+    assert_string_equal(config->settings.tls_ca_file, "");
+    assert_string_equal(config->settings.tls_certificate_file, "");
+    assert_string_equal(config->settings.tls_private_key_file, "");
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+
+    /* A certificate alone: TLS is on only with a CA file, and the key must come with it. */
+    assert_int_equal(
+        ether_config_set(config, "tls_certificate_file", "alice.crt", errstr, sizeof errstr),
+        ETHER_OK);
+    assert_string_equal(config->settings.tls_certificate_file, "alice.crt");
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "tls_certificate_file is set but tls_ca_file is not: TLS is on "
+                                "only with tls_ca_file, the CA file that signs the brokers' "
+                                "certificates");
+    assert_int_equal(ether_config_set(config, "tls_ca_file", "ca.crt", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "tls_certificate_file is set without tls_private_key_file: a "
+                                "client certificate needs its private key");
+    assert_null(ether_client_new(config, errstr, sizeof errstr));
+    assert_non_null(strstr(errstr, "needs its private key"));
+    assert_int_equal(
+        ether_config_set(config, "tls_private_key_file", "alice.key", errstr, sizeof errstr),
+        ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+
+    /* A key alone is refused the same way. */
+    assert_int_equal(ether_config_set(config, "tls_certificate_file", "", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "tls_private_key_file is set without tls_certificate_file: a "
+                                "client certificate needs its private key");
+    assert_int_equal(ether_config_set(config, "tls_ca_file", "", errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errstr, "tls_private_key_file is set but tls_ca_file is not"));
+
+    /* A CA file alone is TLS without a client certificate; "" everywhere is clear again. */
+    assert_int_equal(ether_config_set(config, "tls_private_key_file", "", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "tls_ca_file", "ca.crt", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+
+    /* Settings are copied with the rest (ether_client_new copies the config). */
+    struct client_settings copy;
+    client_settings_copy(&copy, &config->settings);
+    assert_string_equal(copy.tls_ca_file, "ca.crt");
+    assert_ptr_not_equal(copy.tls_ca_file, config->settings.tls_ca_file);
+    client_settings_free(&copy);
+    ether_config_free(config);
+}
+
+static void test_tls_settings_default_to_the_environment_like_brokers(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("ETHER_TLS_CA_FILE", "/etc/ether/ca.crt", 1), 0);
+    assert_int_equal(setenv("ETHER_TLS_CERTIFICATE_FILE", "/etc/ether/alice.crt", 1), 0);
+    assert_int_equal(setenv("ETHER_TLS_PRIVATE_KEY_FILE", "", 1), 0); /* empty: unset */
+    struct ether_config *config = ether_config_new();
+    assert_string_equal(config->settings.tls_ca_file, "/etc/ether/ca.crt");
+    assert_string_equal(config->settings.tls_certificate_file, "/etc/ether/alice.crt");
+    assert_string_equal(config->settings.tls_private_key_file, "");
+    ether_config_free(config);
+    unsetenv("ETHER_TLS_CA_FILE");
+    unsetenv("ETHER_TLS_CERTIFICATE_FILE");
+    unsetenv("ETHER_TLS_PRIVATE_KEY_FILE");
+    config = ether_config_new();
+    assert_string_equal(config->settings.tls_ca_file, "");
+    ether_config_free(config);
+}
+
 static void test_public_error_names_and_sentences_come_from_the_one_table(void **state)
 {
     (void)state;
@@ -472,6 +554,8 @@ int main(void)
         cmocka_unit_test(test_bad_broker_lists_are_explained),
         cmocka_unit_test(test_settings_parse_and_refuse_with_a_sentence),
         cmocka_unit_test(test_group_settings_parse_and_contradictions_are_refused),
+        cmocka_unit_test(test_tls_settings_parse_and_files_that_do_not_go_together_are_refused),
+        cmocka_unit_test(test_tls_settings_default_to_the_environment_like_brokers),
         cmocka_unit_test(test_public_error_names_and_sentences_come_from_the_one_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,787 @@
+/*
+ * Tests of TLS in libether: the TLS files behind the settings, and connections to brokers
+ * on loopback that speak TLS. Two kinds of broker: the fake cluster of
+ * test_client_fake_cluster.h started with a TLS config (the real framing server,
+ * broker/server.c, with its TLS sessions) for requests end to end, and a bare socket with a
+ * TLS server session of its own (common/tls.h) for what is on the wire: the close_notify a
+ * closing client sends, and a TLS alert sent to a client in clear.
+ *
+ * Certificates come from scripts/make-test-certs in a temporary directory for the whole
+ * run (broker-N for the brokers, alice as the client, other-ca / other-alice from an
+ * unrelated CA), plus one made here that names only another host. Every wait is bounded
+ * by the client's own timeouts or a socket timeout; none sleeps for an outcome.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test_client_fake_cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/ether.h"
+#include "common/tls.h"
+
+enum {
+    PATH_BYTES_MAX = 512,
+    ERRSTR_BYTES = 512,
+    BROKERS = 3,
+    PARTITIONS = 3,
+    SOCKET_TIMEOUT_S = 10,
+    FRAME_BYTES_MAX = 16 * 1024 * 1024,
+};
+
+struct certs {
+    char dir[PATH_BYTES_MAX];
+};
+
+/* ---- certificates ------------------------------------------------------------------------ */
+
+/* The repository's root: four levels above build/<flavour>/tests/unit/test_client_tls,
+ * else the working directory (tests/run-checks runs from the root). */
+static void find_root(char *root, size_t root_size)
+{
+    char exe[PATH_BYTES_MAX];
+    ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (length > 0) {
+        exe[length] = '\0';
+        for (int up = 0; up < 5; up++) {
+            char *slash = strrchr(exe, '/');
+            if (slash == NULL) {
+                break;
+            }
+            *slash = '\0';
+        }
+        char script[PATH_BYTES_MAX + 32];
+        snprintf(script, sizeof script, "%s/scripts/make-test-certs", exe);
+        if (access(script, X_OK) == 0) {
+            snprintf(root, root_size, "%s", exe);
+            return;
+        }
+    }
+    snprintf(root, root_size, ".");
+}
+
+static int make_certs(void **state)
+{
+    struct certs *certs = calloc(1, sizeof *certs);
+    snprintf(certs->dir, sizeof certs->dir, "%s/ether-client-tls-test-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(certs->dir) == NULL) {
+        perror("mkdtemp");
+        free(certs);
+        return -1;
+    }
+    char root[PATH_BYTES_MAX];
+    find_root(root, sizeof root);
+    char command[4 * PATH_BYTES_MAX];
+    snprintf(command, sizeof command, "'%s/scripts/make-test-certs' '%s' %d", root, certs->dir,
+             BROKERS);
+    if (system(command) != 0) {
+        fprintf(stderr, "test_client_tls: '%s' failed\n", command);
+        free(certs);
+        return -1;
+    }
+    /* A broker certificate from the right CA that names only another host. */
+    snprintf(command, sizeof command,
+             "cd '%s' && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+             "-out elsewhere.key 2>/dev/null && "
+             "openssl req -new -key elsewhere.key -subj '/O=Ether test/CN=broker-9' "
+             "-out elsewhere.csr && "
+             "printf 'subjectAltName=DNS:elsewhere.example\\nextendedKeyUsage=serverAuth\\n' "
+             ">elsewhere.ext && "
+             "openssl x509 -req -in elsewhere.csr -CA ca.crt -CAkey ca.key -set_serial 0x2a "
+             "-days 1 -extfile elsewhere.ext -out elsewhere.crt 2>/dev/null",
+             certs->dir);
+    if (system(command) != 0) {
+        fprintf(stderr, "test_client_tls: cannot make elsewhere.crt\n");
+        free(certs);
+        return -1;
+    }
+    *state = certs;
+    return 0;
+}
+
+static int remove_certs(void **state)
+{
+    struct certs *certs = *state;
+    char command[PATH_BYTES_MAX + 16];
+    snprintf(command, sizeof command, "rm -rf '%s'", certs->dir);
+    int status = system(command);
+    free(certs);
+    return status == 0 ? 0 : -1;
+}
+
+/* "<dir>/<name>" into `path`. */
+static const char *cert_path(const struct certs *certs, const char *name, char *path,
+                             size_t path_size)
+{
+    int length = snprintf(path, path_size, "%s/%s", certs->dir, name);
+    assert_true(length > 0 && (size_t)length < path_size);
+    return path;
+}
+
+/* ---- clients ----------------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/*
+ * A config for `brokers` trusting certs' CA file `ca` (NULL: in clear) and presenting
+ * certificate `identity` (NULL: none).
+ */
+static struct ether_config *config_for(const struct certs *certs, const char *brokers,
+                                       const char *ca, const char *identity)
+{
+    struct ether_config *config = ether_config_new();
+    char errstr[ERRSTR_BYTES];
+    char path[PATH_BYTES_MAX + 64];
+    char name[64];
+    assert_int_equal(ether_config_set(config, "brokers", brokers, errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(ether_config_set(config, "retry_backoff_ms", "10", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "retry_backoff_max_ms", "100", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "seed", "1", errstr, sizeof errstr), ETHER_OK);
+    if (ca != NULL) {
+        snprintf(name, sizeof name, "%s.crt", ca);
+        assert_int_equal(ether_config_set(config, "tls_ca_file",
+                                          cert_path(certs, name, path, sizeof path), errstr,
+                                          sizeof errstr),
+                         ETHER_OK);
+    }
+    if (identity != NULL) {
+        snprintf(name, sizeof name, "%s.crt", identity);
+        assert_int_equal(ether_config_set(config, "tls_certificate_file",
+                                          cert_path(certs, name, path, sizeof path), errstr,
+                                          sizeof errstr),
+                         ETHER_OK);
+        snprintf(name, sizeof name, "%s.key", identity);
+        assert_int_equal(ether_config_set(config, "tls_private_key_file",
+                                          cert_path(certs, name, path, sizeof path), errstr,
+                                          sizeof errstr),
+                         ETHER_OK);
+    }
+    return config;
+}
+
+static struct ether_client *client_for(const struct certs *certs, const char *brokers,
+                                       const char *ca, const char *identity)
+{
+    struct ether_config *config = config_for(certs, brokers, ca, identity);
+    char errstr[ERRSTR_BYTES];
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    if (client == NULL) {
+        fail_msg("ether_client_new: %s", errstr);
+    }
+    ether_config_free(config);
+    return client;
+}
+
+/* ---- a fake cluster over TLS ------------------------------------------------------------- */
+
+/*
+ * fake_cluster_start with TLS on every broker: broker N presents certs' `certificate`
+ * ("broker-N" when NULL) and, with `require_client_certificate`, refuses clients without
+ * one signed by the CA (mTLS, as etherd does by default).
+ */
+static void fake_tls_cluster_start(struct fake_cluster *cluster, uint32_t broker_count,
+                                   const struct certs *certs, const char *certificate,
+                                   bool require_client_certificate)
+{
+    memset(cluster, 0, sizeof *cluster);
+    pthread_mutex_init(&cluster->mutex, NULL);
+    cluster->hint_on_not_leader = true;
+    cluster->coordinator_id = 1;
+    assert_int_equal(uv_loop_init(&cluster->loop), 0);
+    cluster->loop.data = cluster;
+    cluster->broker_count = broker_count;
+    for (uint32_t b = 0; b < broker_count; b++) {
+        struct fake_broker *broker = &cluster->brokers[b];
+        broker->cluster = cluster;
+        broker->broker_id = b + 1;
+        snprintf(broker->rack, sizeof broker->rack, "rack-%u", b + 1);
+        char name[64];
+        if (certificate != NULL) {
+            snprintf(name, sizeof name, "%s", certificate);
+        } else {
+            snprintf(name, sizeof name, "broker-%u", b + 1);
+        }
+        char ca_file[PATH_BYTES_MAX + 64];
+        char certificate_file[PATH_BYTES_MAX + 64];
+        char private_key_file[PATH_BYTES_MAX + 64];
+        char file_name[80];
+        snprintf(file_name, sizeof file_name, "%s.crt", name);
+        cert_path(certs, file_name, certificate_file, sizeof certificate_file);
+        snprintf(file_name, sizeof file_name, "%s.key", name);
+        cert_path(certs, file_name, private_key_file, sizeof private_key_file);
+        struct ether_tls_config_options tls = {
+            .role = ETHER_TLS_ROLE_SERVER,
+            .ca_file = cert_path(certs, "ca.crt", ca_file, sizeof ca_file),
+            .certificate_file = certificate_file,
+            .private_key_file = private_key_file,
+            .require_client_certificate = require_client_certificate,
+        };
+        struct broker_server_options options;
+        broker_server_options_init(&options);
+        options.frame_bytes_max = 16 * 1024 * 1024;
+        options.on_request = fake_on_request;
+        options.handler_context = broker;
+        char errbuf[256];
+        if (ether_tls_config_new(&tls, &options.tls_config, errbuf, sizeof errbuf) != ETHER_OK) {
+            fail_msg("fake TLS cluster: %s", errbuf);
+        }
+        if (broker_server_start(&cluster->loop, &options, &broker->server, errbuf, sizeof errbuf) !=
+            ETHER_OK) {
+            fail_msg("fake TLS cluster: %s", errbuf);
+        }
+        broker->port = broker_server_port(broker->server);
+    }
+    uv_async_init(&cluster->loop, &cluster->stop_signal, fake_on_stop_signal);
+    cluster->stop_signal.data = cluster;
+    pthread_create(&cluster->thread, NULL, fake_loop_thread, cluster);
+}
+
+/* "<host>:p1,<host>:p2,..." of every broker. */
+static void brokers_at(const struct fake_cluster *cluster, const char *host, char *out,
+                       size_t out_bytes)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t b = 0; b < cluster->broker_count; b++) {
+        used += (size_t)snprintf(out + used, out_bytes - used, "%s%s:%u", b > 0 ? "," : "", host,
+                                 cluster->brokers[b].port);
+    }
+}
+
+/* ---- a bare TLS broker on a socket ------------------------------------------------------- */
+
+/*
+ * Serves one connection on a thread with blocking sockets. With `alert_in_clear` it reads
+ * once and answers with a TLS alert record (what a TLS port may send a client in clear).
+ * Else it runs a TLS server session: answers METADATA requests with one broker (itself)
+ * and no topics, ignores other requests, and reads until the client closes the socket,
+ * then notes whether the client's close_notify came first.
+ */
+struct bare_broker {
+    int listen_fd;
+    uint16_t port;
+    pthread_t thread;
+    bool alert_in_clear;
+    struct ether_tls_config *tls;
+    /* results, read after bare_broker_join */
+    uint32_t metadata_answered;
+    bool peer_closed;
+    char failure[256]; /* "" unless the session failed */
+};
+
+static bool send_all(int fd, const uint8_t *bytes, size_t bytes_count)
+{
+    while (bytes_count > 0) {
+        ssize_t sent = send(fd, bytes, bytes_count, MSG_NOSIGNAL);
+        if (sent <= 0) {
+            return false;
+        }
+        bytes += sent;
+        bytes_count -= (size_t)sent;
+    }
+    return true;
+}
+
+static bool flush_session(int fd, struct ether_tls_session *session)
+{
+    uint8_t chunk[16 * 1024];
+    size_t taken;
+    while ((taken = ether_tls_session_take_output(session, chunk, sizeof chunk)) > 0) {
+        if (!send_all(fd, chunk, taken)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Answers every whole METADATA request in `input` (consumed from it). */
+static void bare_answer_requests(struct bare_broker *bare, struct ether_tls_session *session,
+                                 struct ether_buf *input)
+{
+    size_t consumed = 0;
+    for (;;) {
+        struct proto_frame_header header;
+        const uint8_t *body = NULL;
+        size_t frame_bytes = 0;
+        if (proto_frame_parse(input->data + consumed, input->length - consumed, FRAME_BYTES_MAX,
+                              &header, &body, &frame_bytes) != ETHER_OK) {
+            break;
+        }
+        consumed += frame_bytes;
+        if (header.api_key != PROTO_API_METADATA) {
+            continue;
+        }
+        Ether__BrokerAddress self = ETHER__BROKER_ADDRESS__INIT;
+        self.broker_id = 1;
+        self.host = (char *)"127.0.0.1";
+        self.port = bare->port;
+        self.rack = (char *)"";
+        Ether__BrokerAddress *brokers[] = {&self};
+        Ether__MetadataResponse response = ETHER__METADATA_RESPONSE__INIT;
+        response.brokers = brokers;
+        response.n_brokers = 1;
+        response.controller_id = 1;
+        response.cluster_id = (char *)"bare";
+        struct proto_frame_header answer = {
+            .api_key = PROTO_API_METADATA,
+            .api_version = proto_api_version_max(PROTO_API_METADATA),
+            .is_response = true,
+            .correlation_id = header.correlation_id,
+        };
+        struct ether_buf frame = ETHER_BUF_INIT;
+        assert_int_equal(proto_frame_encode(&frame, &answer, &response.base, FRAME_BYTES_MAX),
+                         ETHER_OK);
+        assert_int_equal(ether_tls_session_write(session, frame.data, frame.length), ETHER_OK);
+        ether_buf_free(&frame);
+        bare->metadata_answered++;
+    }
+    memmove(input->data, input->data + consumed, input->length - consumed);
+    input->length -= consumed;
+}
+
+static void bare_serve_tls(struct bare_broker *bare, int fd)
+{
+    char errstr[ETHER_TLS_ERROR_MESSAGE_BYTES_MAX];
+    struct ether_tls_session *session = NULL;
+    assert_int_equal(ether_tls_session_new(bare->tls, NULL, &session, errstr, sizeof errstr),
+                     ETHER_OK);
+    struct ether_buf input = ETHER_BUF_INIT;
+    uint8_t chunk[16 * 1024];
+    for (;;) {
+        ssize_t received = recv(fd, chunk, sizeof chunk, 0);
+        if (received <= 0) {
+            break; /* the client closed the socket, or the timeout */
+        }
+        (void)ether_tls_session_receive(session, chunk, (size_t)received);
+        if (ether_tls_session_state(session) == ETHER_TLS_FAILED) {
+            snprintf(bare->failure, sizeof bare->failure, "%s",
+                     ether_tls_session_error_message(session));
+            break;
+        }
+        size_t read_bytes = 0;
+        do {
+            ether_buf_reserve(&input, sizeof chunk);
+            assert_int_equal(ether_tls_session_read(session, input.data + input.length,
+                                                    input.capacity - input.length, &read_bytes),
+                             ETHER_OK);
+            input.length += read_bytes;
+        } while (read_bytes > 0);
+        if (ether_tls_session_state(session) == ETHER_TLS_ESTABLISHED) {
+            bare_answer_requests(bare, session, &input);
+        }
+        if (!flush_session(fd, session)) {
+            break;
+        }
+    }
+    bare->peer_closed = ether_tls_session_peer_closed(session);
+    ether_buf_free(&input);
+    ether_tls_session_free(session);
+}
+
+static void *bare_broker_main(void *argument)
+{
+    struct bare_broker *bare = argument;
+    int fd = accept(bare->listen_fd, NULL, NULL);
+    if (fd < 0) {
+        snprintf(bare->failure, sizeof bare->failure, "no client connected");
+        return NULL;
+    }
+    struct timeval timeout = {.tv_sec = SOCKET_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (bare->alert_in_clear) {
+        uint8_t request[4096];
+        if (recv(fd, request, sizeof request, 0) > 0) {
+            /* A fatal alert record, TLS 1.2, "protocol_version" (70). */
+            static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 70};
+            (void)send_all(fd, alert, sizeof alert);
+        }
+    } else {
+        bare_serve_tls(bare, fd);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void bare_broker_start(struct bare_broker *bare, const struct certs *certs,
+                              bool alert_in_clear)
+{
+    memset(bare, 0, sizeof *bare);
+    bare->alert_in_clear = alert_in_clear;
+    if (!alert_in_clear) {
+        char ca_file[PATH_BYTES_MAX + 64];
+        char certificate_file[PATH_BYTES_MAX + 64];
+        char private_key_file[PATH_BYTES_MAX + 64];
+        struct ether_tls_config_options tls = {
+            .role = ETHER_TLS_ROLE_SERVER,
+            .ca_file = cert_path(certs, "ca.crt", ca_file, sizeof ca_file),
+            .certificate_file =
+                cert_path(certs, "broker-1.crt", certificate_file, sizeof certificate_file),
+            .private_key_file =
+                cert_path(certs, "broker-1.key", private_key_file, sizeof private_key_file),
+        };
+        char errstr[ERRSTR_BYTES];
+        assert_int_equal(ether_tls_config_new(&tls, &bare->tls, errstr, sizeof errstr), ETHER_OK);
+    }
+    bare->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(bare->listen_fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(bare->listen_fd, (struct sockaddr *)&address, sizeof address), 0);
+    assert_int_equal(listen(bare->listen_fd, 4), 0);
+    socklen_t length = sizeof address;
+    assert_int_equal(getsockname(bare->listen_fd, (struct sockaddr *)&address, &length), 0);
+    bare->port = ntohs(address.sin_port);
+    struct timeval timeout = {.tv_sec = SOCKET_TIMEOUT_S}; /* bounds accept() */
+    setsockopt(bare->listen_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    assert_int_equal(pthread_create(&bare->thread, NULL, bare_broker_main, bare), 0);
+}
+
+static void bare_broker_join(struct bare_broker *bare)
+{
+    pthread_join(bare->thread, NULL);
+    close(bare->listen_fd);
+    ether_tls_config_free(bare->tls);
+}
+
+/* ---- settings and files ------------------------------------------------------------------ */
+
+/* ether_client_new's errstr for the config, which it must refuse. */
+static void client_refused(struct ether_config *config, char *errstr, size_t errstr_size)
+{
+    struct ether_client *client = ether_client_new(config, errstr, errstr_size);
+    assert_null(client);
+    ether_config_free(config);
+}
+
+static void test_unusable_tls_files_are_named_when_the_client_is_made(void **state)
+{
+    struct certs *certs = *state;
+    char errstr[ERRSTR_BYTES];
+    char path[PATH_BYTES_MAX + 64];
+    const char *brokers = "127.0.0.1:1";
+
+    struct ether_config *config = config_for(certs, brokers, "missing", NULL);
+    client_refused(config, errstr, sizeof errstr);
+    assert_non_null(strstr(errstr, "CA file"));
+    assert_non_null(strstr(errstr, "missing.crt"));
+    assert_non_null(strstr(errstr, "No such file"));
+
+    /* A file that holds no certificate, where the CA certificates should be. */
+    config = config_for(certs, brokers, NULL, NULL);
+    assert_int_equal(ether_config_set(config, "tls_ca_file",
+                                      cert_path(certs, "alice.key", path, sizeof path), errstr,
+                                      sizeof errstr),
+                     ETHER_OK);
+    client_refused(config, errstr, sizeof errstr);
+    assert_non_null(strstr(errstr, "alice.key"));
+
+    config = config_for(certs, brokers, "ca", "nobody");
+    client_refused(config, errstr, sizeof errstr);
+    assert_non_null(strstr(errstr, "nobody.crt"));
+
+    /* A key that is not the certificate's. */
+    config = config_for(certs, brokers, "ca", "alice");
+    assert_int_equal(ether_config_set(config, "tls_private_key_file",
+                                      cert_path(certs, "broker-1.key", path, sizeof path), errstr,
+                                      sizeof errstr),
+                     ETHER_OK);
+    client_refused(config, errstr, sizeof errstr);
+    assert_non_null(strstr(errstr, "broker-1.key"));
+    assert_non_null(strstr(errstr, "match the private key"));
+
+    /* Usable files make a client; none is opened again on connections. */
+    struct ether_client *client = client_for(certs, brokers, "ca", "alice");
+    ether_client_destroy(client);
+    client = client_for(certs, brokers, "ca", NULL);
+    ether_client_destroy(client);
+}
+
+/* ---- requests over TLS ------------------------------------------------------------------- */
+
+struct deliveries {
+    int count;
+    int failed;
+    char last_message[ERRSTR_BYTES];
+};
+
+static void on_delivery(void *context, const struct ether_delivery *delivery)
+{
+    struct deliveries *deliveries = context;
+    deliveries->count++;
+    if (delivery->error != ETHER_OK) {
+        deliveries->failed++;
+        snprintf(deliveries->last_message, sizeof deliveries->last_message, "%s",
+                 delivery->error_message);
+    }
+}
+
+/* Record i's value: i in decimal, padded to a size that crosses TLS record boundaries. */
+static size_t record_value(int i, char *value, size_t value_size)
+{
+    size_t bytes = (size_t)(i % 7 == 0 ? 40000 : 10 + i % 300);
+    assert_true(bytes <= value_size);
+    int prefix = snprintf(value, value_size, "record-%d-", i);
+    for (size_t b = (size_t)prefix; b < bytes; b++) {
+        value[b] = (char)('a' + (b + (size_t)i) % 26);
+    }
+    return bytes;
+}
+
+static void test_records_produced_and_consumed_over_mtls_arrive_intact(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    fake_tls_cluster_start(cluster, BROKERS, certs, NULL, true);
+    fake_add_topic(cluster, "orders", PARTITIONS);
+    /* Bootstrap by name (a DNS SAN); the metadata then says 127.0.0.1 (an IP SAN). */
+    char brokers[256];
+    brokers_at(cluster, "localhost", brokers, sizeof brokers);
+    struct ether_config *config = config_for(certs, brokers, "ca", "alice");
+    struct deliveries deliveries = {0};
+    ether_config_set_delivery_callback(config, on_delivery, &deliveries);
+    char errstr[ERRSTR_BYTES];
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    assert_non_null(client);
+    ether_config_free(config);
+
+    enum { COUNT = 600 };
+    static char value[40000];
+    for (int i = 0; i < COUNT; i++) {
+        size_t bytes = record_value(i, value, sizeof value);
+        assert_int_equal(
+            ether_produce(client, "orders", i % PARTITIONS, NULL, 0, value, bytes, 0, NULL),
+            ETHER_OK);
+    }
+    assert_int_equal(ether_flush(client, 20000), ETHER_OK);
+    assert_int_equal(deliveries.count, COUNT);
+    if (deliveries.failed != 0) {
+        fail_msg("%d records failed: %s", deliveries.failed, deliveries.last_message);
+    }
+    for (uint32_t id = 1; id <= BROKERS; id++) {
+        assert_true(fake_read(cluster, &cluster->produce_requests[id]) >= 1);
+    }
+
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        assert_int_equal(ether_assign(client, "orders", p, ETHER_OFFSET_BEGINNING), ETHER_OK);
+    }
+    int64_t next_offset[PARTITIONS] = {0};
+    for (int n = 0; n < COUNT; n++) {
+        struct ether_message *message = ether_consume(client, 10000);
+        assert_non_null(message);
+        if (message->error != ETHER_OK) {
+            fail_msg("consume: %s", message->error_message);
+        }
+        assert_true(message->partition >= 0 && message->partition < PARTITIONS);
+        int32_t p = message->partition;
+        assert_int_equal(message->offset, next_offset[p]);
+        int i = (int)(message->offset * PARTITIONS + p); /* record i went to partition i % 3 */
+        size_t bytes = record_value(i, value, sizeof value);
+        assert_int_equal(message->value_bytes, bytes);
+        assert_memory_equal(message->value, value, bytes);
+        next_offset[p]++;
+        ether_message_free(message);
+    }
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
+static void test_client_without_a_certificate_is_refused_at_once_with_the_reason(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    fake_tls_cluster_start(cluster, 1, certs, NULL, true);
+    char brokers[64];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_client *client = client_for(certs, brokers, "ca", NULL);
+    struct ether_cluster *description = NULL;
+    char errstr[ERRSTR_BYTES];
+    uint64_t started_ms = now_ms();
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_AUTHENTICATION_FAILED);
+    /* Not retried until the timeout: a certificate does not appear by waiting. */
+    assert_true(now_ms() - started_ms < 5000);
+    assert_non_null(strstr(errstr, "127.0.0.1"));
+    assert_non_null(strstr(errstr, "certificate required"));
+    assert_non_null(strstr(errstr, "the server asked for a client certificate and none is "
+                                   "configured"));
+    assert_null(description);
+    ether_client_destroy(client);
+
+    /* A certificate from another CA is refused by the broker, which says why. */
+    client = client_for(certs, brokers, "ca", "other-alice");
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(errstr, "unknown ca"));
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
+static void test_broker_certificates_the_client_cannot_trust_are_refused(void **state)
+{
+    struct certs *certs = *state;
+    char errstr[ERRSTR_BYTES];
+    struct ether_cluster *description = NULL;
+
+    /* Signed by a CA the client does not trust. */
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    fake_tls_cluster_start(cluster, 1, certs, NULL, false);
+    char brokers[64];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_client *client = client_for(certs, brokers, "other-ca", "alice");
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(errstr, "TLS handshake failed: certificate verify failed"));
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+
+    /* Signed by the right CA for another host: the name dialled is what is checked. */
+    fake_tls_cluster_start(cluster, 1, certs, "elsewhere", false);
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    client = client_for(certs, brokers, "ca", NULL);
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(errstr, "mismatch"));
+    ether_client_destroy(client);
+    brokers_at(cluster, "localhost", brokers, sizeof brokers);
+    client = client_for(certs, brokers, "ca", NULL);
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(errstr, "mismatch"));
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
+/* ---- the wrong protocol on either side --------------------------------------------------- */
+
+static void test_client_in_clear_against_a_tls_port_fails_within_its_timeout(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    fake_tls_cluster_start(cluster, 1, certs, NULL, true);
+    char brokers[64];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_client *client = client_for(certs, brokers, NULL, NULL);
+    struct ether_cluster *description = NULL;
+    char errstr[ERRSTR_BYTES];
+    uint64_t started_ms = now_ms();
+    /* The broker closes such a connection without a word: only the timeout can end it. */
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 1000, &description, errstr, sizeof errstr),
+        ETHER_ERR_TIMED_OUT);
+    assert_true(now_ms() - started_ms < 4000);
+    assert_non_null(strstr(errstr, "closed the connection before answering"));
+    assert_non_null(strstr(errstr, "tls_ca_file"));
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
+static void test_tls_client_against_a_port_in_clear_times_out_in_the_handshake(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    assert_int_equal(fake_cluster_start(cluster, 1, NULL), 0);
+    char brokers[64];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_client *client = client_for(certs, brokers, "ca", "alice");
+    struct ether_cluster *description = NULL;
+    char errstr[ERRSTR_BYTES];
+    uint64_t started_ms = now_ms();
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 1000, &description, errstr, sizeof errstr),
+        ETHER_ERR_TIMED_OUT);
+    assert_true(now_ms() - started_ms < 4000);
+    /* That broker waits for the rest of what it takes for a long frame, so the client
+     * hears nothing: only the timeout ends the handshake, and the error says so. */
+    assert_non_null(strstr(errstr, "did not finish the TLS handshake in time (does its client "
+                                   "port speak TLS?)"));
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
+static void test_client_in_clear_answered_with_a_tls_alert_fails_at_once(void **state)
+{
+    struct certs *certs = *state;
+    struct bare_broker bare;
+    bare_broker_start(&bare, certs, true);
+    char brokers[64];
+    snprintf(brokers, sizeof brokers, "127.0.0.1:%u", bare.port);
+    struct ether_client *client = client_for(certs, brokers, NULL, NULL);
+    struct ether_cluster *description = NULL;
+    char errstr[ERRSTR_BYTES];
+    uint64_t started_ms = now_ms();
+    assert_int_equal(
+        ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
+        ETHER_ERR_TLS_HANDSHAKE);
+    assert_true(now_ms() - started_ms < 5000);
+    assert_non_null(strstr(errstr, "answered in TLS"));
+    assert_non_null(strstr(errstr, "tls_ca_file"));
+    ether_client_destroy(client);
+    bare_broker_join(&bare);
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+static void test_closing_a_client_sends_close_notify_before_closing_the_socket(void **state)
+{
+    struct certs *certs = *state;
+    struct bare_broker bare;
+    bare_broker_start(&bare, certs, false);
+    char brokers[64];
+    snprintf(brokers, sizeof brokers, "127.0.0.1:%u", bare.port);
+    struct ether_client *client = client_for(certs, brokers, "ca", NULL);
+    struct ether_cluster *description = NULL;
+    char errstr[ERRSTR_BYTES];
+    if (ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr) !=
+        ETHER_OK) {
+        fail_msg("describe: %s", errstr);
+    }
+    assert_string_equal(description->cluster_id, "bare");
+    ether_cluster_free(description);
+    ether_client_destroy(client); /* the bare broker reads until the socket closes */
+    bare_broker_join(&bare);
+    assert_string_equal(bare.failure, "");
+    assert_true(bare.metadata_answered >= 1);
+    assert_true(bare.peer_closed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unusable_tls_files_are_named_when_the_client_is_made),
+        cmocka_unit_test(test_records_produced_and_consumed_over_mtls_arrive_intact),
+        cmocka_unit_test(test_client_without_a_certificate_is_refused_at_once_with_the_reason),
+        cmocka_unit_test(test_broker_certificates_the_client_cannot_trust_are_refused),
+        cmocka_unit_test(test_client_in_clear_against_a_tls_port_fails_within_its_timeout),
+        cmocka_unit_test(test_tls_client_against_a_port_in_clear_times_out_in_the_handshake),
+        cmocka_unit_test(test_client_in_clear_answered_with_a_tls_alert_fails_at_once),
+        cmocka_unit_test(test_closing_a_client_sends_close_notify_before_closing_the_socket),
+    };
+    return cmocka_run_group_tests(tests, make_certs, remove_certs);
+}
