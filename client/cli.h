@@ -73,6 +73,11 @@ struct cli_options {
     const char *help_group; /* with CLI_HELP: "" or a group ("topic") */
     const char *help_topic; /* with CLI_HELP: "", a group, or a command ("create") */
     const char *brokers;    /* NULL: ETHER_BROKERS or the default */
+    /* TLS files (NULL: the library's default, from ETHER_TLS_CA_FILE and so on); TLS is
+     * on when a CA file is given, "" turns it off. */
+    const char *tls_ca_file;
+    const char *tls_certificate_file;
+    const char *tls_private_key_file;
     enum cli_output output;
     const char *template_text; /* with CLI_OUTPUT_TEMPLATE */
     int timeout_ms;

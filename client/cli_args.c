@@ -51,6 +51,9 @@ enum flag_id {
     F_TO_LATEST,
     F_TO_OFFSET,
     F_TO_DATETIME,
+    F_TLS_CA,
+    F_TLS_CERT,
+    F_TLS_KEY,
     F_COUNT_OF_FLAGS,
 };
 
@@ -117,10 +120,22 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_TO_DATETIME] = {"to-datetime", 0, true, "TIME",
                        "to the first record at or after TIME: 2026-11-27T10:00:00Z (UTC unless "
                        "a zone like +01:00 is given) or ms since the epoch"},
+    [F_TLS_CA] = {"tls-ca", 0, true, "FILE",
+                  "connect over TLS, trusting the brokers' certificates signed by the CA "
+                  "certificates in this PEM file (default: $ETHER_TLS_CA_FILE; none: in clear)"},
+    [F_TLS_CERT] = {"tls-cert", 0, true, "FILE",
+                    "with --tls-ca: the client certificate (PEM) for brokers that require one "
+                    "(default: $ETHER_TLS_CERTIFICATE_FILE)"},
+    [F_TLS_KEY] = {"tls-key", 0, true, "FILE",
+                   "the private key of --tls-cert (unencrypted PEM; default: "
+                   "$ETHER_TLS_PRIVATE_KEY_FILE)"},
 };
 
-#define BIT(flag)    (UINT64_C(1) << (flag))
-#define GLOBAL_FLAGS (BIT(F_BROKERS) | BIT(F_FORMAT) | BIT(F_TIMEOUT) | BIT(F_HELP))
+#define BIT(flag) (UINT64_C(1) << (flag))
+#define GLOBAL_FLAGS                                                                 \
+    (BIT(F_BROKERS) | BIT(F_FORMAT) | BIT(F_TIMEOUT) | BIT(F_HELP) | BIT(F_TLS_CA) | \
+     BIT(F_TLS_CERT) | BIT(F_TLS_KEY))
+_Static_assert(F_COUNT_OF_FLAGS <= 64, "flag sets are 64-bit masks");
 
 struct command {
     const char *group; /* NULL for top-level commands */
@@ -280,6 +295,15 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
     switch (id) {
     case F_BROKERS:
         options->brokers = value;
+        break;
+    case F_TLS_CA:
+        options->tls_ca_file = value;
+        break;
+    case F_TLS_CERT:
+        options->tls_certificate_file = value;
+        break;
+    case F_TLS_KEY:
+        options->tls_private_key_file = value;
         break;
     case F_FORMAT:
         if (strcmp(value, "json") == 0) {
@@ -891,7 +915,10 @@ void cli_help(const char *help_group, const char *help_topic, struct cli_text *o
     }
     cli_text_printf(out,
                     "\nGlobal flags: --brokers HOST:PORT,... (or ETHER_BROKERS), --format "
-                    "text|json, --timeout MS, --help.\nRun \"ether %s%sCOMMAND --help\" for a "
-                    "command's flags.\n",
+                    "text|json, --timeout MS, --help.\nTLS: --tls-ca FILE (or ETHER_TLS_CA_FILE) "
+                    "connects over TLS; --tls-cert FILE and --tls-key FILE (or\n"
+                    "ETHER_TLS_CERTIFICATE_FILE and ETHER_TLS_PRIVATE_KEY_FILE) present a client "
+                    "certificate to brokers that require one.\nRun \"ether %s%sCOMMAND --help\" "
+                    "for a command's flags.\n",
                     is_known_group ? help_topic : "", is_known_group ? " " : "");
 }

@@ -77,6 +77,15 @@ static struct ether_client *client_new_status(const struct cli_options *options,
     int failure = CLI_EXIT_USAGE;
     if ((options->brokers != NULL &&
          ether_config_set(config, "brokers", options->brokers, errstr, sizeof errstr) != 0) ||
+        (options->tls_ca_file != NULL &&
+         ether_config_set(config, "tls_ca_file", options->tls_ca_file, errstr, sizeof errstr) !=
+             0) ||
+        (options->tls_certificate_file != NULL &&
+         ether_config_set(config, "tls_certificate_file", options->tls_certificate_file, errstr,
+                          sizeof errstr) != 0) ||
+        (options->tls_private_key_file != NULL &&
+         ether_config_set(config, "tls_private_key_file", options->tls_private_key_file, errstr,
+                          sizeof errstr) != 0) ||
         ether_config_set(config, "client_id", "ether-cli", errstr, sizeof errstr) != 0 ||
         ether_config_set(config, "delivery_timeout_ms", timeout, errstr, sizeof errstr) != 0) {
         goto err_after_config;

@@ -264,6 +264,52 @@ static void test_help_exists_on_every_level(void **state)
     cli_text_free(&text);
 }
 
+static void test_tls_flags_are_global_and_shown_in_help(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "--tls-ca", "ca.crt", "topic", "list",
+                           "--tls-cert=alice.crt", "--tls-key", "alice.key", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_TOPIC_LIST);
+    assert_string_equal(options.tls_ca_file, "ca.crt");
+    assert_string_equal(options.tls_certificate_file, "alice.crt");
+    assert_string_equal(options.tls_private_key_file, "alice.key");
+
+    /* Every command takes them, including those that make their own clients. */
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "bench", "produce", "t", "--tls-ca", "ca.crt", NULL),
+        CLI_EXIT_OK);
+    assert_string_equal(options.tls_ca_file, "ca.crt");
+    assert_null(options.tls_certificate_file);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g",
+                           "--tls-ca", "ca.crt", "--tls-cert", "a.crt", "--tls-key", "a.key", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(options.tls_private_key_file, "a.key");
+
+    /* Not given: NULL, so that the library's defaults (the environment) apply. */
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", NULL), CLI_EXIT_OK);
+    assert_null(options.tls_ca_file);
+    assert_null(options.tls_certificate_file);
+    assert_null(options.tls_private_key_file);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--tls-ca", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--tls-ca needs a value (FILE)");
+
+    struct cli_text text = {0};
+    cli_help("", "", &text);
+    assert_non_null(strstr(text.data, "--tls-ca FILE (or ETHER_TLS_CA_FILE)"));
+    assert_non_null(strstr(text.data, "--tls-cert FILE and --tls-key FILE"));
+    cli_text_free(&text);
+    cli_help("topic", "create", &text);
+    assert_non_null(strstr(text.data, "--tls-ca FILE"));
+    assert_non_null(strstr(text.data, "--tls-cert FILE"));
+    assert_non_null(strstr(text.data, "--tls-key FILE"));
+    cli_text_free(&text);
+}
+
 static void test_group_commands_take_the_group_and_their_flags(void **state)
 {
     (void)state;
@@ -517,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_bench_and_health_flags),
         cmocka_unit_test(test_bad_arguments_get_one_clear_sentence),
         cmocka_unit_test(test_help_exists_on_every_level),
+        cmocka_unit_test(test_tls_flags_are_global_and_shown_in_help),
         cmocka_unit_test(test_group_commands_take_the_group_and_their_flags),
         cmocka_unit_test(test_consume_with_a_group_takes_group_settings),
         cmocka_unit_test(test_bad_group_arguments_get_one_clear_sentence),
