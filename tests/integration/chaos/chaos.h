@@ -5,8 +5,10 @@
  * What it is for: finding lost, duplicated, reordered or invented records and
  * slow recoveries under real faults -- SIGKILL, SIGSTOP (docker pause), a
  * broker cut off the network -- injected one at a time by a seeded nemesis,
- * while idempotent producers (acks=all) write and consumers read every
- * partition from the beginning, through libether (client/ether.h) only.
+ * while idempotent producers (acks=all) write, consumers read every
+ * partition from the beginning and the members of a consumer group share the
+ * partitions and commit what they processed, through libether
+ * (client/ether.h) only.
  *
  * Modules, each owning its part of the history:
  *   workload.c  producer and consumer threads; each thread owns its own
@@ -39,6 +41,7 @@ enum {
     CHAOS_BROKERS_COUNT = 3,
     CHAOS_PRODUCERS_MAX = 16,
     CHAOS_CONSUMERS_MAX = 16,
+    CHAOS_GROUP_MEMBERS_MAX = 16,
     CHAOS_PARTITIONS_MAX = 32,
     CHAOS_VALUE_BYTES_MIN = 48,
     CHAOS_VALUE_BYTES_MAX = 4096,
@@ -58,13 +61,14 @@ struct chaos_options {
     unsigned client_port;
     unsigned http_port;
     uint64_t seed;
-    int duration_s;        /* faults are injected for this long */
-    int producers_count;   /* idempotent producers, one client each */
-    int consumers_count;   /* consumer k reads through the replica in rack r(k % 3 + 1) */
-    int partitions_count;  /* of the topic, replication factor 3 */
-    int rate_per_producer; /* records per second */
-    int value_bytes;       /* each record's value */
-    int fault_min_ms;      /* how long one fault lasts before it is healed */
+    int duration_s;          /* faults are injected for this long */
+    int producers_count;     /* idempotent producers, one client each */
+    int consumers_count;     /* consumer k reads through the replica in rack r(k % 3 + 1) */
+    int group_members_count; /* members of the consumer group (groups.c); 0: no group */
+    int partitions_count;    /* of the topic, replication factor 3 */
+    int rate_per_producer;   /* records per second */
+    int value_bytes;         /* each record's value */
+    int fault_min_ms;        /* how long one fault lasts before it is healed */
     int fault_max_ms;
     int quiet_min_ms; /* pause between recovering from a fault and the next */
     int quiet_max_ms;
@@ -175,6 +179,35 @@ struct chaos_consumer {
     char fatal_message[CHAOS_ERRSTR_BYTES];
 };
 
+/* A member of the consumer group (groups.c). */
+struct chaos_group_member {
+    struct chaos_run *run;
+    int index;
+    pthread_t thread;
+    struct chaos_read *reads;
+    size_t reads_count;
+    size_t reads_capacity;
+    size_t errors_count;
+    int fatal_error;
+    char fatal_message[CHAOS_ERRSTR_BYTES];
+};
+
+/* One committed offset of the group, as the watcher saw it. */
+struct chaos_commit_sample {
+    int64_t sample_ms;
+    int64_t committed;
+    int32_t partition;
+};
+
+struct chaos_group_watch {
+    pthread_t thread;
+    bool started;
+    bool failed;
+    struct chaos_commit_sample *samples; /* the watcher's until joined */
+    size_t samples_count;
+    size_t samples_capacity;
+};
+
 enum chaos_fault_kind {
     CHAOS_FAULT_KILL,            /* docker kill -s KILL, then docker start */
     CHAOS_FAULT_PAUSE,           /* docker pause, then docker unpause */
@@ -199,6 +232,10 @@ struct chaos_run {
     struct chaos_options options;
     struct chaos_producer producers[CHAOS_PRODUCERS_MAX];
     struct chaos_consumer consumers[CHAOS_CONSUMERS_MAX];
+    struct chaos_group_member group_members[CHAOS_GROUP_MEMBERS_MAX];
+    struct chaos_group_watch group_watch;
+    atomic_bool stop_group;
+    _Atomic int64_t group_committed[CHAOS_PARTITIONS_MAX]; /* the newest sample of each */
     atomic_bool stop_producing;
     atomic_bool stop_consuming;
     /* Set before stop_consuming: consumers finish once they have read up to these. */
@@ -240,6 +277,18 @@ struct chaos_final_log {
  */
 int chaos_final_read(const struct chaos_run *run, int replica, const int64_t *end_offsets,
                      struct chaos_final_log *logs);
+
+/* ---- groups.c ---------------------------------------------------------------------------- */
+
+/* Starts the group's members and its watcher. 0, or -1 with a message on stderr. */
+int chaos_groups_start(struct chaos_run *run);
+/* Waits (bounded) until the group committed every end offset, then the members leave. */
+void chaos_groups_stop(struct chaos_run *run, const int64_t *end_offsets);
+/* Checks the group's reads against logs (one replica's) and its commits; prints the
+ * report line; returns the number of violations. */
+size_t chaos_groups_check(struct chaos_run *run, const struct chaos_final_log *logs,
+                          const int64_t *end_offsets);
+void chaos_groups_free(struct chaos_run *run);
 
 /* ---- nemesis.c --------------------------------------------------------------------------- */
 

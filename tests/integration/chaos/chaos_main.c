@@ -46,26 +46,29 @@ static void on_sigpipe(int signal_number)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ether-chaos [options]\n"
-            "  against brokers 1..3 at <net>.11..13 in containers <prefix>-1..3:\n"
-            "  --net A.B.C              first three octets of the brokers' /24 (172.28.91)\n"
-            "  --containers PREFIX      container name prefix (etherchaos)\n"
-            "  --network NAME           their docker network (etherchaos_ether)\n"
-            "  --client-port N          (9092)     --http-port N     (9644)\n"
-            "  --topic NAME             (chaos)\n"
-            "  --seed N                 the nemesis's and producers' random seed (time)\n"
-            "  --duration S             seconds of faults (60)\n"
-            "  --producers N (3)  --consumers N (3)  --partitions N (4)\n"
-            "  --rate N                 records per second per producer (200)\n"
-            "  --value-bytes N          (64)\n"
-            "  --fault-min-ms N (500)   --fault-max-ms N (8000)    how long a fault is held\n"
-            "  --quiet-min-ms N (1000)  --quiet-max-ms N (4000)    pause between faults\n"
-            "  --recover-max-ms N       bound: produce and fetch served after a heal (30000)\n"
-            "  --healthy-max-ms N       bound: healthy, every ISR full after a heal (60000)\n"
-            "  --delivery-timeout-ms N  the producers' delivery timeout (60000)\n"
-            "  --history FILE           write every event there\n"
-            "  --self-test              check the checker on made-up histories (no cluster)\n");
+    fprintf(
+        out,
+        "usage: ether-chaos [options]\n"
+        "  against brokers 1..3 at <net>.11..13 in containers <prefix>-1..3:\n"
+        "  --net A.B.C              first three octets of the brokers' /24 (172.28.91)\n"
+        "  --containers PREFIX      container name prefix (etherchaos)\n"
+        "  --network NAME           their docker network (etherchaos_ether)\n"
+        "  --client-port N          (9092)     --http-port N     (9644)\n"
+        "  --topic NAME             (chaos)\n"
+        "  --seed N                 the nemesis's and producers' random seed (time)\n"
+        "  --duration S             seconds of faults (60)\n"
+        "  --producers N (3)  --consumers N (3)  --partitions N (4)\n"
+        "  --group-members N        members of the consumer group (3; 0: none); odd seeds\n"
+        "                           rebalance cooperatively (sticky), even ones eagerly (range)\n"
+        "  --rate N                 records per second per producer (200)\n"
+        "  --value-bytes N          (64)\n"
+        "  --fault-min-ms N (500)   --fault-max-ms N (8000)    how long a fault is held\n"
+        "  --quiet-min-ms N (1000)  --quiet-max-ms N (4000)    pause between faults\n"
+        "  --recover-max-ms N       bound: produce and fetch served after a heal (30000)\n"
+        "  --healthy-max-ms N       bound: healthy, every ISR full after a heal (60000)\n"
+        "  --delivery-timeout-ms N  the producers' delivery timeout (60000)\n"
+        "  --history FILE           write every event there\n"
+        "  --self-test              check the checker on made-up histories (no cluster)\n");
 }
 
 static int parse_int(const char *text, const char *name, int low, int high, int *out)
@@ -94,6 +97,7 @@ static int parse_options(int argc, char **argv, struct chaos_options *options)
         .duration_s = 60,
         .producers_count = 3,
         .consumers_count = 3,
+        .group_members_count = 3,
         .partitions_count = 4,
         .rate_per_producer = 200,
         .value_bytes = 64,
@@ -116,6 +120,7 @@ static int parse_options(int argc, char **argv, struct chaos_options *options)
         DURATION,
         PRODUCERS,
         CONSUMERS,
+        GROUP_MEMBERS,
         PARTITIONS,
         RATE,
         VALUE_BYTES,
@@ -141,6 +146,7 @@ static int parse_options(int argc, char **argv, struct chaos_options *options)
         {"duration", required_argument, NULL, DURATION},
         {"producers", required_argument, NULL, PRODUCERS},
         {"consumers", required_argument, NULL, CONSUMERS},
+        {"group-members", required_argument, NULL, GROUP_MEMBERS},
         {"partitions", required_argument, NULL, PARTITIONS},
         {"rate", required_argument, NULL, RATE},
         {"value-bytes", required_argument, NULL, VALUE_BYTES},
@@ -200,6 +206,10 @@ static int parse_options(int argc, char **argv, struct chaos_options *options)
         case CONSUMERS:
             rc =
                 parse_int(optarg, "--consumers", 1, CHAOS_CONSUMERS_MAX, &options->consumers_count);
+            break;
+        case GROUP_MEMBERS:
+            rc = parse_int(optarg, "--group-members", 0, CHAOS_GROUP_MEMBERS_MAX,
+                           &options->group_members_count);
             break;
         case PARTITIONS:
             rc = parse_int(optarg, "--partitions", 1, CHAOS_PARTITIONS_MAX,
@@ -324,10 +334,10 @@ int main(int argc, char **argv)
            options->seed, options->duration_s, options->fault_min_ms, options->fault_max_ms,
            options->quiet_min_ms, options->quiet_max_ms, options->brokers,
            options->container_prefix, options->network);
-    printf("chaos: %d idempotent producers (acks=all) at %d records/s each, %d consumers, topic "
-           "%s with %d partitions x 3 replicas\n",
+    printf("chaos: %d idempotent producers (acks=all) at %d records/s each, %d consumers, "
+           "%d group members, topic %s with %d partitions x 3 replicas\n",
            options->producers_count, options->rate_per_producer, options->consumers_count,
-           options->topic, options->partitions_count);
+           options->group_members_count, options->topic, options->partitions_count);
 
     char errstr[CHAOS_ERRSTR_BYTES];
     struct ether_client *admin =
@@ -343,7 +353,7 @@ int main(int argc, char **argv)
         free(run);
         return EXIT_HARNESS;
     }
-    if (chaos_workload_start(run) != 0) {
+    if (chaos_workload_start(run) != 0 || chaos_groups_start(run) != 0) {
         return EXIT_HARNESS; /* threads are running: no cleanup is safe */
     }
 
@@ -362,6 +372,7 @@ int main(int argc, char **argv)
     printf("chaos: %7.1fs producers stopped; consumers read to the end\n",
            (double)chaos_now_ms() / 1000.0);
     chaos_workload_stop_consumers(run, end_offsets, CONSUMERS_FINISH_TIMEOUT_MS);
+    chaos_groups_stop(run, end_offsets);
     chaos_workload_write_history(run);
     printf("chaos: %7.1fs reading every partition through every replica; ends:",
            (double)chaos_now_ms() / 1000.0);
@@ -378,6 +389,7 @@ int main(int argc, char **argv)
     ether_client_destroy(admin);
     struct chaos_counts counts;
     size_t violations = chaos_check(run, logs, &counts);
+    violations += chaos_groups_check(run, logs[0], end_offsets);
     for (int r = 0; r < CHAOS_BROKERS_COUNT; r++) {
         for (int p = 0; p < CHAOS_PARTITIONS_MAX; p++) {
             free(logs[r][p].ids);
@@ -403,6 +415,7 @@ int main(int argc, char **argv)
     for (int c = 0; c < options->consumers_count; c++) {
         free(run->consumers[c].reads);
     }
+    chaos_groups_free(run);
     free(run->faults);
     free(run);
     return violations == 0 ? 0 : EXIT_VIOLATION;

@@ -34,6 +34,7 @@ static void fixture_free(struct fixture *fixture)
             free(fixture->run->producers[q].sent);
         }
         free(fixture->run->consumers[0].reads);
+        chaos_groups_free(fixture->run);
         free(fixture->run->faults);
         free(fixture->run);
     }
@@ -115,6 +116,26 @@ static int fixture_make(struct fixture *fixture)
     }
     consumer->finished = true;
     snprintf(consumer->rack, sizeof consumer->rack, "r1");
+    /* A group of one member that read what the consumer read and committed it all, in two
+     * samples per partition. */
+    run->options.group_members_count = 1;
+    struct chaos_group_member *member = &run->group_members[0];
+    member->reads = calloc(consumer->reads_count, sizeof(struct chaos_read));
+    run->group_watch.samples = calloc(2 * PARTITIONS, sizeof(struct chaos_commit_sample));
+    if (member->reads == NULL || run->group_watch.samples == NULL) {
+        return -1;
+    }
+    memcpy(member->reads, consumer->reads, consumer->reads_count * sizeof(struct chaos_read));
+    member->reads_count = consumer->reads_count;
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t end = fixture->logs[0][p].end;
+        run->group_watch.samples[run->group_watch.samples_count++] =
+            (struct chaos_commit_sample){.sample_ms = 2000, .committed = end / 2, .partition = p};
+        run->group_watch.samples[run->group_watch.samples_count++] =
+            (struct chaos_commit_sample){.sample_ms = 3000, .committed = end, .partition = p};
+        atomic_store(&run->group_committed[p], end);
+    }
+    run->group_watch.samples_capacity = run->group_watch.samples_count;
     run->faults_count = 1;
     run->faults[0] = (struct chaos_fault){.kind = CHAOS_FAULT_KILL_LEADER,
                                           .broker_id = 1,
@@ -204,6 +225,85 @@ static void plant_crash(struct fixture *fixture)
     fixture->run->crashes_count = 1;
 }
 
+/* ---- the consumer group's checks ---- */
+
+static size_t check_group(struct fixture *fixture)
+{
+    int64_t ends[CHAOS_PARTITIONS_MAX] = {0};
+    for (int p = 0; p < PARTITIONS; p++) {
+        ends[p] = fixture->logs[0][p].end;
+    }
+    return chaos_groups_check(fixture->run, fixture->logs[0], ends);
+}
+
+static void plant_group_phantom(struct fixture *fixture)
+{
+    fixture->run->group_members[0].reads[2].id = chaos_record_id(1, 0);
+}
+
+static void plant_group_unread(struct fixture *fixture)
+{
+    fixture->run->group_members[0].reads_count--;
+}
+
+static void plant_group_commit_backward(struct fixture *fixture)
+{
+    fixture->run->group_watch.samples[1].committed = 0; /* partition 0 at 3000 ms: 0 < end/2 */
+}
+
+static void plant_group_unfinished(struct fixture *fixture)
+{
+    atomic_store(&fixture->run->group_committed[1], 1);
+}
+
+static void plant_group_member_stopped(struct fixture *fixture)
+{
+    fixture->run->group_members[0].fatal_error = ETHER_ERR_NO_MEMORY;
+}
+
+struct group_case {
+    const char *name;
+    void (*plant)(struct fixture *fixture);
+};
+
+/* The clean group passes; each planted anomaly is a violation. Returns the failures. */
+static int group_self_test(void)
+{
+    static const struct group_case cases[] = {
+        {"a group member's read the final log contradicts", plant_group_phantom},
+        {"an offset no group member read", plant_group_unread},
+        {"a committed offset that went backward", plant_group_commit_backward},
+        {"a group that did not commit the end", plant_group_unfinished},
+        {"a group member that stopped", plant_group_member_stopped},
+    };
+    int failures = 0;
+    struct fixture fixture;
+    if (fixture_make(&fixture) != 0) {
+        fixture_free(&fixture);
+        return 1;
+    }
+    printf("self-test: the clean group history\n");
+    if (check_group(&fixture) != 0) {
+        printf("self-test: FAIL: the clean group history has violations\n");
+        failures++;
+    }
+    fixture_free(&fixture);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (fixture_make(&fixture) != 0) {
+            fixture_free(&fixture);
+            return failures + 1;
+        }
+        printf("self-test: %s\n", cases[i].name);
+        cases[i].plant(&fixture);
+        if (check_group(&fixture) == 0) {
+            printf("self-test: FAIL: %s: not counted\n", cases[i].name);
+            failures++;
+        }
+        fixture_free(&fixture);
+    }
+    return failures;
+}
+
 struct self_test_case {
     const char *name;
     void (*plant)(struct fixture *fixture);
@@ -273,7 +373,8 @@ int chaos_self_test(void)
         }
     }
     fixture_free(&fixture);
-    printf("self-test: %s (%zu cases)\n", failures == 0 ? "PASS" : "FAIL",
-           sizeof cases / sizeof cases[0] + 2);
+    failures += group_self_test();
+    printf("self-test: %s (%zu cases, and 6 of the consumer group)\n",
+           failures == 0 ? "PASS" : "FAIL", sizeof cases / sizeof cases[0] + 2);
     return failures == 0 ? 0 : -1;
 }
