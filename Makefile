@@ -338,6 +338,18 @@ run: all
 	      echo "make run: the storage engine and Raft core are built and tested by 'make test'."; \
 	      exit 2; fi
 
+# `make run-tls`: the same cluster with TLS and client certificates required (certificates
+# from scripts/make-test-certs in data/certs/; the ether flags to use are printed).
+.PHONY: run-tls
+run-tls: all
+	@scripts/run-local-cluster $(B) --tls
+
+# `make bench-tls`: produce throughput over TLS and in clear, one three-broker cluster after
+# the other on this machine (tests/integration/client_tls.py --bench; prints, asserts nothing).
+.PHONY: bench-tls
+bench-tls: all
+	@python3 tests/integration/client_tls.py $(B) --bench
+
 clean:
 	rm -rf build
 
