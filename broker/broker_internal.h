@@ -16,6 +16,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "broker/controller_state.h"
+#include "broker/metrics.h"
 #include "broker/producer_table.h"
 #include "broker/replica.h"
 #include "broker/server.h"
@@ -30,6 +31,7 @@ enum {
     BROKER_CONTROLLER_GROUP_ID = 0,
     BROKER_CONTROLLER_VOTERS_MAX = 3,
     BROKER_DIR_PATH_BYTES_MAX = 1024,
+    BROKER_GROUP_STATES_COUNT = 4, /* the values of group.h's enum group_state */
 };
 
 /* A request answered later (after a commit, a persist, or a long poll). */
@@ -105,6 +107,21 @@ struct broker_partition {
 struct broker_fetch_request;
 struct broker_discovery;
 
+/* What GET /metrics reports of the data path besides the replicas' own state (http.c). */
+struct broker_metrics {
+    uint64_t produce_requests_ok_count; /* every partition of the request succeeded */
+    uint64_t produce_requests_error_count;
+    uint64_t fetch_requests_ok_count;
+    uint64_t fetch_requests_error_count;
+    uint64_t produce_accepted_bytes;         /* batch bytes handed to Raft as proposals */
+    uint64_t fetch_sent_bytes;               /* batch bytes in fetch responses */
+    struct broker_histogram produce_latency; /* handler entry to response handed to the server */
+    struct broker_histogram fetch_latency;   /* handler entry to response, long polls included */
+    /* The replicas' fsyncs, taken from their logs at each scrape and when a partition closes
+     * (broker_raft_log_take_fsync_latency). */
+    struct broker_histogram fsync_latency;
+};
+
 /* A peer's incarnation as its own frames say. */
 struct broker_observed_incarnation {
     uint32_t broker_id;
@@ -139,6 +156,8 @@ struct broker {
     size_t hints_capacity;
 
     struct broker_fetch_request *fetch_waiting; /* long polls */
+
+    struct broker_metrics metrics;
 
     /* Identity: known at start from broker.meta, or decided by discovery. */
     struct broker_discovery *discovery; /* non-NULL while deciding */
@@ -234,6 +253,13 @@ void broker_handle_describe_producers(struct broker *broker, uint64_t connection
 /* Fails every long poll (shutdown). */
 void broker_fetches_cancel_all(struct broker *broker);
 
+/* ---- raft_log.c ------------------------------------------------------------------------- */
+
+/* Loop thread: adds the fsync durations `raft_log` measured since the last take to `into`,
+ * and forgets them (so each one is counted once, also after the log is gone). */
+void broker_raft_log_take_fsync_latency(struct broker_raft_log *raft_log,
+                                        struct broker_histogram *into);
+
 /* ---- coordinator.c ---------------------------------------------------------------------- */
 
 /* Topics whose name starts with "__" belong to Ether: clients cannot write, create or delete
@@ -257,6 +283,10 @@ void broker_coordinator_reset_store(struct broker_coordinator *coordinator);
 /* Handles a group api request (taking `request`); false for another api. */
 bool broker_coordinator_handle(struct broker *broker, uint64_t connection_id,
                                const struct proto_frame_header *header, ProtobufCMessage *request);
+/* Adds the groups this coordinator runs in memory (leader only: those with members or recent
+ * activity) to counts_by_state, which is indexed by enum group_state. */
+void broker_coordinator_count_groups(const struct broker_coordinator *coordinator,
+                                     uint64_t counts_by_state[BROKER_GROUP_STATES_COUNT]);
 /* Session expiry and join phases of the groups this broker coordinates. */
 void broker_coordinators_tick(struct broker *broker);
 /* Whether the controller leader should create __consumer_offsets now, and its shape. */

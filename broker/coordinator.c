@@ -1226,6 +1226,17 @@ bool broker_coordinator_handle(struct broker *broker, uint64_t connection_id,
     return true;
 }
 
+void broker_coordinator_count_groups(const struct broker_coordinator *coordinator,
+                                     uint64_t counts_by_state[BROKER_GROUP_STATES_COUNT])
+{
+    _Static_assert(GROUP_STABLE + 1 == BROKER_GROUP_STATES_COUNT, "one count per group state");
+    for (size_t i = 0; i < coordinator->groups_count; i++) {
+        enum group_state state = coordinator->groups[i].group->state;
+        ETHER_ASSERT((size_t)state < BROKER_GROUP_STATES_COUNT);
+        counts_by_state[state]++;
+    }
+}
+
 void broker_coordinators_tick(struct broker *broker)
 {
     uint64_t now_ms = uv_now(broker->loop);

@@ -12,6 +12,8 @@
 #include "broker/http.h"
 
 #include "broker/broker_internal.h"
+#include "broker/group.h"
+#include "broker/metrics.h"
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/mem.h"
@@ -128,6 +130,73 @@ static uint32_t assigned_replicas_count(const struct broker *broker,
     return topic->partitions[partition->partition].replicas_count;
 }
 
+static void append_outcome_counter(struct ether_buf *buf, const char *name, const char *help,
+                                   uint64_t ok_count, uint64_t error_count)
+{
+    append_family(buf, name, "counter", help);
+    append_format(buf, "%s{outcome=\"ok\"} %" PRIu64 "\n", name, ok_count);
+    append_format(buf, "%s{outcome=\"error\"} %" PRIu64 "\n", name, error_count);
+}
+
+/* The request counters, byte counters and latency histograms of the data path. */
+static void render_data_path(struct broker *broker, struct ether_buf *body)
+{
+    struct broker_metrics *metrics = &broker->metrics;
+    append_outcome_counter(body, "ether_produce_requests_total",
+                           "Produce requests answered (acks=0: settled), by outcome: error when "
+                           "any partition failed.",
+                           metrics->produce_requests_ok_count,
+                           metrics->produce_requests_error_count);
+    broker_histogram_render(&metrics->produce_latency, "ether_produce_latency_seconds",
+                            "Produce requests from arrival to the response handed to the server "
+                            "(acks=0: until every batch is proposed).",
+                            body);
+    append_outcome_counter(body, "ether_fetch_requests_total",
+                           "Fetch requests answered, by outcome: error when any partition failed.",
+                           metrics->fetch_requests_ok_count, metrics->fetch_requests_error_count);
+    broker_histogram_render(&metrics->fetch_latency, "ether_fetch_latency_seconds",
+                            "Fetch requests from arrival to the response handed to the server, "
+                            "long polls included.",
+                            body);
+    append_family(body, "ether_bytes_in_total", "counter",
+                  "Record batch bytes of produce requests accepted for proposal.");
+    append_format(body, "ether_bytes_in_total %" PRIu64 "\n", metrics->produce_accepted_bytes);
+    append_family(body, "ether_bytes_out_total", "counter",
+                  "Record batch bytes sent in fetch responses.");
+    append_format(body, "ether_bytes_out_total %" PRIu64 "\n", metrics->fetch_sent_bytes);
+
+    /* Each replica's log keeps the fsyncs it ran since the last scrape; they move here. */
+    if (broker->controller.replica != NULL) {
+        broker_raft_log_take_fsync_latency(broker_replica_log(broker->controller.replica),
+                                           &metrics->fsync_latency);
+    }
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        if (broker->partitions[i]->replica != NULL) {
+            broker_raft_log_take_fsync_latency(broker_replica_log(broker->partitions[i]->replica),
+                                               &metrics->fsync_latency);
+        }
+    }
+    broker_histogram_render(&metrics->fsync_latency, "ether_fsync_latency_seconds",
+                            "fdatasync of the Raft logs' appended entries, every group on this "
+                            "broker.",
+                            body);
+
+    uint64_t groups_by_state[BROKER_GROUP_STATES_COUNT] = {0};
+    for (size_t i = 0; i < broker->partitions_count; i++) {
+        const struct broker_partition *partition = broker->partitions[i];
+        if (partition_visible(partition) && partition->coordinator != NULL) {
+            broker_coordinator_count_groups(partition->coordinator, groups_by_state);
+        }
+    }
+    append_family(body, "ether_consumer_groups", "gauge",
+                  "Consumer groups this broker coordinates (with members or recent activity), "
+                  "by state.");
+    for (size_t state = 0; state < BROKER_GROUP_STATES_COUNT; state++) {
+        append_format(body, "ether_consumer_groups{state=\"%s\"} %" PRIu64 "\n",
+                      group_state_name((enum group_state)state), groups_by_state[state]);
+    }
+}
+
 static void render_metrics(struct broker *broker, struct ether_buf *body)
 {
     append_family(body, "ether_broker_info", "gauge", "This broker's id and incarnation.");
@@ -215,6 +284,8 @@ static void render_metrics(struct broker *broker, struct ether_buf *body)
     append_family(body, "ether_transport_bytes_sent_total", "counter",
                   "Bytes of Raft traffic sent to peers.");
     append_format(body, "ether_transport_bytes_sent_total %" PRIu64 "\n", stats.bytes_sent);
+
+    render_data_path(broker, body);
 }
 
 /* 200 "ok" once the broker can serve; otherwise 503 and one line saying why. */

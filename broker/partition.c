@@ -54,6 +54,7 @@ struct broker_produce_request {
     uint32_t correlation_id;
     uint16_t api_key;
     Ether__Acks acks;
+    uint64_t arrived_ns;       /* monotonic clock when the handler got it */
     ProtobufCMessage *request; /* freed when `references` drops to 0 */
     uint32_t references;       /* this context + one per Raft borrow */
     Ether__ProducePartitionResult *results;
@@ -96,6 +97,19 @@ static void produce_count_down(struct broker_produce_request *request)
     if (--request->results_pending > 0) {
         return;
     }
+    /* acks=0 requests are counted and timed too, up to where their answer would go. */
+    struct broker_metrics *metrics = &request->broker->metrics;
+    bool failed = false;
+    for (size_t i = 0; i < request->results_count; i++) {
+        failed |= request->results[i].error != ETHER_OK;
+    }
+    if (failed) {
+        metrics->produce_requests_error_count++;
+    } else {
+        metrics->produce_requests_ok_count++;
+    }
+    broker_histogram_observe(&metrics->produce_latency,
+                             ether_clock_monotonic_ns() - request->arrived_ns);
     if (request->acks != ETHER__ACKS__ACKS_NONE) {
         Ether__ProduceResponse response = ETHER__PRODUCE_RESPONSE__INIT;
         response.n_partitions = request->results_count;
@@ -421,6 +435,9 @@ static void close_partition(struct broker_partition *partition, bool delete_data
 {
     struct broker *broker = partition->broker;
     fail_waits(partition, ETHER_ERR_NOT_LEADER);
+    /* Its fsyncs stay counted after it is gone (one still running is not). */
+    broker_raft_log_take_fsync_latency(broker_replica_log(partition->replica),
+                                       &broker->metrics.fsync_latency);
     broker_coordinator_free(partition->coordinator);
     partition->coordinator = NULL;
     broker_replica_close(partition->replica, on_closed, context);
@@ -1035,6 +1052,7 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
 {
     Ether__ProduceRequest *produce = (Ether__ProduceRequest *)unpacked;
     struct broker_produce_request *request = ether_calloc(1, sizeof *request);
+    request->arrived_ns = ether_clock_monotonic_ns();
     request->broker = broker;
     request->connection_id = connection_id;
     request->correlation_id = header->correlation_id;
@@ -1140,6 +1158,7 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
                            leader_hint != RAFT_ID_NONE ? broker_node_broker_id(leader_hint) : 0);
             continue;
         }
+        broker->metrics.produce_accepted_bytes += part->batch.len;
         if (in_flight_index != 0) {
             producer_table_note_in_flight(&partition->producers, &info, in_flight_index);
         }
@@ -1152,6 +1171,7 @@ void broker_handle_produce(struct broker *broker, uint64_t connection_id,
 struct broker_fetch_request {
     struct broker *broker;
     uint64_t connection_id;
+    uint64_t arrived_ns; /* monotonic clock when the handler got it */
     struct proto_frame_header header;
     Ether__FetchRequest *request; /* owned */
     uv_timer_t timer;
@@ -1244,7 +1264,7 @@ static void fetch_partition(struct broker *broker, const struct controller_topic
 /*
  * Answers the fetch if it has data, or if `final`; returns true when answered.
  */
-static bool fetch_try(struct broker *broker, uint64_t connection_id,
+static bool fetch_try(struct broker *broker, uint64_t connection_id, uint64_t arrived_ns,
                       const struct proto_frame_header *header, const Ether__FetchRequest *request,
                       bool final)
 {
@@ -1287,6 +1307,14 @@ static bool fetch_try(struct broker *broker, uint64_t connection_id,
         response.partitions = pointers;
         broker_respond(broker, connection_id, header->api_key, header->correlation_id,
                        &response.base);
+        struct broker_metrics *metrics = &broker->metrics;
+        if (any_error) {
+            metrics->fetch_requests_error_count++;
+        } else {
+            metrics->fetch_requests_ok_count++;
+        }
+        metrics->fetch_sent_bytes += bytes_returned;
+        broker_histogram_observe(&metrics->fetch_latency, ether_clock_monotonic_ns() - arrived_ns);
     }
     for (size_t i = 0; i < count; i++) {
         for (size_t b = 0; b < results[i].n_batches; b++) {
@@ -1327,7 +1355,8 @@ static void fetch_unlink(struct broker_fetch_request *fetch)
 static void on_fetch_timeout(uv_timer_t *timer)
 {
     struct broker_fetch_request *fetch = timer->data;
-    fetch_try(fetch->broker, fetch->connection_id, &fetch->header, fetch->request, true);
+    fetch_try(fetch->broker, fetch->connection_id, fetch->arrived_ns, &fetch->header,
+              fetch->request, true);
     fetch_unlink(fetch);
 }
 
@@ -1351,7 +1380,8 @@ static void fetches_wake(struct broker *broker, const struct broker_partition *p
     while (fetch != NULL) {
         struct broker_fetch_request *next = fetch->next;
         if (fetch_names_partition(fetch->request, partition) &&
-            fetch_try(broker, fetch->connection_id, &fetch->header, fetch->request, false)) {
+            fetch_try(broker, fetch->connection_id, fetch->arrived_ns, &fetch->header,
+                      fetch->request, false)) {
             fetch_unlink(fetch);
         }
         fetch = next;
@@ -1362,7 +1392,8 @@ void broker_fetches_cancel_all(struct broker *broker)
 {
     while (broker->fetch_waiting != NULL) {
         struct broker_fetch_request *fetch = broker->fetch_waiting;
-        fetch_try(broker, fetch->connection_id, &fetch->header, fetch->request, true);
+        fetch_try(broker, fetch->connection_id, fetch->arrived_ns, &fetch->header, fetch->request,
+                  true);
         fetch_unlink(fetch);
     }
 }
@@ -1371,13 +1402,15 @@ void broker_handle_fetch(struct broker *broker, uint64_t connection_id,
                          const struct proto_frame_header *header, ProtobufCMessage *unpacked)
 {
     Ether__FetchRequest *request = (Ether__FetchRequest *)unpacked;
-    if (fetch_try(broker, connection_id, header, request, false)) {
+    uint64_t arrived_ns = ether_clock_monotonic_ns();
+    if (fetch_try(broker, connection_id, arrived_ns, header, request, false)) {
         proto_message_free(unpacked);
         return;
     }
     struct broker_fetch_request *fetch = ether_calloc(1, sizeof *fetch);
     fetch->broker = broker;
     fetch->connection_id = connection_id;
+    fetch->arrived_ns = arrived_ns;
     fetch->header = *header;
     fetch->request = request;
     fetch->waiting = true;

@@ -12,7 +12,10 @@
  */
 #include "broker/raft_log.h"
 
+#include "broker/broker_internal.h"
+#include "broker/metrics.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/panic.h"
@@ -57,6 +60,8 @@ struct broker_raft_log {
     size_t configurations_capacity;
     struct raft_snapshot_meta snapshot;
     uint64_t snapshot_next_offset; /* the record offset right after the snapshot */
+    /* Loop thread: fsync durations not yet taken by broker_raft_log_take_fsync_latency. */
+    struct broker_histogram fsync_latency;
 
     /* Memory lent to Raft until the next release. */
     struct storage_batch *reads;
@@ -72,6 +77,10 @@ struct broker_raft_log {
     struct storage_entry *append_scratch;
     size_t append_scratch_capacity;
     size_t appended_count; /* entries of append_scratch the last persist stored */
+    /* The last persist's fdatasync ran and took sync_ns; the loop reads both in
+     * broker_raft_log_persisted, after the worker is done (as appended_count). */
+    bool synced;
+    uint64_t sync_ns;
 };
 
 /* ---- caches ------------------------------------------------------------------------------ */
@@ -551,6 +560,13 @@ uint64_t broker_raft_log_next_offset(struct broker_raft_log *raft_log)
     return raft_log->next_offset;
 }
 
+void broker_raft_log_take_fsync_latency(struct broker_raft_log *raft_log,
+                                        struct broker_histogram *into)
+{
+    broker_histogram_merge(into, &raft_log->fsync_latency);
+    raft_log->fsync_latency = (struct broker_histogram){0};
+}
+
 int broker_raft_log_hard_state(struct broker_raft_log *raft_log, struct raft_hard_state *hard_state)
 {
     memset(hard_state, 0, sizeof *hard_state);
@@ -587,7 +603,10 @@ int broker_raft_log_bootstrap(struct broker_raft_log *raft_log,
     pthread_mutex_lock(&raft_log->mutex);
     int rc = storage_append(raft_log->log, &entry, 1);
     if (rc == ETHER_OK) {
+        uint64_t sync_started_ns = ether_clock_monotonic_ns();
         rc = storage_sync(raft_log->log);
+        broker_histogram_observe(&raft_log->fsync_latency,
+                                 ether_clock_monotonic_ns() - sync_started_ns);
     }
     if (rc == ETHER_OK) {
         rc = storage_hard_state_save(raft_log->log, 1, RAFT_ID_NONE);
@@ -687,6 +706,7 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
 {
     pthread_mutex_lock(&raft_log->mutex);
     raft_log->appended_count = 0;
+    raft_log->synced = false;
     int rc = ETHER_OK;
     if (ready->snapshot_chunk_present) {
         rc = persist_snapshot_chunk(raft_log, &ready->snapshot_chunk);
@@ -717,8 +737,12 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
         rc = storage_sync_begin(raft_log->log, &ticket);
         if (rc == ETHER_OK) {
             pthread_mutex_unlock(&raft_log->mutex);
+            uint64_t sync_started_ns = ether_clock_monotonic_ns();
             int run_rc = storage_sync_run(&ticket);
+            uint64_t sync_ns = ether_clock_monotonic_ns() - sync_started_ns;
             pthread_mutex_lock(&raft_log->mutex);
+            raft_log->synced = true;
+            raft_log->sync_ns = sync_ns;
             rc = storage_sync_end(raft_log->log, &ticket, run_rc);
         }
         if (rc == ETHER_OK &&
@@ -743,6 +767,9 @@ int broker_raft_log_persist(struct broker_raft_log *raft_log, const struct raft_
 void broker_raft_log_persisted(struct broker_raft_log *raft_log, const struct raft_ready *ready,
                                int result)
 {
+    if (raft_log->synced) {
+        broker_histogram_observe(&raft_log->fsync_latency, raft_log->sync_ns);
+    }
     if (result != ETHER_OK && result != ETHER_ERR_NO_SPACE) {
         return; /* the owner drops this log and reopens it */
     }

@@ -841,6 +841,34 @@ static int http_exchange(struct harness *harness, int broker_id, const char *req
     return (int)used;
 }
 
+/* The value of the sample `series` (name and labels) in a /metrics answer; false if absent. */
+static bool metric_value(const char *response, const char *series, uint64_t *value)
+{
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    const char *line = strstr(response, needle);
+    if (line == NULL) {
+        return false;
+    }
+    *value = strtoull(line + strlen(needle), NULL, 10);
+    return true;
+}
+
+/* The sum of `series` over every broker of the cluster. */
+static uint64_t metric_sum(struct harness *harness, const char *series)
+{
+    static char response[256 * 1024];
+    uint64_t sum = 0;
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        CHECK(harness, http_exchange(harness, id, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                     response, sizeof response) > 0);
+        uint64_t value = 0;
+        CHECK(harness, metric_value(response, series, &value));
+        sum += value;
+    }
+    return sum;
+}
+
 static void test_health_and_metrics_are_served_over_http(void **state)
 {
     struct harness *harness = *state;
@@ -875,6 +903,52 @@ static void test_health_and_metrics_are_served_over_http(void **state)
     CHECK(harness, strstr(response, "text/plain; version=0.0.4") != NULL);
     CHECK(harness, strstr(response, "ether_broker_info{broker_id=\"1\"") != NULL);
     CHECK(harness, strstr(response, "# TYPE ether_transport_messages_sent_total counter") != NULL);
+    static const char *const new_lines[] = {
+        "# TYPE ether_produce_requests_total counter\n",
+        "# TYPE ether_produce_latency_seconds histogram\n",
+        "# TYPE ether_fetch_requests_total counter\n",
+        "# TYPE ether_fetch_latency_seconds histogram\n",
+        "# TYPE ether_bytes_in_total counter\n",
+        "# TYPE ether_bytes_out_total counter\n",
+        "# TYPE ether_fsync_latency_seconds histogram\n",
+        "# TYPE ether_consumer_groups gauge\n",
+        "\nether_produce_latency_seconds_bucket{le=\"0.001\"} ",
+        "\nether_produce_latency_seconds_bucket{le=\"+Inf\"} ",
+        "\nether_produce_latency_seconds_sum ",
+        "\nether_fetch_requests_total{outcome=\"error\"} ",
+        "\nether_consumer_groups{state=\"stable\"} ",
+    };
+    for (size_t i = 0; i < sizeof new_lines / sizeof new_lines[0]; i++) {
+        if (strstr(response, new_lines[i]) == NULL) {
+            fprintf(stderr, "/metrics lacks %s", new_lines[i]);
+        }
+        CHECK(harness, strstr(response, new_lines[i]) != NULL);
+    }
+    /* Broker 1 has synced at least its controller log by now. */
+    uint64_t fsyncs = 0;
+    CHECK(harness, metric_value(response, "ether_fsync_latency_seconds_count", &fsyncs));
+    CHECK(harness, fsyncs > 0);
+
+    /* A produce moves the produce counters of the broker that took it; a fetch the fetch ones. */
+    const char *produced_ok = "ether_produce_requests_total{outcome=\"ok\"}";
+    uint64_t produced_before = metric_sum(harness, produced_ok);
+    uint64_t timed_before = metric_sum(harness, "ether_produce_latency_seconds_count");
+    uint64_t bytes_in_before = metric_sum(harness, "ether_bytes_in_total");
+    uint64_t base_offset = UINT64_MAX;
+    CHECK(harness, produce_to_leader(harness, "observed", 0, 0, 10, &base_offset) == ETHER_OK);
+    CHECK(harness, metric_sum(harness, produced_ok) > produced_before);
+    CHECK(harness, metric_sum(harness, "ether_produce_latency_seconds_count") > timed_before);
+    CHECK(harness, metric_sum(harness, "ether_bytes_in_total") > bytes_in_before);
+    expect_partition_content(harness, 1, "observed", 0, 0, 10);
+    CHECK(harness, http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", response,
+                                 sizeof response) > 0);
+    uint64_t fetched_ok = 0;
+    uint64_t bytes_out = 0;
+    CHECK(harness,
+          metric_value(response, "ether_fetch_requests_total{outcome=\"ok\"}", &fetched_ok));
+    CHECK(harness, metric_value(response, "ether_bytes_out_total", &bytes_out));
+    CHECK(harness, fetched_ok > 0);
+    CHECK(harness, bytes_out > 0);
 
     CHECK(harness, http_exchange(harness, 1, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", response,
                                  sizeof response) > 0);
