@@ -253,13 +253,6 @@ void broker_handle_describe_producers(struct broker *broker, uint64_t connection
 /* Fails every long poll (shutdown). */
 void broker_fetches_cancel_all(struct broker *broker);
 
-/* ---- raft_log.c ------------------------------------------------------------------------- */
-
-/* Loop thread: adds the fsync durations `raft_log` measured since the last take to `into`,
- * and forgets them (so each one is counted once, also after the log is gone). */
-void broker_raft_log_take_fsync_latency(struct broker_raft_log *raft_log,
-                                        struct broker_histogram *into);
-
 /* ---- coordinator.c ---------------------------------------------------------------------- */
 
 /* Topics whose name starts with "__" belong to Ether: clients cannot write, create or delete

@@ -12,7 +12,6 @@
  */
 #include "broker/raft_log.h"
 
-#include "broker/broker_internal.h"
 #include "broker/metrics.h"
 #include "common/buf.h"
 #include "common/clock.h"

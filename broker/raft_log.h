@@ -143,4 +143,11 @@ void broker_raft_log_refresh_bounds(struct broker_raft_log *raft_log);
 /* The next record offset of the log (for partitions' high watermark arithmetic). */
 uint64_t broker_raft_log_next_offset(struct broker_raft_log *raft_log);
 
+struct broker_histogram;
+
+/* Loop thread: adds the fsync durations `raft_log` measured since the last take to `into`,
+ * and forgets them (so each one is counted once, also after the log is gone). */
+void broker_raft_log_take_fsync_latency(struct broker_raft_log *raft_log,
+                                        struct broker_histogram *into);
+
 #endif
