@@ -129,11 +129,12 @@ static uint64_t backoff_ms(struct ether_client *client, uint32_t attempt)
 
 /* ---- the coordinator -------------------------------------------------------------------- */
 
+static void fail(struct ether_client *client, int error, const char *what, const char *detail);
+
 static void on_find_coordinator(struct ether_client *client, void *context, int error,
                                 const char *error_message, const ProtobufCMessage *response)
 {
     (void)context;
-    (void)error_message;
     struct client_group *group = client->group;
     group->finding = false;
     if (client->io_stopping) {
@@ -149,6 +150,13 @@ static void on_find_coordinator(struct ether_client *client, void *context, int 
         }
     }
     uint64_t now_ms = client_now_ms();
+    bool member = group->state == CLIENT_GROUP_PREPARING || group->state == CLIENT_GROUP_JOINING ||
+                  group->state == CLIENT_GROUP_SYNCING || group->state == CLIENT_GROUP_STABLE;
+    if (member && (error == ETHER_ERR_AUTHENTICATION_FAILED || error == ETHER_ERR_TLS_HANDSHAKE)) {
+        /* A refused certificate (or TLS where there is none) does not heal by asking again. */
+        fail(client, error, "cannot find its coordinator", error_message);
+        return;
+    }
     if (error != ETHER_OK) {
         group->find_failures++;
         group->find_at_ms = now_ms + backoff_ms(client, group->find_failures);

@@ -10,8 +10,8 @@ scripts/make-test-certs. Checks, each printed as "ok - ..." or "not ok - ...":
   2. `ether consume --group` over TLS reads them all and commits (lag 0).
   3. Refused, each with a clear sentence on stderr and a non-zero exit status, well
      before the timeout: a client without a certificate (the message mentions the
-     certificate), a client trusting another CA, a client with a certificate from
-     another CA, a CA file that does not exist (named).
+     certificate; `consume --group` too), a client trusting another CA, a client with
+     a certificate from another CA, a CA file that does not exist (named).
   4. A client in clear (no --tls-ca) against the TLS ports fails within its
      --timeout with a hint at TLS, instead of hanging.
 
@@ -230,6 +230,15 @@ def check_refusals(cluster):
                   tls_flags(cluster, ca="other-ca"), ["certificate verify failed"])
     check_refused(cluster, "a client whose certificate is from another CA",
                   tls_flags(cluster, identity="other-alice"), ["unknown ca"])
+    started = now()
+    result = ether(cluster, tls_flags(cluster, identity=None), "consume", TOPIC, "--group",
+                   "no-certificate", "--count", "1", check=False, timeout=60)
+    elapsed = now() - started
+    print("# consume --group without a certificate: exit %d after %.2f s: %s"
+          % (result.returncode, elapsed, result.stderr.strip()))
+    report(result.returncode != 0 and "certificate" in result.stderr and elapsed < 10,
+           "consume --group without a certificate stops at once with a clear error",
+           "exit %d after %.2f s: %s" % (result.returncode, elapsed, result.stderr.strip()))
     missing = cluster.cert("missing-ca.crt")
     check_refused(cluster, "a CA file that does not exist", ["--tls-ca", missing],
                   [missing, "No such file"])

@@ -637,6 +637,35 @@ static void test_client_without_a_certificate_is_refused_at_once_with_the_reason
     free(cluster);
 }
 
+static void test_group_member_without_a_certificate_stops_with_the_reason(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    fake_tls_cluster_start(cluster, 1, certs, NULL, true);
+    fake_add_topic(cluster, "orders", 1);
+    char brokers[64];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_config *config = config_for(certs, brokers, "ca", NULL);
+    char errstr[ERRSTR_BYTES];
+    assert_int_equal(ether_config_set(config, "group_id", "billing", errstr, sizeof errstr),
+                     ETHER_OK);
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    assert_non_null(client);
+    ether_config_free(config);
+    const char *topics[] = {"orders"};
+    assert_int_equal(ether_subscribe(client, topics, 1, errstr, sizeof errstr), ETHER_OK);
+    /* Looking for the coordinator again would not make a certificate appear. */
+    struct ether_message *message = ether_consume(client, 5000);
+    assert_non_null(message);
+    assert_int_equal(message->error, ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(message->error_message, "consumer group billing stopped"));
+    assert_non_null(strstr(message->error_message, "certificate required"));
+    ether_message_free(message);
+    ether_client_destroy(client);
+    fake_cluster_stop(cluster);
+    free(cluster);
+}
+
 static void test_broker_certificates_the_client_cannot_trust_are_refused(void **state)
 {
     struct certs *certs = *state;
@@ -777,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_unusable_tls_files_are_named_when_the_client_is_made),
         cmocka_unit_test(test_records_produced_and_consumed_over_mtls_arrive_intact),
         cmocka_unit_test(test_client_without_a_certificate_is_refused_at_once_with_the_reason),
+        cmocka_unit_test(test_group_member_without_a_certificate_stops_with_the_reason),
         cmocka_unit_test(test_broker_certificates_the_client_cannot_trust_are_refused),
         cmocka_unit_test(test_client_in_clear_against_a_tls_port_fails_within_its_timeout),
         cmocka_unit_test(test_tls_client_against_a_port_in_clear_times_out_in_the_handshake),
