@@ -346,9 +346,10 @@ run-tls: all
 
 # `make bench-tls`: produce throughput over TLS and in clear, one three-broker cluster after
 # the other on this machine (tests/integration/client_tls.py --bench; prints, asserts nothing).
+# ROUNDS=3 alternates three of each and prints the medians (for a noisy machine).
 .PHONY: bench-tls
 bench-tls: all
-	@python3 tests/integration/client_tls.py $(B) --bench
+	@python3 tests/integration/client_tls.py $(B) --bench --rounds=$(or $(ROUNDS),1)
 
 clean:
 	rm -rf build

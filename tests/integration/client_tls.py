@@ -18,9 +18,9 @@ scripts/make-test-certs. Checks, each printed as "ok - ..." or "not ok - ...":
 With --bench it measures instead (prints, asserts nothing; `make bench-tls`): a
 plaintext cluster, then a TLS cluster, on this machine one after the other, each
 running `ether bench produce T --record-size 1024 --acks all --duration 5`; prints
-both MB/s and their ratio.
+both MB/s and their ratio (with --rounds=N, N alternating rounds and the medians).
 
-usage: client_tls.py [BUILD_DIR] [--bench]   (default $BUILD, else build/release)
+usage: client_tls.py [BUILD_DIR] [--bench [--rounds=N]]   (default $BUILD, else build/release)
 """
 import os
 import re
@@ -34,6 +34,7 @@ import time
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 BENCH = "--bench" in sys.argv[1:]
+ROUNDS = max([int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--rounds=")] + [1])
 BUILD = ARGS[0] if ARGS else os.environ.get("BUILD", "build/release")
 ROOT = os.path.normpath(os.path.dirname(os.path.abspath(__file__)) + "/../..")
 ETHER = os.path.join(ROOT, BUILD, "ether")
@@ -301,12 +302,23 @@ def bench_one(work, certs, tls):
 
 def run_bench(work, certs):
     print("# ether bench produce %s --record-size 1024 --acks all --duration 5, one "
-          "3-broker cluster at a time on this machine (%d CPUs)" % (TOPIC, os.cpu_count()))
-    clear = bench_one(work, certs, tls=False)
-    secure = bench_one(work, certs, tls=True)
-    print("produce throughput in clear: %.2f MB/s" % clear)
-    print("produce throughput over TLS: %.2f MB/s" % secure)
-    print("TLS / clear: %.2f" % (secure / clear if clear > 0 else float("nan")))
+          "3-broker cluster at a time on this machine (%d CPUs), %d round(s)"
+          % (TOPIC, os.cpu_count(), ROUNDS))
+    clear, secure = [], []
+    for round_number in range(ROUNDS):  # alternating, so that drifting load hits both
+        clear.append(bench_one(os.path.join(work, "round-%d" % round_number), certs, tls=False))
+        secure.append(bench_one(os.path.join(work, "round-%d" % round_number), certs, tls=True))
+    median_clear = sorted(clear)[len(clear) // 2]
+    median_secure = sorted(secure)[len(secure) // 2]
+    if ROUNDS > 1:
+        print("# in clear, each round: %s MB/s" % " ".join("%.2f" % v for v in clear))
+        print("# over TLS, each round: %s MB/s" % " ".join("%.2f" % v for v in secure))
+    print("produce throughput in clear: %.2f MB/s%s" % (median_clear,
+                                                        " (median)" if ROUNDS > 1 else ""))
+    print("produce throughput over TLS: %.2f MB/s%s" % (median_secure,
+                                                        " (median)" if ROUNDS > 1 else ""))
+    print("TLS / clear: %.2f" % (median_secure / median_clear if median_clear > 0
+                                 else float("nan")))
 
 
 def main():
