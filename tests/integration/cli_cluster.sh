@@ -621,8 +621,10 @@ if [ "$pipeline_records" -gt 0 ]; then
 	run 0 "$ether" topic create "$pipeline_topic" -p 6 -r 3
 	wait_until 15 describe_healthy "$pipeline_topic" 6 || problem "the pipeline topic is not led in 15 s"
 	produce_start=$(now_ms)
+	# Lossless, not fast: on a loaded machine the brokers' 200 ms election timeout (their test
+	# settings) can move leaders for longer than the CLI's default 10 s delivery timeout.
 	python3 "$check_py" pipeline-generate "$pipeline_records" "$work/input.sha256" |
-		timeout -k 5 1800 "$ether" produce "$pipeline_topic" --acks all --format json \
+		timeout -k 5 1800 "$ether" produce "$pipeline_topic" --acks all --format json --timeout 60000 \
 			>"$work/produced.json" 2>"$work/produce.err"
 	statuses=("${PIPESTATUS[@]}")
 	produce_ms=$(($(now_ms) - produce_start))
