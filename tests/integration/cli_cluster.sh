@@ -175,6 +175,11 @@ expect_contains "$work/out" "Healthy: yes (3 brokers, controller "
 end
 
 begin "cluster health exits 0 and says healthy (text and json)"
+# The controller creates __consumer_offsets once the brokers registered, which can be just after
+# the cluster first looked healthy: wait until its partitions have leaders too.
+offsets_led() { "$ether" topic describe __consumer_offsets --format json 2>/dev/null |
+	python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["partitions"] and all(p["leader"] for p in d["partitions"]) else 1)'; }
+wait_until 15 offsets_led || problem "__consumer_offsets has no leader for every partition in 15 s"
 run 0 "$ether" cluster health
 expect_contains "$work/out" "Healthy: yes (3 brokers"
 run 0 "$ether" cluster health --format json &&
