@@ -378,7 +378,7 @@ static enum client_verdict transfer_leader_result(struct ether_client *client, s
     return verdict;
 }
 
-static enum client_verdict list_offset_result(struct ether_client *client, struct client_op *op,
+enum client_verdict client_list_offset_result(struct ether_client *client, struct client_op *op,
                                               const ProtobufCMessage *response)
 {
     (void)client;
@@ -778,7 +778,7 @@ int ether_list_offset(struct ether_client *client, const char *topic, int32_t pa
         .topic = topic,
         .partition = (uint32_t)partition,
         .retries = true,
-        .on_result = list_offset_result,
+        .on_result = client_list_offset_result,
         .output = offset,
         .timeout_ms = op_timeout(timeout_ms),
     };

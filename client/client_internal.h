@@ -957,6 +957,10 @@ struct client_op {
  */
 enum client_verdict client_op_verdict(struct client_op *op, uint32_t error,
                                       const char *error_message, const char *what);
+/* [io] An op's on_result for ListOffsets of op->topic/op->partition: fills the int64_t at
+ * op->output with the offset. */
+enum client_verdict client_list_offset_result(struct ether_client *client, struct client_op *op,
+                                              const ProtobufCMessage *response);
 /* [app] Queues `count` ops at once and waits until every one finished (see op->result). */
 void client_ops_run_all(struct ether_client *client, struct client_op *ops, size_t count);
 /* [app] Queues the op and waits for it to finish; returns op->result. */

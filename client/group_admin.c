@@ -153,26 +153,6 @@ static enum client_verdict group_verdict(struct client_op *op, uint32_t error,
     return verdict;
 }
 
-/* ListOffsets of one partition for an op array; op->output is the int64_t to fill. */
-static enum client_verdict end_offset_result(struct ether_client *client, struct client_op *op,
-                                             const ProtobufCMessage *response)
-{
-    (void)client;
-    const Ether__ListOffsetsResponse *answer = (const Ether__ListOffsetsResponse *)response;
-    char what[CLIENT_ERROR_MESSAGE_BYTES];
-    snprintf(what, sizeof what, "cannot list the offsets of %.200s/%u", op->topic, op->partition);
-    for (size_t i = 0; i < answer->n_partitions; i++) {
-        const Ether__ListOffsetsPartitionResult *result = answer->partitions[i];
-        if (result->partition == op->partition) {
-            if (result->error == ETHER_OK) {
-                *(int64_t *)op->output = (int64_t)result->offset;
-            }
-            return client_op_verdict(op, result->error, NULL, what);
-        }
-    }
-    return client_op_verdict(op, ETHER_ERR_CORRUPT, "the answer lacks the partition", what);
-}
-
 /* ListOffsets requests for `count` partitions, run in parallel. */
 struct offset_queries {
     struct client_op *ops;
@@ -215,7 +195,7 @@ static void offset_queries_add(struct offset_queries *queries, const char *topic
         .topic = topic,
         .partition = partition,
         .retries = true,
-        .on_result = end_offset_result,
+        .on_result = client_list_offset_result,
         .output = &queries->offsets[i],
         .timeout_ms = op_timeout(timeout_ms),
     };

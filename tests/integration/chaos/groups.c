@@ -173,7 +173,6 @@ static void *watcher_main(void *argument)
         int64_t now_ms = chaos_now_ms();
         if (ether_group_describe(admin, GROUP_NAME, GROUP_REQUEST_TIMEOUT_MS, &description, errstr,
                                  sizeof errstr) == ETHER_OK) {
-            int64_t reached = INT64_MAX;
             for (size_t i = 0; i < description->partition_count; i++) {
                 const struct ether_group_partition_info *info = &description->partitions[i];
                 if (strcmp(info->topic, run->options.topic) != 0 || info->partition < 0 ||
@@ -192,7 +191,6 @@ static void *watcher_main(void *argument)
                 };
                 atomic_store(&run->group_committed[info->partition], info->committed_offset);
             }
-            (void)reached;
             ether_group_description_free(description);
         }
         chaos_sleep_ms(SAMPLE_INTERVAL_MS);
