@@ -832,6 +832,11 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
     case CONTROLLER_COMMAND_INIT_PRODUCER:
         apply_init_producer(state, unpacked->init_producer, result);
         break;
+    case CONTROLLER_COMMAND_UPSERT_USER:
+    case CONTROLLER_COMMAND_DELETE_USER:
+    case CONTROLLER_COMMAND_CREATE_ACL:
+    case CONTROLLER_COMMAND_DELETE_ACL:
+        ETHER_PANIC("users and ACLs are not applied yet"); /* TODO(issue 9): in progress */
     case CONTROLLER_COMMAND_NONE:
         ETHER_PANIC("a command without a type");
     }

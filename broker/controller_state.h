@@ -69,7 +69,14 @@
  * being used). Names are never forgotten (there is no expiry; the count is
  * bounded by CONTROLLER_PRODUCERS_MAX).
  *
- * Owns: every broker, topic, partition and string of the state (freed by
+ * Users and ACLs. UpsertUser stores a user's SCRAM-SHA-256 credential (salt,
+ * iterations, StoredKey, ServerKey; common/scram.h), never a password: the
+ * leader's broker derives it before proposing. DeleteUser removes it.
+ * CreateAcl / DeleteAcl add and remove one ACL binding (broker/acl.h); an
+ * identical binding is EXISTS, a missing one NOT_FOUND. Deleting a user leaves
+ * its ACLs (as in Kafka: a principal may also come from a certificate).
+ *
+ * Owns: every broker, topic, partition, user, ACL and string of the state (freed by
  * controller_state_free). Pointers returned by the queries stay valid until
  * the next apply, snapshot decode or free.
  *
@@ -85,6 +92,11 @@
  *   - producers are sorted by name (byte order), names valid and unique; ids
  *     unique, >= 1 and below next_producer_id; 0 <= epoch <=
  *     CONTROLLER_PRODUCER_EPOCH_MAX;
+ *   - users are sorted by name (byte order), names unique and valid
+ *     (ether_scram_user_name_valid); iterations in [ETHER_SCRAM_ITERATIONS_MIN,
+ *     ETHER_SCRAM_ITERATIONS_MAX]; 1..ETHER_SCRAM_SALT_BYTES_MAX salt bytes;
+ *   - ACL bindings are valid (acl_binding_validate), sorted by
+ *     acl_binding_compare and unique;
  *   - a refused or malformed command leaves the state unchanged except for
  *     applied_index.
  */
@@ -95,8 +107,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/acl.h"
 #include "common/buf.h"
 #include "common/panic.h"
+#include "common/scram.h"
 #include "proto/proto.h"
 
 enum {
@@ -111,9 +125,12 @@ enum {
     CONTROLLER_PRODUCER_NAME_BYTES_MAX = 249,
     CONTROLLER_PRODUCER_EPOCH_MAX = INT16_MAX,
     CONTROLLER_PRODUCERS_MAX = 1000000,
+    CONTROLLER_USERS_MAX = 100000,
+    CONTROLLER_ACLS_MAX = 100000,
     CONTROLLER_ASSIGNMENT_VERSION = 1,
-    /* 2 added the named producers; a version 1 snapshot (none) still decodes. */
-    CONTROLLER_SNAPSHOT_VERSION = 2,
+    /* 2 added the named producers, 3 users and ACLs; older snapshots (none of them) still
+     * decode. */
+    CONTROLLER_SNAPSHOT_VERSION = 3,
     CONTROLLER_MESSAGE_BYTES_MAX = 160,
 };
 
@@ -177,6 +194,12 @@ struct controller_producer {
     int16_t producer_epoch;
 };
 
+/* A user who logs in with SCRAM-SHA-256. */
+struct controller_user {
+    char *name;
+    struct ether_scram_credential credential;
+};
+
 /* Read the fields, change them only through apply and snapshot decode. */
 struct controller_state {
     uint64_t applied_index;
@@ -190,6 +213,10 @@ struct controller_state {
     size_t partitions_total_count;
     struct controller_producer *producers; /* sorted by name */
     size_t producers_count;
+    struct controller_user *users; /* sorted by name */
+    size_t users_count;
+    struct acl_binding *acls; /* sorted by acl_binding_compare; the state owns the strings */
+    size_t acls_count;
 };
 
 enum controller_command_type {
@@ -201,6 +228,10 @@ enum controller_command_type {
     CONTROLLER_COMMAND_ALTER_TOPIC_CONFIG,
     CONTROLLER_COMMAND_ALLOCATE_PRODUCER_ID_BLOCK,
     CONTROLLER_COMMAND_INIT_PRODUCER,
+    CONTROLLER_COMMAND_UPSERT_USER,
+    CONTROLLER_COMMAND_DELETE_USER,
+    CONTROLLER_COMMAND_CREATE_ACL,
+    CONTROLLER_COMMAND_DELETE_ACL,
 };
 
 /* What applying one entry did, for the leader to answer its client. */
@@ -278,6 +309,10 @@ const struct controller_topic *controller_state_topic_by_id(const struct control
 
 /* True when `topic_id` was handed out and its topic has since been deleted. */
 bool controller_state_topic_deleted(const struct controller_state *state, uint32_t topic_id);
+
+/* NULL when there is no such user. */
+const struct controller_user *controller_state_user(const struct controller_state *state,
+                                                    const char *name);
 
 /* NULL when no producer of that name was ever initialised. */
 const struct controller_producer *

@@ -109,7 +109,20 @@
     XX(DESCRIBE_GROUP, 19, 1, ether__describe_group_request__descriptor,                          \
        ether__describe_group_response__descriptor)                                                \
     XX(DELETE_GROUP, 20, 1, ether__delete_group_request__descriptor,                              \
-       ether__delete_group_response__descriptor)
+       ether__delete_group_response__descriptor)                                                  \
+    XX(AUTHENTICATE, 21, 1, ether__authenticate_request__descriptor,                              \
+       ether__authenticate_response__descriptor)                                                  \
+    XX(CREATE_USER, 22, 1, ether__create_user_request__descriptor,                                \
+       ether__create_user_response__descriptor)                                                   \
+    XX(DELETE_USER, 23, 1, ether__delete_user_request__descriptor,                                \
+       ether__delete_user_response__descriptor)                                                   \
+    XX(LIST_USERS, 24, 1, ether__list_users_request__descriptor,                                  \
+       ether__list_users_response__descriptor)                                                    \
+    XX(CREATE_ACL, 25, 1, ether__create_acl_request__descriptor,                                  \
+       ether__create_acl_response__descriptor)                                                    \
+    XX(DELETE_ACL, 26, 1, ether__delete_acl_request__descriptor,                                  \
+       ether__delete_acl_response__descriptor)                                                    \
+    XX(LIST_ACLS, 27, 1, ether__list_acls_request__descriptor, ether__list_acls_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
