@@ -3,6 +3,11 @@
  * client ports and between each other (mTLS), certificates from scripts/make-test-certs
  * (broker-N for broker N, alice as a client, other-alice from an unrelated CA).
  *
+ * The openssl CLI checks what a TLS scanner (testssl.sh) would: SSL 3.0, TLS 1.0 and 1.1
+ * refused, and every cipher suite the local openssl knows offered alone, of which only
+ * ECDHE with AES-GCM or ChaCha20-Poly1305 (TLS 1.2) and TLS 1.3's GCM and ChaCha20 suites
+ * may be accepted; the accepted lists are printed.
+ *
  * One cluster for the whole file; the tests run in order. The last one sends the cluster a
  * disrupting Raft frame on purpose (to show that the refusal of forged ones is what kept
  * them harmless) and then waits for the cluster to recover.
@@ -38,6 +43,11 @@ enum {
     WAIT_MS = 30000,
     OUTPUT_BYTES_MAX = 16 * 1024,
     FORGED_TERM = 1000000,
+    S_CLIENT_TIMEOUT_S = 5, /* one openssl s_client handshake on loopback */
+    SCAN_MS_MAX = 60000,    /* one cipher suite scan (a handshake each; 1.3 s here) */
+    SUITES_MAX = 512,       /* cipher suites `openssl ciphers -v` may list */
+    TLS13_SUITES_MAX = 8,
+    CIPHER_LIST_BYTES_MAX = 128 * 1024,
 };
 
 static const char *const TOPIC = "secure-orders";
@@ -442,40 +452,247 @@ static void test_raft_frames_from_a_certificate_that_is_not_the_senders_are_refu
     proto_message_free(&metadata->base);
 }
 
-static void test_openssl_cli_is_refused_tls_1_1_and_accepted_with_tls_1_2_and_1_3(void **state)
+/* Runs `openssl s_client` against broker 3 as alice with `options` (protocol, ciphers);
+ * returns its exit status and what it printed. Bounded by `timeout`, stdin empty, so it
+ * ends right after the handshake. */
+static int run_s_client(struct harness *harness, const char *options, char *output,
+                        size_t output_size)
+{
+    char command[2048];
+    int length = snprintf(
+        command, sizeof command,
+        "timeout %d openssl s_client -brief -connect 127.0.0.1:%u %s -verify_return_error "
+        "-verify_ip 127.0.0.1 -CAfile '%s/ca.crt' -cert '%s/alice.crt' -key '%s/alice.key' "
+        "</dev/null 2>&1",
+        S_CLIENT_TIMEOUT_S, harness_port(harness, 3), options, harness->certs_dir,
+        harness->certs_dir, harness->certs_dir);
+    CHECK(harness, length > 0 && (size_t)length < sizeof command);
+    return run_command(command, output, output_size);
+}
+
+/* Whether `output` of s_client -brief has the line "`label`: `value`". */
+static bool has_brief_line(const char *output, const char *label, const char *value)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s: %s\n", label, value);
+    return strstr(output, line) != NULL;
+}
+
+static void
+test_openssl_cli_is_refused_tls_1_0_and_1_1_and_accepted_with_tls_1_2_and_1_3(void **state)
 {
     struct harness *harness = *state;
     static const struct {
-        const char *flag;
-        const char *extra; /* lets the CLI offer TLS 1.1 at all, so the broker is what refuses */
+        const char *options;
         bool accepted;
         const char *protocol;
     } cases[] = {
-        {"-tls1_1", "-cipher DEFAULT@SECLEVEL=0", false, NULL},
-        {"-tls1_2", "", true, "Protocol version: TLSv1.2"},
-        {"-tls1_3", "", true, "Protocol version: TLSv1.3"},
+        /* @SECLEVEL=0 lets the local OpenSSL offer TLS 1.0 and 1.1 at all, so that the refusal
+         * is the broker's (its log says so) and not the client's. */
+        {"-tls1 -cipher 'DEFAULT:@SECLEVEL=0'", false, NULL},
+        {"-tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'", false, NULL},
+        {"-tls1_2", true, "TLSv1.2"},
+        {"-tls1_3", true, "TLSv1.3"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int refusals = harness_log_count(harness, 3, "TLS handshake failed");
-        char command[2048];
-        snprintf(command, sizeof command,
-                 "openssl s_client -brief -connect 127.0.0.1:%u %s %s -verify_return_error "
-                 "-verify_ip 127.0.0.1 -CAfile '%s/ca.crt' -cert '%s/alice.crt' "
-                 "-key '%s/alice.key' </dev/null 2>&1",
-                 harness_port(harness, 3), cases[i].flag, cases[i].extra, harness->certs_dir,
-                 harness->certs_dir, harness->certs_dir);
         char output[OUTPUT_BYTES_MAX];
-        int status = run_command(command, output, sizeof output);
+        int status = run_s_client(harness, cases[i].options, output, sizeof output);
         if ((status == 0) != cases[i].accepted ||
-            (cases[i].protocol != NULL && strstr(output, cases[i].protocol) == NULL)) {
-            fprintf(stderr, "%s\nexit status %d:\n%s\n", command, status, output);
+            (cases[i].protocol != NULL &&
+             !has_brief_line(output, "Protocol version", cases[i].protocol))) {
+            fprintf(stderr, "s_client %s: exit status %d:\n%s\n", cases[i].options, status, output);
         }
         CHECK(harness, (status == 0) == cases[i].accepted);
         if (cases[i].accepted) {
-            CHECK(harness, strstr(output, cases[i].protocol) != NULL);
+            CHECK(harness, has_brief_line(output, "Protocol version", cases[i].protocol));
         } else {
             CHECK(harness, wait_for_log(harness, 3, "TLS handshake failed", refusals + 1));
         }
+    }
+}
+
+/* SSL 3.0: only where the local openssl still has the flag (OpenSSL 3 builds usually not). */
+static void test_openssl_cli_is_refused_ssl_3(void **state)
+{
+    struct harness *harness = *state;
+    char output[OUTPUT_BYTES_MAX];
+    run_command("openssl s_client -help 2>&1", output, sizeof output);
+    if (strstr(output, " -ssl3 ") == NULL) {
+        printf("s_client has no -ssl3 flag here: SSL 3.0 not tried\n");
+        skip();
+    }
+    int refusals = harness_log_count(harness, 3, "TLS handshake failed");
+    int status =
+        run_s_client(harness, "-ssl3 -cipher 'DEFAULT:@SECLEVEL=0'", output, sizeof output);
+    if (status == 0) {
+        fprintf(stderr, "s_client -ssl3 was accepted:\n%s\n", output);
+    }
+    CHECK(harness, status != 0);
+    CHECK(harness, wait_for_log(harness, 3, "TLS handshake failed", refusals + 1));
+}
+
+/* ---- the cipher suite scan ---------------------------------------------------------------- */
+
+/* One cipher suite as `openssl ciphers -v` describes it. */
+struct cipher_suite {
+    char name[64];
+    char version[16];        /* the oldest protocol that has it: SSLv3, TLSv1, TLSv1.2, TLSv1.3 */
+    char key_exchange[16];   /* Kx=: ECDH (ephemeral), DH, RSA (static), PSK, any (TLS 1.3) */
+    char authentication[16]; /* Au=: ECDSA, RSA, None (anonymous), ... */
+    char encryption[32];     /* Enc=: AESGCM(256), CHACHA20/POLY1305(256), AES(128) (CBC), ... */
+    char mac[16];            /* Mac=: AEAD, or the HMAC of a CBC or NULL suite */
+};
+
+/* How a broker answered a handshake offering one suite only. */
+enum suite_outcome { SUITE_ACCEPTED, SUITE_REFUSED, SUITE_NOT_OFFERED };
+
+/* The suites `openssl ciphers -v ARGUMENTS` lists, in `suites`; returns how many. */
+static size_t list_cipher_suites(struct harness *harness, const char *arguments,
+                                 struct cipher_suite *suites, size_t suites_max)
+{
+    char *output = malloc(CIPHER_LIST_BYTES_MAX);
+    assert_non_null(output);
+    char command[512];
+    snprintf(command, sizeof command, "openssl ciphers -v %s 2>&1", arguments);
+    CHECK(harness, run_command(command, output, CIPHER_LIST_BYTES_MAX) == 0);
+    CHECK(harness, strlen(output) + 1 < CIPHER_LIST_BYTES_MAX); /* the whole list */
+    size_t count = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(output, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        CHECK(harness, count < suites_max);
+        struct cipher_suite *suite = &suites[count];
+        int fields =
+            sscanf(line, "%63s %15s Kx=%15s Au=%15s Enc=%31s Mac=%15s", suite->name, suite->version,
+                   suite->key_exchange, suite->authentication, suite->encryption, suite->mac);
+        if (fields != 6) {
+            fprintf(stderr, "openssl ciphers -v: unexpected line '%s'\n", line);
+        }
+        CHECK(harness, fields == 6);
+        count++;
+    }
+    free(output);
+    return count;
+}
+
+/* Offers broker 3 the one suite `suite` of `protocol` (TLSv1.2 or TLSv1.3). */
+static enum suite_outcome try_suite(struct harness *harness, const char *protocol,
+                                    const struct cipher_suite *suite)
+{
+    char options[256];
+    if (strcmp(protocol, "TLSv1.3") == 0) {
+        snprintf(options, sizeof options, "-tls1_3 -ciphersuites '%s'", suite->name);
+    } else {
+        /* @SECLEVEL=0: the local OpenSSL offers even the weakest suites it has. */
+        snprintf(options, sizeof options, "-tls1_2 -cipher '%s:@SECLEVEL=0'", suite->name);
+    }
+    char output[OUTPUT_BYTES_MAX];
+    int status = run_s_client(harness, options, output, sizeof output);
+    if (status == 0 && has_brief_line(output, "Protocol version", protocol) &&
+        has_brief_line(output, "Ciphersuite", suite->name)) {
+        return SUITE_ACCEPTED;
+    }
+    CHECK(harness, status != 124); /* timeout's: the broker neither finished nor refused */
+    /* PSK and SRP suites need a key or password the client does not have. */
+    return strstr(output, "no ciphers available") != NULL ? SUITE_NOT_OFFERED : SUITE_REFUSED;
+}
+
+/* Authenticated encryption that is still recommended: AES-GCM or ChaCha20-Poly1305. */
+static bool is_recommended_aead(const struct cipher_suite *suite)
+{
+    return strcmp(suite->mac, "AEAD") == 0 &&
+           (strncmp(suite->encryption, "AESGCM(", strlen("AESGCM(")) == 0 ||
+            strcmp(suite->encryption, "CHACHA20/POLY1305(256)") == 0);
+}
+
+/*
+ * Offers each suite in `suites` alone and prints the outcome. Moves the accepted suites to
+ * the front of `suites` and returns how many there are.
+ */
+static size_t scan_suites(struct harness *harness, const char *protocol,
+                          struct cipher_suite *suites, size_t count)
+{
+    uint64_t started_ms = harness_now_ms();
+    size_t outcomes[3] = {0};
+    size_t accepted = 0;
+    char accepted_names[2048] = "";
+    for (size_t i = 0; i < count; i++) {
+        CHECK(harness, harness_now_ms() - started_ms < SCAN_MS_MAX);
+        enum suite_outcome outcome = try_suite(harness, protocol, &suites[i]);
+        outcomes[outcome]++;
+        if (outcome == SUITE_ACCEPTED) {
+            size_t used = strlen(accepted_names);
+            snprintf(accepted_names + used, sizeof accepted_names - used, " %s", suites[i].name);
+            struct cipher_suite moved = suites[accepted];
+            suites[accepted] = suites[i];
+            suites[i] = moved;
+            accepted++;
+        }
+    }
+    printf("%s: %zu suites of the local openssl tried in %llu ms: %zu refused, %zu not offered "
+           "(no PSK or SRP key), %zu accepted:%s\n",
+           protocol, count, (unsigned long long)(harness_now_ms() - started_ms),
+           outcomes[SUITE_REFUSED], outcomes[SUITE_NOT_OFFERED], outcomes[SUITE_ACCEPTED],
+           accepted_names);
+    CHECK(harness, accepted == outcomes[SUITE_ACCEPTED]);
+    return accepted;
+}
+
+/* Like testssl.sh's cipher test: every TLS 1.2 suite the local openssl knows, one at a time. */
+static void test_tls_1_2_accepts_only_ecdhe_suites_with_aes_gcm_or_chacha20_poly1305(void **state)
+{
+    struct harness *harness = *state;
+    struct cipher_suite *suites = calloc(SUITES_MAX, sizeof *suites);
+    assert_non_null(suites);
+    size_t listed =
+        list_cipher_suites(harness, "'ALL:COMPLEMENTOFALL:@SECLEVEL=0'", suites, SUITES_MAX);
+    /* TLS 1.2 can use every suite but TLS 1.3's own. */
+    size_t count = 0;
+    size_t weak = 0; /* NULL, anonymous, static RSA, CBC, RC4, (3)DES: what must be refused */
+    for (size_t i = 0; i < listed; i++) {
+        if (strcmp(suites[i].version, "TLSv1.3") != 0) {
+            weak += strcmp(suites[i].key_exchange, "ECDH") != 0 ||
+                    strcmp(suites[i].authentication, "None") == 0 ||
+                    !is_recommended_aead(&suites[i]);
+            suites[count++] = suites[i];
+        }
+    }
+    printf("TLS 1.2: %zu suites listed by the local openssl, %zu of them weak\n", count, weak);
+    CHECK(harness, weak > 0); /* the scan offers weak suites, so their refusal is tested */
+
+    size_t accepted = scan_suites(harness, "TLSv1.2", suites, count);
+    CHECK(harness, accepted > 0);
+    for (size_t i = 0; i < accepted; i++) {
+        const struct cipher_suite *suite = &suites[i];
+        if (strcmp(suite->key_exchange, "ECDH") != 0 || !is_recommended_aead(suite)) {
+            fprintf(stderr, "accepted: %s Kx=%s Au=%s Enc=%s Mac=%s\n", suite->name,
+                    suite->key_exchange, suite->authentication, suite->encryption, suite->mac);
+        }
+        CHECK(harness, strncmp(suite->name, "ECDHE-", strlen("ECDHE-")) == 0);
+        CHECK(harness, strcmp(suite->key_exchange, "ECDH") == 0); /* ephemeral: ECDHE */
+        CHECK(harness, strcmp(suite->authentication, "None") != 0);
+        CHECK(harness, is_recommended_aead(suite));
+    }
+    free(suites);
+}
+
+static void test_tls_1_3_accepts_only_aes_gcm_and_chacha20_poly1305(void **state)
+{
+    struct harness *harness = *state;
+    struct cipher_suite suites[TLS13_SUITES_MAX];
+    /* RFC 8446's five suites; the local openssl lists those it has. */
+    size_t count = list_cipher_suites(
+        harness,
+        "-s -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+        "TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256",
+        suites, TLS13_SUITES_MAX);
+    CHECK(harness, count > 0);
+    size_t accepted = scan_suites(harness, "TLSv1.3", suites, count);
+    CHECK(harness, accepted > 0);
+    for (size_t i = 0; i < accepted; i++) {
+        CHECK(harness, strcmp(suites[i].version, "TLSv1.3") == 0);
+        CHECK(harness, is_recommended_aead(&suites[i]));
     }
 }
 
@@ -646,7 +863,11 @@ int main(void)
         cmocka_unit_test(test_plaintext_client_is_disconnected_and_the_broker_keeps_serving),
         cmocka_unit_test(test_clients_without_a_certificate_of_the_cluster_ca_are_refused),
         cmocka_unit_test(test_raft_frames_from_a_certificate_that_is_not_the_senders_are_refused),
-        cmocka_unit_test(test_openssl_cli_is_refused_tls_1_1_and_accepted_with_tls_1_2_and_1_3),
+        cmocka_unit_test(
+            test_openssl_cli_is_refused_tls_1_0_and_1_1_and_accepted_with_tls_1_2_and_1_3),
+        cmocka_unit_test(test_openssl_cli_is_refused_ssl_3),
+        cmocka_unit_test(test_tls_1_2_accepts_only_ecdhe_suites_with_aes_gcm_or_chacha20_poly1305),
+        cmocka_unit_test(test_tls_1_3_accepts_only_aes_gcm_and_chacha20_poly1305),
         cmocka_unit_test(test_bad_tls_options_stop_etherd_with_a_sentence_naming_the_file),
         cmocka_unit_test(test_sighup_reloads_certificates_for_new_connections_only),
         cmocka_unit_test(test_the_same_raft_frame_with_the_senders_certificate_reaches_raft),
