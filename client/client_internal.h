@@ -23,6 +23,7 @@
  *   group_commit.c committing offsets (auto-commit, sync, async, one offset)
  *   admin.c        the synchronous requests (ops): admin, offsets, ping, describe
  *   group_admin.c  ops about groups: committed offset, list, describe, reset, delete
+ *   security_admin.c  ops about users and ACLs (at the controller)
  *
  * Threading: fields marked [mutex] are read and written with client->mutex
  * held, from any thread; fields marked [io] belong to the I/O thread alone;

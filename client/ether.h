@@ -3,11 +3,12 @@
  *
  * What it is for: producing records to and consuming records from an Ether
  * cluster (reading chosen partitions, or as a member of a consumer group),
- * and administering its topics and groups. One `struct ether_client` handle
- * does all of it; it connects to the brokers listed in its configuration,
- * learns the cluster's metadata (brokers, topics, partition leaders) and
- * routes every partition's requests to that partition's leader (or, for
- * reads with a `rack` configured, to a replica in the same rack).
+ * and administering its topics, groups, users and ACLs. One `struct
+ * ether_client` handle does all of it; it connects to the brokers listed in
+ * its configuration, learns the cluster's metadata (brokers, topics,
+ * partition leaders) and routes every partition's requests to that
+ * partition's leader (or, for reads with a `rack` configured, to a replica in
+ * the same rack).
  *
  * Threading model: every handle owns one internal I/O thread running a libuv
  * loop; that thread does all network I/O, batching, retries and timeouts.
@@ -779,6 +780,127 @@ ETHER_API int ether_group_reset_offsets(struct ether_client *client, const char 
  */
 ETHER_API int ether_group_delete(struct ether_client *client, const char *group, int timeout_ms,
                                  char *errstr, size_t errstr_size);
+
+/* ---- users and ACLs ------------------------------------------------------------------------ */
+/*
+ * Users log in with SCRAM-SHA-256 (the sasl_username and sasl_password
+ * properties); ACLs say what each principal (a user name, or the common name
+ * of a client certificate) may do when the brokers enforce authorization.
+ * Users and ACLs live in the controller state: these calls go to the
+ * controller, retrying on NOT_LEADER and broken connections like
+ * ether_create_topic. A principal without the right gets
+ * ETHER_ERR_CLUSTER_AUTHORIZATION_FAILED.
+ */
+
+/*
+ * Creates user `name` with a SCRAM-SHA-256 credential for `password`; with
+ * `replace` non-zero, an existing user gets the new password instead of
+ * ETHER_ERR_EXISTS. `iterations` is the PBKDF2 iteration count: 0 for the
+ * broker's default (4096), else 4096 to 1000000. The password travels to the
+ * controller's broker (use TLS), which keeps only a salted hash; it never
+ * appears in errstr. User names are 1 to 128 printable ASCII characters
+ * without spaces; passwords 1 to 1024 bytes.
+ */
+ETHER_API int ether_user_create(struct ether_client *client, const char *name, const char *password,
+                                uint32_t iterations, int replace, int timeout_ms, char *errstr,
+                                size_t errstr_size);
+
+/* Deletes a user (ETHER_ERR_NOT_FOUND when there is none). */
+ETHER_API int ether_user_delete(struct ether_client *client, const char *name, int timeout_ms,
+                                char *errstr, size_t errstr_size);
+
+/* One user as the controller lists it (never its credential). */
+struct ether_user {
+    const char *name;
+    const char *mechanism; /* "SCRAM-SHA-256" */
+    uint32_t iterations;
+};
+
+/*
+ * Lists the users, sorted by name. On success *users is an array of *count
+ * entries (NULL when *count is 0), the caller's: free it with
+ * ether_users_free. On failure *users is NULL.
+ */
+ETHER_API int ether_user_list(struct ether_client *client, int timeout_ms,
+                              struct ether_user **users, size_t *count, char *errstr,
+                              size_t errstr_size);
+
+ETHER_API void ether_users_free(struct ether_user *users, size_t count);
+
+/* The kinds of resource an ACL is about (the wire's AclResourceType). */
+enum ether_acl_resource_type {
+    ETHER_ACL_RESOURCE_ANY = 0, /* in ether_acl_list's filter only */
+    ETHER_ACL_RESOURCE_TOPIC = 1,
+    ETHER_ACL_RESOURCE_GROUP = 2,
+    ETHER_ACL_RESOURCE_CLUSTER = 3, /* resource_name "" (the one cluster) */
+};
+
+/* How resource_name matches (AclPatternType). */
+enum ether_acl_pattern {
+    ETHER_ACL_PATTERN_LITERAL = 0,  /* the name itself, or "*" for every name */
+    ETHER_ACL_PATTERN_PREFIXED = 1, /* every name that starts with resource_name */
+};
+
+/*
+ * What is allowed or denied (AclOperation). READ, WRITE, DELETE and ALTER of
+ * a resource imply DESCRIBE of it; ALL is every operation.
+ */
+enum ether_acl_operation {
+    ETHER_ACL_OPERATION_ANY = 0, /* never in a binding */
+    ETHER_ACL_OPERATION_READ = 1,
+    ETHER_ACL_OPERATION_WRITE = 2,
+    ETHER_ACL_OPERATION_CREATE = 3,
+    ETHER_ACL_OPERATION_DELETE = 4,
+    ETHER_ACL_OPERATION_DESCRIBE = 5,
+    ETHER_ACL_OPERATION_ALTER = 6,
+    ETHER_ACL_OPERATION_ALL = 7,
+};
+
+/* AclPermission: a matching DENY wins over a matching ALLOW; no match denies. */
+enum ether_acl_permission {
+    ETHER_ACL_PERMISSION_ANY = 0, /* never in a binding */
+    ETHER_ACL_PERMISSION_ALLOW = 1,
+    ETHER_ACL_PERMISSION_DENY = 2,
+};
+
+/* One ACL binding: `principal` may (or may not) do `operation` on the resource. */
+struct ether_acl {
+    const char *principal; /* a user name, or "*" for every principal (anonymous too) */
+    enum ether_acl_resource_type resource_type;
+    const char *resource_name; /* "" (or NULL when passed in) for the cluster */
+    enum ether_acl_pattern pattern;
+    enum ether_acl_operation operation;
+    enum ether_acl_permission permission;
+};
+
+/*
+ * Adds one binding (ether_acl_create) or removes the binding equal to it
+ * (ether_acl_delete; ETHER_ERR_NOT_FOUND when there is none). `acl` is read
+ * during the call only. ETHER_ERR_INVALID_ARGUMENT for a binding without a
+ * principal, with a *_ANY value, without a name for a topic or group, with a
+ * name or PREFIXED for the cluster.
+ */
+ETHER_API int ether_acl_create(struct ether_client *client, const struct ether_acl *acl,
+                               int timeout_ms, char *errstr, size_t errstr_size);
+
+ETHER_API int ether_acl_delete(struct ether_client *client, const struct ether_acl *acl,
+                               int timeout_ms, char *errstr, size_t errstr_size);
+
+/*
+ * Lists the bindings that match the filter: `principal` and `resource_name`
+ * NULL or "" match any, `resource_type` ETHER_ACL_RESOURCE_ANY matches any;
+ * names match exactly (a filter on topic "orders" does not return a PREFIXED
+ * binding for "ord"). On success *acls is an array of *count entries sorted
+ * by resource type, resource name, pattern, principal, permission and
+ * operation (NULL when *count is 0), the caller's: free it with
+ * ether_acls_free. On failure *acls is NULL.
+ */
+ETHER_API int ether_acl_list(struct ether_client *client, const char *principal,
+                             enum ether_acl_resource_type resource_type, const char *resource_name,
+                             int timeout_ms, struct ether_acl **acls, size_t *count, char *errstr,
+                             size_t errstr_size);
+
+ETHER_API void ether_acls_free(struct ether_acl *acls, size_t count);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,19 @@
  * commit with that error (once); `coordinator_not_available` answers that
  * many FIND_COORDINATOR requests with COORDINATOR_NOT_AVAILABLE.
  *
+ * Users and ACLs, as the controller keeps them (a minimal copy): CREATE_USER,
+ * DELETE_USER, LIST_USERS, CREATE_ACL, DELETE_ACL and LIST_ACLS are served by
+ * the controller (broker 1; the others answer NOT_LEADER). Users keep their
+ * password in clear (tests log in with it through `intercept`); a user that
+ * exists is EXISTS unless `replace`; deleting what is not there is NOT_FOUND;
+ * an ACL binding equal to one stored is not stored twice; LIST_ACLS filters as
+ * the proto says. `security_not_leader` answers that many of those requests
+ * NOT_LEADER, `security_error` answers every one with that error.
+ *
+ * `intercept` (NULL: none) sees every request first, with the mutex held, and
+ * answers it itself when it returns true: a test's seam for what the fake does
+ * not model (SCRAM logins).
+ *
  * Faults: `drop_produce_response_from` (1-based, counting every produce
  * request the cluster receives) drops the answers of that request and the
  * next drop_produce_response_count - 1 ones after doing the work (appending);
@@ -70,6 +83,23 @@ enum {
     FAKE_MEMBERS_MAX = 6,
     FAKE_GROUP_OFFSETS_MAX = 32,
     FAKE_MEMBER_PARTITIONS_MAX = 32,
+    FAKE_USERS_MAX = 8,
+    FAKE_ACLS_MAX = 16,
+};
+
+struct fake_user {
+    char name[FAKE_NAME_BYTES];
+    char password[FAKE_NAME_BYTES];
+    uint32_t iterations;
+};
+
+struct fake_acl {
+    char principal[FAKE_NAME_BYTES];
+    uint32_t resource_type;
+    char resource_name[FAKE_NAME_BYTES];
+    uint32_t pattern;
+    uint32_t operation;
+    uint32_t permission;
 };
 
 struct fake_group_partition {
@@ -241,6 +271,19 @@ struct fake_cluster {
     uint32_t not_coordinator_answers;
     uint32_t admin_commits;
     uint32_t rebalances;
+    /* users and ACLs */
+    struct fake_user users[FAKE_USERS_MAX];
+    uint32_t user_count;
+    struct fake_acl acls[FAKE_ACLS_MAX];
+    uint32_t acl_count;
+    uint32_t security_not_leader; /* answer that many user/ACL requests NOT_LEADER */
+    uint32_t security_error;      /* answer every user/ACL request with it (0: none) */
+    uint32_t security_requests;   /* user/ACL requests received, by any broker */
+    uint32_t security_not_controller;
+    uint32_t last_create_user_timeout_ms;
+    /* a test's own answers (see the header comment) */
+    bool (*intercept)(struct fake_broker *broker, uint64_t connection_id,
+                      const struct proto_frame_header *header, const ProtobufCMessage *request);
 };
 
 static struct fake_topic *fake_topic_find(struct fake_cluster *cluster, const char *name)
@@ -1431,6 +1474,211 @@ static void fake_answer_delete_group(struct fake_broker *broker, uint64_t connec
                                 correlation_id, &response.base);
 }
 
+/* ---- users and ACLs ---------------------------------------------------------------------- */
+
+static struct fake_user *fake_user_find(struct fake_cluster *cluster, const char *name)
+{
+    for (uint32_t i = 0; i < cluster->user_count; i++) {
+        if (name != NULL && strcmp(cluster->users[i].name, name) == 0) {
+            return &cluster->users[i];
+        }
+    }
+    return NULL;
+}
+
+static bool fake_acl_equal(const struct fake_acl *acl, const Ether__AclBinding *binding)
+{
+    return strcmp(acl->principal, binding->principal) == 0 &&
+           acl->resource_type == (uint32_t)binding->resource_type &&
+           strcmp(acl->resource_name, binding->resource_name) == 0 &&
+           acl->pattern == (uint32_t)binding->pattern &&
+           acl->operation == (uint32_t)binding->operation &&
+           acl->permission == (uint32_t)binding->permission;
+}
+
+static void fake_acl_to_binding(const struct fake_acl *acl, Ether__AclBinding *binding)
+{
+    ether__acl_binding__init(binding);
+    binding->principal = (char *)(uintptr_t)acl->principal;
+    binding->resource_type = (Ether__AclResourceType)acl->resource_type;
+    binding->resource_name = (char *)(uintptr_t)acl->resource_name;
+    binding->pattern = (Ether__AclPatternType)acl->pattern;
+    binding->operation = (Ether__AclOperation)acl->operation;
+    binding->permission = (Ether__AclPermission)acl->permission;
+}
+
+/* The error a user/ACL request gets before it is looked at (0: serve it). */
+static uint32_t fake_security_refusal(struct fake_broker *broker, const char **message)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    cluster->security_requests++;
+    if (broker->broker_id != 1) {
+        cluster->security_not_controller++;
+        *message = "not the controller; the controller is broker 1";
+        return ETHER_ERR_NOT_LEADER;
+    }
+    if (cluster->security_not_leader > 0) {
+        cluster->security_not_leader--;
+        *message = "the controller moved";
+        return ETHER_ERR_NOT_LEADER;
+    }
+    if (cluster->security_error != 0) {
+        *message = "principal anonymous may not alter the cluster's security";
+        return cluster->security_error;
+    }
+    return ETHER_OK;
+}
+
+/* Answers the user and ACL apis; false for another api. Mutex held. */
+static bool fake_answer_security(struct fake_broker *broker, uint64_t connection_id,
+                                 const struct proto_frame_header *header,
+                                 const ProtobufCMessage *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    uint16_t api = header->api_key;
+    if (api != PROTO_API_CREATE_USER && api != PROTO_API_DELETE_USER &&
+        api != PROTO_API_LIST_USERS && api != PROTO_API_CREATE_ACL && api != PROTO_API_DELETE_ACL &&
+        api != PROTO_API_LIST_ACLS) {
+        return false;
+    }
+    const char *message = "";
+    uint32_t error = fake_security_refusal(broker, &message);
+    Ether__UserListing listings[FAKE_USERS_MAX];
+    Ether__UserListing *listing_pointers[FAKE_USERS_MAX];
+    Ether__AclBinding bindings[FAKE_ACLS_MAX];
+    Ether__AclBinding *binding_pointers[FAKE_ACLS_MAX];
+    size_t listed = 0;
+    if (error == ETHER_OK && api == PROTO_API_CREATE_USER) {
+        const Ether__CreateUserRequest *create = (const Ether__CreateUserRequest *)request;
+        struct fake_user *user = fake_user_find(cluster, create->name);
+        cluster->last_create_user_timeout_ms = create->timeout_ms;
+        if (user != NULL && !create->replace) {
+            error = ETHER_ERR_EXISTS;
+            message = "a user with this name already exists";
+        } else if (user == NULL && cluster->user_count == FAKE_USERS_MAX) {
+            error = ETHER_ERR_NO_SPACE;
+        } else {
+            if (user == NULL) {
+                user = &cluster->users[cluster->user_count++];
+            }
+            snprintf(user->name, sizeof user->name, "%s", create->name);
+            snprintf(user->password, sizeof user->password, "%s", create->password);
+            user->iterations = create->iterations != 0 ? create->iterations : 4096;
+        }
+    } else if (error == ETHER_OK && api == PROTO_API_DELETE_USER) {
+        const Ether__DeleteUserRequest *delete = (const Ether__DeleteUserRequest *)request;
+        struct fake_user *user = fake_user_find(cluster, delete->name);
+        if (user == NULL) {
+            error = ETHER_ERR_NOT_FOUND;
+            message = "no such user";
+        } else {
+            *user = cluster->users[--cluster->user_count];
+        }
+    } else if (error == ETHER_OK && api == PROTO_API_LIST_USERS) {
+        for (uint32_t i = 0; i < cluster->user_count; i++) {
+            ether__user_listing__init(&listings[i]);
+            listings[i].name = cluster->users[i].name;
+            listings[i].mechanism = (char *)"SCRAM-SHA-256";
+            listings[i].iterations = cluster->users[i].iterations;
+            listing_pointers[listed++] = &listings[i];
+        }
+    } else if (error == ETHER_OK && api == PROTO_API_CREATE_ACL) {
+        const Ether__AclBinding *binding = ((const Ether__CreateAclRequest *)request)->binding;
+        bool stored = false;
+        for (uint32_t i = 0; binding != NULL && i < cluster->acl_count; i++) {
+            stored = stored || fake_acl_equal(&cluster->acls[i], binding);
+        }
+        if (binding == NULL) {
+            error = ETHER_ERR_INVALID_ARGUMENT;
+        } else if (!stored && cluster->acl_count == FAKE_ACLS_MAX) {
+            error = ETHER_ERR_NO_SPACE;
+        } else if (!stored) {
+            struct fake_acl *acl = &cluster->acls[cluster->acl_count++];
+            snprintf(acl->principal, sizeof acl->principal, "%s", binding->principal);
+            acl->resource_type = (uint32_t)binding->resource_type;
+            snprintf(acl->resource_name, sizeof acl->resource_name, "%s", binding->resource_name);
+            acl->pattern = (uint32_t)binding->pattern;
+            acl->operation = (uint32_t)binding->operation;
+            acl->permission = (uint32_t)binding->permission;
+        }
+    } else if (error == ETHER_OK && api == PROTO_API_DELETE_ACL) {
+        const Ether__AclBinding *binding = ((const Ether__DeleteAclRequest *)request)->binding;
+        uint32_t i = 0;
+        while (binding != NULL && i < cluster->acl_count &&
+               !fake_acl_equal(&cluster->acls[i], binding)) {
+            i++;
+        }
+        if (binding == NULL || i == cluster->acl_count) {
+            error = ETHER_ERR_NOT_FOUND;
+            message = "no such ACL binding";
+        } else {
+            cluster->acls[i] = cluster->acls[--cluster->acl_count];
+        }
+    } else if (error == ETHER_OK && api == PROTO_API_LIST_ACLS) {
+        const Ether__ListAclsRequest *filter = (const Ether__ListAclsRequest *)request;
+        for (uint32_t i = 0; i < cluster->acl_count; i++) {
+            const struct fake_acl *acl = &cluster->acls[i];
+            if ((filter->principal[0] != '\0' && strcmp(filter->principal, acl->principal) != 0) ||
+                (filter->resource_type != 0 &&
+                 (uint32_t)filter->resource_type != acl->resource_type) ||
+                (filter->resource_name[0] != '\0' &&
+                 strcmp(filter->resource_name, acl->resource_name) != 0)) {
+                continue;
+            }
+            fake_acl_to_binding(acl, &bindings[listed]);
+            binding_pointers[listed] = &bindings[listed];
+            listed++;
+        }
+    }
+    Ether__CreateUserResponse create_user = ETHER__CREATE_USER_RESPONSE__INIT;
+    Ether__DeleteUserResponse delete_user = ETHER__DELETE_USER_RESPONSE__INIT;
+    Ether__ListUsersResponse list_users = ETHER__LIST_USERS_RESPONSE__INIT;
+    Ether__CreateAclResponse create_acl = ETHER__CREATE_ACL_RESPONSE__INIT;
+    Ether__DeleteAclResponse delete_acl = ETHER__DELETE_ACL_RESPONSE__INIT;
+    Ether__ListAclsResponse list_acls = ETHER__LIST_ACLS_RESPONSE__INIT;
+    ProtobufCMessage *response = NULL;
+    char *text = (char *)(uintptr_t)message;
+    switch (api) {
+    case PROTO_API_CREATE_USER:
+        create_user.error = error;
+        create_user.error_message = text;
+        response = &create_user.base;
+        break;
+    case PROTO_API_DELETE_USER:
+        delete_user.error = error;
+        delete_user.error_message = text;
+        response = &delete_user.base;
+        break;
+    case PROTO_API_LIST_USERS:
+        list_users.error = error;
+        list_users.error_message = text;
+        list_users.n_users = listed;
+        list_users.users = listing_pointers;
+        response = &list_users.base;
+        break;
+    case PROTO_API_CREATE_ACL:
+        create_acl.error = error;
+        create_acl.error_message = text;
+        response = &create_acl.base;
+        break;
+    case PROTO_API_DELETE_ACL:
+        delete_acl.error = error;
+        delete_acl.error_message = text;
+        response = &delete_acl.base;
+        break;
+    default:
+        list_acls.error = error;
+        list_acls.error_message = text;
+        list_acls.n_bindings = listed;
+        list_acls.bindings = binding_pointers;
+        response = &list_acls.base;
+        break;
+    }
+    (void)broker_server_respond(broker->server, connection_id, api, header->correlation_id,
+                                response);
+    return true;
+}
+
 static void fake_on_request(void *context, struct broker_server *server, uint64_t connection_id,
                             const struct proto_frame_header *header, ProtobufCMessage *request)
 {
@@ -1438,6 +1686,13 @@ static void fake_on_request(void *context, struct broker_server *server, uint64_
     struct fake_cluster *cluster = broker->cluster;
     (void)server;
     pthread_mutex_lock(&cluster->mutex);
+    if ((cluster->intercept != NULL &&
+         cluster->intercept(broker, connection_id, header, request)) ||
+        fake_answer_security(broker, connection_id, header, request)) {
+        pthread_mutex_unlock(&cluster->mutex);
+        proto_message_free(request);
+        return;
+    }
     uint32_t id = header->correlation_id;
     switch (header->api_key) {
     case PROTO_API_METADATA:
