@@ -17,10 +17,10 @@
  *   server-first  r=<client nonce><server nonce>,s=<base64 salt>,i=<iterations>
  *   client-final  c=biws,r=<nonce>,p=<base64 ClientProof>
  *   server-final  v=<base64 ServerSignature>
- * User names are SASLprep'ed only in the trivial sense: printable ASCII without
- * ',' or '=' (which must be escaped as =2C and =3D on the wire; the escaping is
- * done here) and at most ETHER_SCRAM_USER_BYTES_MAX bytes; anything else is
- * ETHER_ERR_INVALID_ARGUMENT.
+ * User names are SASLprep'ed only in the trivial sense: printable ASCII
+ * (0x21..0x7E, so no space), ',' and '=' included (they travel escaped as =2C
+ * and =3D; the escaping is done here), 1 to ETHER_SCRAM_USER_BYTES_MAX bytes;
+ * anything else is ETHER_ERR_INVALID_ARGUMENT.
  *
  * Owns: each exchange owns its nonces, user name and the messages it must
  * keep for the AuthMessage; ether_scram_*_free wipes secrets before freeing.
@@ -40,6 +40,7 @@
 #ifndef ETHER_COMMON_SCRAM_H
 #define ETHER_COMMON_SCRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,15 +49,15 @@
 #define ETHER_SCRAM_MECHANISM "SCRAM-SHA-256"
 
 enum {
-    ETHER_SCRAM_KEY_BYTES = 32,             /* SHA-256 output */
-    ETHER_SCRAM_SALT_BYTES = 16,            /* what ether_scram_credential_new draws */
-    ETHER_SCRAM_SALT_BYTES_MAX = 64,        /* the longest salt accepted anywhere */
-    ETHER_SCRAM_ITERATIONS_DEFAULT = 4096,  /* RFC 7677's minimum, Kafka's default */
-    ETHER_SCRAM_ITERATIONS_MIN = 4096,      /* fewer is refused on both sides */
-    ETHER_SCRAM_ITERATIONS_MAX = 1000000,   /* more is refused (a client-side DoS guard) */
+    ETHER_SCRAM_KEY_BYTES = 32,            /* SHA-256 output */
+    ETHER_SCRAM_SALT_BYTES = 16,           /* what ether_scram_credential_new draws */
+    ETHER_SCRAM_SALT_BYTES_MAX = 64,       /* the longest salt accepted anywhere */
+    ETHER_SCRAM_ITERATIONS_DEFAULT = 4096, /* RFC 7677's minimum, Kafka's default */
+    ETHER_SCRAM_ITERATIONS_MIN = 4096,     /* fewer is refused on both sides */
+    ETHER_SCRAM_ITERATIONS_MAX = 1000000,  /* more is refused (a client-side DoS guard) */
     ETHER_SCRAM_USER_BYTES_MAX = 128,
     ETHER_SCRAM_PASSWORD_BYTES_MAX = 1024,
-    ETHER_SCRAM_MESSAGE_BYTES_MAX = 1024,   /* longer peer messages are refused */
+    ETHER_SCRAM_MESSAGE_BYTES_MAX = 1024, /* longer peer messages are refused */
     ETHER_SCRAM_ERROR_BYTES = 160,
 };
 
