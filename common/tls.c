@@ -236,8 +236,13 @@ static int check_options(const struct ether_tls_config_options *options, char *e
     } else if (options->role == ETHER_TLS_ROLE_SERVER && options->require_client_certificate &&
                !is_set(options->ca_file)) {
         problem = "requiring client certificates needs a CA file to verify them with";
+    } else if (options->role == ETHER_TLS_ROLE_SERVER && options->request_client_certificate &&
+               !is_set(options->ca_file)) {
+        problem = "requesting client certificates needs a CA file to verify them with";
     } else if (options->role == ETHER_TLS_ROLE_CLIENT && options->require_client_certificate) {
         problem = "require_client_certificate is a server option";
+    } else if (options->role == ETHER_TLS_ROLE_CLIENT && options->request_client_certificate) {
+        problem = "request_client_certificate is a server option";
     }
     if (problem != NULL) {
         snprintf(errstr, errstr_size, "TLS configuration: %s", problem);
@@ -360,8 +365,8 @@ static int load_files(SSL_CTX *context, const struct ether_tls_config_options *o
                                   options->private_key_file, errstr, errstr_size);
         }
     }
-    bool verify_peers =
-        options->role == ETHER_TLS_ROLE_CLIENT || options->require_client_certificate;
+    bool ask_clients = options->require_client_certificate || options->request_client_certificate;
+    bool verify_peers = options->role == ETHER_TLS_ROLE_CLIENT || ask_clients;
     if (verify_peers) {
         rc = check_readable("CA file", options->ca_file, errstr, errstr_size);
         if (rc != ETHER_OK) {
@@ -378,8 +383,14 @@ static int load_files(SSL_CTX *context, const struct ether_tls_config_options *o
         if (!is_set(options->certificate_file)) {
             SSL_CTX_set_client_cert_cb(context, note_certificate_request);
         }
-    } else if (options->require_client_certificate) {
-        SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    } else if (ask_clients) {
+        /* Without FAIL_IF_NO_PEER_CERT (request mode) a client may send no certificate;
+         * one it does send must still verify, or the handshake fails. */
+        int mode = SSL_VERIFY_PEER;
+        if (options->require_client_certificate) {
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
+        SSL_CTX_set_verify(context, mode, NULL);
         /* Tells clients which CAs we accept, so that one with several certificates picks. */
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(options->ca_file);
         if (names == NULL) {
@@ -491,13 +502,16 @@ static void fail(struct ether_tls_session *session, int ssl_error)
         separator = ": ";
     }
 
-    if (session->certificate_requested) {
+    /* The likely reason of a failed handshake, or of an authentication alert after it
+     * (TLS 1.3); but a server that only requested a certificate accepts a client without
+     * one, so a later failure of the connection is not about it. */
+    bool handshaking = session->state == ETHER_TLS_HANDSHAKING;
+    if (session->certificate_requested && (handshaking || authentication)) {
         authentication = true;
         verify_reason = "the server asked for a client certificate and none is configured";
         separator = "; ";
     }
 
-    bool handshaking = session->state == ETHER_TLS_HANDSHAKING;
     if (authentication) {
         session->error = ETHER_ERR_AUTHENTICATION_FAILED;
     } else if (handshaking) {

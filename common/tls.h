@@ -34,8 +34,15 @@
  * tickets or resumption; OpenSSL security level 2 (RSA keys of 2048 bits or more).
  * A client always verifies the server's chain against its CA bundle and the server's
  * name (a SAN of type IP or DNS, never the subject CN) against the name it dialled.
- * A server verifies clients only with require_client_certificate (mTLS), and then
- * refuses a client that has no certificate or one that does not verify.
+ * A server asks clients for a certificate in one of two modes, else not at all:
+ *   require_client_certificate   (mTLS) refuses a client that has no certificate or one
+ *                                that does not verify;
+ *   request_client_certificate   verifies a certificate when the client presents one and
+ *                                refuses it when it does not verify, but also accepts a
+ *                                client that presents none (peer_verified is then false
+ *                                and there is no peer common name), so that clients
+ *                                without a certificate can authenticate otherwise (SCRAM)
+ *                                while brokers and mTLS clients still present theirs.
  *
  * Session states:
  *
@@ -98,7 +105,7 @@ enum {
 struct ether_tls_config_options {
     enum ether_tls_role role;
     /* PEM file of the CAs that sign peers' certificates. Required for clients and for
-     * servers with require_client_certificate; ignored otherwise. */
+     * servers with require_ or request_client_certificate; ignored otherwise. */
     const char *ca_file;
     /* PEM file: this side's certificate first, then any intermediates. Required for
      * servers; for clients, the certificate presented to servers that ask (mTLS). */
@@ -108,6 +115,10 @@ struct ether_tls_config_options {
     const char *private_key_file;
     /* Servers: refuse clients without a certificate signed by ca_file. */
     bool require_client_certificate;
+    /* Servers: ask for a client certificate, verify it against ca_file when one is
+     * presented (refusing one that does not verify), accept a client without one.
+     * Ignored with require_client_certificate. */
+    bool request_client_certificate;
     /* Narrow the protocol versions (tests, interoperability); never below TLS 1.2. */
     enum ether_tls_version minimum_version;
     enum ether_tls_version maximum_version;
@@ -224,7 +235,8 @@ const char *ether_tls_session_error_message(const struct ether_tls_session *sess
 bool ether_tls_session_peer_closed(const struct ether_tls_session *session);
 
 /* Whether the handshake ended with a peer certificate that verified against the CA
- * bundle (and, for clients, matched server_name). False for a server without mTLS. */
+ * bundle (and, for clients, matched server_name). False for a server without mTLS, and
+ * for a client that presented no certificate to a server that only requested one. */
 bool ether_tls_session_peer_verified(const struct ether_tls_session *session);
 
 /* The subject common name of the peer's verified certificate ("alice", "broker-2"), for

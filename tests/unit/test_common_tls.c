@@ -459,6 +459,145 @@ static void test_mtls_client_certificate_from_another_ca_is_refused(void **state
     }
 }
 
+/* ---- requested client certificates ---------------------------------------------------- */
+
+static int config_error(const struct ether_tls_config_options *options, char *errstr,
+                        size_t errstr_size);
+
+/* broker-1, asking clients for a certificate signed by ca.crt without requiring one. */
+static struct ether_tls_config *requesting_server_config(struct certs *certs)
+{
+    struct ether_tls_config_options options = {
+        .role = ETHER_TLS_ROLE_SERVER,
+        .ca_file = cert_path(certs, "ca.crt"),
+        .certificate_file = cert_path(certs, "broker-1.crt"),
+        .private_key_file = cert_path(certs, "broker-1.key"),
+        .request_client_certificate = true,
+    };
+    struct ether_tls_config *config = NULL;
+    char errstr[ERRSTR_BYTES] = "";
+    int rc = ether_tls_config_new(&options, &config, errstr, sizeof errstr);
+    if (rc != ETHER_OK) {
+        fail_msg("requesting server config: %s", errstr);
+    }
+    return config;
+}
+
+static struct pair connect_requesting_pair(struct certs *certs, const char *client_certificate,
+                                           enum ether_tls_version maximum_version)
+{
+    struct pair pair = {
+        .server_config = requesting_server_config(certs),
+        .client_config = client_config(certs, client_certificate, maximum_version),
+    };
+    pair.server = new_session(pair.server_config, NULL);
+    pair.client = new_session(pair.client_config, "127.0.0.1");
+    pump(pair.client, pair.server, 0);
+    return pair;
+}
+
+static void test_requested_client_certificate_may_be_absent(void **state)
+{
+    for (int tls12 = 0; tls12 <= 1; tls12++) {
+        struct pair pair = connect_requesting_pair(
+            *state, NULL, tls12 ? ETHER_TLS_VERSION_1_2 : ETHER_TLS_VERSION_DEFAULT);
+        assert_established(&pair);
+        assert_false(ether_tls_session_peer_verified(pair.server));
+        assert_null(ether_tls_session_peer_common_name(pair.server));
+        assert_true(ether_tls_session_peer_verified(pair.client));
+        assert_string_equal(ether_tls_session_peer_common_name(pair.client), "broker-1");
+        /* The connection carries data both ways, e.g. a SCRAM login. */
+        uint8_t out[16];
+        assert_int_equal(ether_tls_session_write(pair.client, "hello", 5), ETHER_OK);
+        assert_int_equal(ether_tls_session_write(pair.server, "welcome", 7), ETHER_OK);
+        pump(pair.client, pair.server, 0);
+        assert_int_equal(read_all(pair.server, out, sizeof out), 5);
+        assert_memory_equal(out, "hello", 5);
+        assert_int_equal(read_all(pair.client, out, sizeof out), 7);
+        assert_memory_equal(out, "welcome", 7);
+        pair_free(&pair);
+    }
+}
+
+static void test_requested_client_certificate_is_verified_when_presented(void **state)
+{
+    const char *names[] = {"alice", "broker-2"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        for (int tls12 = 0; tls12 <= 1; tls12++) {
+            struct pair pair = connect_requesting_pair(
+                *state, names[i], tls12 ? ETHER_TLS_VERSION_1_2 : ETHER_TLS_VERSION_DEFAULT);
+            assert_established(&pair);
+            assert_true(ether_tls_session_peer_verified(pair.server));
+            assert_string_equal(ether_tls_session_peer_common_name(pair.server), names[i]);
+            pair_free(&pair);
+        }
+    }
+}
+
+static void test_requested_client_certificate_from_another_ca_is_refused(void **state)
+{
+    for (int tls12 = 0; tls12 <= 1; tls12++) {
+        struct pair pair = connect_requesting_pair(
+            *state, "other-alice", tls12 ? ETHER_TLS_VERSION_1_2 : ETHER_TLS_VERSION_DEFAULT);
+        assert_failed(pair.server, ETHER_ERR_AUTHENTICATION_FAILED, "certificate verify failed");
+        assert_false(ether_tls_session_peer_verified(pair.server));
+        assert_null(ether_tls_session_peer_common_name(pair.server));
+        assert_failed(pair.client, ETHER_ERR_AUTHENTICATION_FAILED, "unknown ca");
+        pair_free(&pair);
+    }
+}
+
+/* The client without a certificate was asked for one; that must not colour a later,
+ * unrelated failure of the connection. */
+static void test_requested_client_certificate_absent_then_tampered_record_is_corrupt(void **state)
+{
+    struct pair pair = connect_requesting_pair(*state, NULL, ETHER_TLS_VERSION_DEFAULT);
+    assert_established(&pair);
+    assert_int_equal(ether_tls_session_write(pair.server, "transfer 100", 12), ETHER_OK);
+    uint8_t record[256];
+    size_t taken = ether_tls_session_take_output(pair.server, record, sizeof record);
+    assert_true(taken > 12);
+    record[taken - 3] ^= 0x01;
+    assert_int_equal(ether_tls_session_receive(pair.client, record, taken), ETHER_ERR_CORRUPT);
+    assert_failed(pair.client, ETHER_ERR_CORRUPT, "TLS connection failed: ");
+    assert_null(strstr(ether_tls_session_error_message(pair.client), "asked for a client"));
+    pair_free(&pair);
+}
+
+static void test_request_client_certificate_needs_a_ca_file_and_a_server(void **state)
+{
+    struct certs *certs = *state;
+    char errstr[ERRSTR_BYTES];
+    struct ether_tls_config_options options = {
+        .role = ETHER_TLS_ROLE_SERVER,
+        .certificate_file = cert_path(certs, "broker-1.crt"),
+        .private_key_file = cert_path(certs, "broker-1.key"),
+        .request_client_certificate = true,
+    };
+    assert_int_equal(config_error(&options, errstr, sizeof errstr), ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errstr, "requesting client certificates needs a CA file"));
+
+    struct ether_tls_config_options client = {
+        .role = ETHER_TLS_ROLE_CLIENT,
+        .ca_file = cert_path(certs, "ca.crt"),
+        .request_client_certificate = true,
+    };
+    assert_int_equal(config_error(&client, errstr, sizeof errstr), ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errstr, "server option"));
+
+    /* With require_client_certificate too, requiring wins: no certificate, no entry. */
+    options.ca_file = cert_path(certs, "ca.crt");
+    options.require_client_certificate = true;
+    struct pair pair = {.client_config = client_config(certs, NULL, ETHER_TLS_VERSION_DEFAULT)};
+    assert_int_equal(ether_tls_config_new(&options, &pair.server_config, errstr, sizeof errstr),
+                     ETHER_OK);
+    pair.server = new_session(pair.server_config, NULL);
+    pair.client = new_session(pair.client_config, "127.0.0.1");
+    pump(pair.client, pair.server, 0);
+    assert_failed(pair.server, ETHER_ERR_AUTHENTICATION_FAILED, "certificate");
+    pair_free(&pair);
+}
+
 /* ---- data ----------------------------------------------------------------------------- */
 
 static void test_data_written_before_the_handshake_is_sent_after_it(void **state)
@@ -1018,6 +1157,11 @@ int main(void)
         cmocka_unit_test(test_mtls_broker_certificate_works_as_a_client_certificate),
         cmocka_unit_test(test_mtls_client_without_certificate_is_refused),
         cmocka_unit_test(test_mtls_client_certificate_from_another_ca_is_refused),
+        cmocka_unit_test(test_requested_client_certificate_may_be_absent),
+        cmocka_unit_test(test_requested_client_certificate_is_verified_when_presented),
+        cmocka_unit_test(test_requested_client_certificate_from_another_ca_is_refused),
+        cmocka_unit_test(test_requested_client_certificate_absent_then_tampered_record_is_corrupt),
+        cmocka_unit_test(test_request_client_certificate_needs_a_ca_file_and_a_server),
         cmocka_unit_test(test_data_written_before_the_handshake_is_sent_after_it),
         cmocka_unit_test(test_one_mebibyte_each_way_in_tiny_chunks_arrives_intact_over_tls13),
         cmocka_unit_test(test_one_mebibyte_each_way_in_tiny_chunks_arrives_intact_over_tls12),
