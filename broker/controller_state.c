@@ -28,7 +28,8 @@ enum {
     CONFIG_VALUE_BYTES_MAX = 24, /* "-9223372036854775808" and "compact,delete" fit */
     SNAPSHOT_HEADER_BYTES = 4,
     SEGMENT_BYTES_MIN = 1024,
-    CONTROLLER_SNAPSHOT_VERSION_MIN = 1, /* the oldest snapshot this build decodes */
+    CONTROLLER_SNAPSHOT_VERSION_MIN = 1,   /* the oldest snapshot this build decodes */
+    CONTROLLER_SNAPSHOT_VERSION_USERS = 3, /* the first with users and ACLs */
 };
 
 _Static_assert(CONTROLLER_TOPIC_CONFIGS_COUNT == 5, "the config table below lists five keys");
@@ -36,6 +37,28 @@ _Static_assert(CONTROLLER_REPLICATION_FACTOR_MAX <= CONTROLLER_BROKERS_MAX,
                "a replication factor needs that many brokers");
 _Static_assert((uint64_t)CONTROLLER_TOPIC_PARTITIONS_MAX < UINT32_MAX,
                "partition + 1 must fit the low half of a group id");
+_Static_assert((int)ACL_ERROR_BYTES <= (int)CONTROLLER_MESSAGE_BYTES_MAX,
+               "acl_binding_validate's sentence fits a result's message");
+/* ACL bindings go between the wire and acl.h by value (acl.h: "the numeric values are the
+ * wire's"). */
+_Static_assert((int)ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_TOPIC == ACL_RESOURCE_TOPIC &&
+                   (int)ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_GROUP == ACL_RESOURCE_GROUP &&
+                   (int)ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_CLUSTER == ACL_RESOURCE_CLUSTER,
+               "AclResourceType is acl_resource_type");
+_Static_assert((int)ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_LITERAL == ACL_PATTERN_LITERAL &&
+                   (int)ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_PREFIXED == ACL_PATTERN_PREFIXED,
+               "AclPatternType is acl_pattern");
+_Static_assert((int)ETHER__ACL_OPERATION__ACL_OPERATION_READ == ACL_OPERATION_READ &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_WRITE == ACL_OPERATION_WRITE &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_CREATE == ACL_OPERATION_CREATE &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_DELETE == ACL_OPERATION_DELETE &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_DESCRIBE == ACL_OPERATION_DESCRIBE &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_ALTER == ACL_OPERATION_ALTER &&
+                   (int)ETHER__ACL_OPERATION__ACL_OPERATION_ALL == ACL_OPERATION_ALL,
+               "AclOperation is acl_operation");
+_Static_assert((int)ETHER__ACL_PERMISSION__ACL_PERMISSION_ALLOW == ACL_PERMISSION_ALLOW &&
+                   (int)ETHER__ACL_PERMISSION__ACL_PERMISSION_DENY == ACL_PERMISSION_DENY,
+               "AclPermission is acl_permission");
 
 /* ---- protobuf-c through mem.h ----------------------------------------------------- */
 
@@ -107,6 +130,14 @@ static bool producer_name_valid(const char *name)
         }
     }
     return true;
+}
+
+/* What the state keeps of a user (the key arrays have their fixed size). */
+static bool credential_valid(const struct ether_scram_credential *credential)
+{
+    return credential->iterations >= ETHER_SCRAM_ITERATIONS_MIN &&
+           credential->iterations <= ETHER_SCRAM_ITERATIONS_MAX && credential->salt_bytes >= 1 &&
+           credential->salt_bytes <= ETHER_SCRAM_SALT_BYTES_MAX;
 }
 
 static bool incarnation_valid(uint64_t incarnation)
@@ -253,6 +284,15 @@ static void topic_free(struct controller_topic *topic)
     ether_free(topic);
 }
 
+/* The state's bindings own their strings; acl.h's struct holds them as const. */
+static void acl_strings_free(struct acl_binding *binding)
+{
+    ether_free((void *)(uintptr_t)binding->principal);
+    ether_free((void *)(uintptr_t)binding->resource_name);
+    binding->principal = NULL;
+    binding->resource_name = NULL;
+}
+
 void controller_state_free(struct controller_state *state)
 {
     for (size_t i = 0; i < state->brokers_count; i++) {
@@ -269,6 +309,14 @@ void controller_state_free(struct controller_state *state)
         ether_free(state->producers[i].name);
     }
     ether_free(state->producers);
+    for (size_t i = 0; i < state->users_count; i++) {
+        ether_free(state->users[i].name);
+    }
+    ether_free(state->users);
+    for (size_t i = 0; i < state->acls_count; i++) {
+        acl_strings_free(&state->acls[i]);
+    }
+    ether_free(state->acls);
     controller_state_init(state);
 }
 
@@ -327,6 +375,38 @@ static size_t producer_position(const struct controller_state *state, const char
     while (low < high) {
         size_t middle = low + (high - low) / 2;
         if (strcmp(state->producers[middle].name, name) < 0) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return low;
+}
+
+/* The position of the first user whose name is >= name. */
+static size_t user_position(const struct controller_state *state, const char *name)
+{
+    size_t low = 0;
+    size_t high = state->users_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (strcmp(state->users[middle].name, name) < 0) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    return low;
+}
+
+/* The position of the first ACL binding that is >= binding (acl_binding_compare). */
+static size_t acl_position(const struct controller_state *state, const struct acl_binding *binding)
+{
+    size_t low = 0;
+    size_t high = state->acls_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (acl_binding_compare(&state->acls[middle], binding) < 0) {
             low = middle + 1;
         } else {
             high = middle;
@@ -751,6 +831,186 @@ static bool has_unknown_fields(const ProtobufCMessage *message)
     return message->n_unknown_fields > 0;
 }
 
+static void apply_upsert_user(struct controller_state *state,
+                              const Ether__ControllerUpsertUser *command,
+                              struct controller_apply_result *result)
+{
+    if (!ether_scram_user_name_valid(command->name)) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "a user name is 1 to %d printable ASCII characters without spaces",
+               ETHER_SCRAM_USER_BYTES_MAX);
+        return;
+    }
+    if (strcmp(command->mechanism, ETHER_SCRAM_MECHANISM) != 0) {
+        refuse(result, ETHER_ERR_UNSUPPORTED, "user %.64s: mechanism \"%.32s\" is not %s",
+               command->name, command->mechanism, ETHER_SCRAM_MECHANISM);
+        return;
+    }
+    if (command->iterations < ETHER_SCRAM_ITERATIONS_MIN ||
+        command->iterations > ETHER_SCRAM_ITERATIONS_MAX) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "user %.64s: iterations are %d to %d, not %" PRIu32, command->name,
+               ETHER_SCRAM_ITERATIONS_MIN, ETHER_SCRAM_ITERATIONS_MAX, command->iterations);
+        return;
+    }
+    if (command->salt.len == 0 || command->salt.len > ETHER_SCRAM_SALT_BYTES_MAX) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT, "user %.64s: a salt is 1 to %d bytes, not %zu",
+               command->name, ETHER_SCRAM_SALT_BYTES_MAX, command->salt.len);
+        return;
+    }
+    if (command->stored_key.len != ETHER_SCRAM_KEY_BYTES ||
+        command->server_key.len != ETHER_SCRAM_KEY_BYTES) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "user %.64s: the stored key and the server key are %d bytes each", command->name,
+               ETHER_SCRAM_KEY_BYTES);
+        return;
+    }
+    size_t at = user_position(state, command->name);
+    bool exists = at < state->users_count && strcmp(state->users[at].name, command->name) == 0;
+    if (exists && !command->replace) {
+        refuse(result, ETHER_ERR_EXISTS, "user %.64s already exists", command->name);
+        return;
+    }
+    if (!exists && state->users_count >= CONTROLLER_USERS_MAX) {
+        refuse(result, ETHER_ERR_TOO_LARGE, "the cluster already has %d users, the maximum",
+               CONTROLLER_USERS_MAX);
+        return;
+    }
+
+    struct ether_scram_credential credential = {.iterations = command->iterations,
+                                                .salt_bytes = command->salt.len};
+    memcpy(credential.salt, command->salt.data, command->salt.len);
+    memcpy(credential.stored_key, command->stored_key.data, ETHER_SCRAM_KEY_BYTES);
+    memcpy(credential.server_key, command->server_key.data, ETHER_SCRAM_KEY_BYTES);
+    ETHER_ASSERT(credential_valid(&credential));
+    if (!exists) {
+        size_t count = state->users_count;
+        state->users = ether_realloc(state->users, (count + 1) * sizeof *state->users);
+        memmove(&state->users[at + 1], &state->users[at], (count - at) * sizeof *state->users);
+        state->users[at].name = ether_strdup(command->name);
+        state->users_count = count + 1;
+    }
+    state->users[at].credential = credential;
+    ETHER_ASSERT(controller_state_user(state, command->name) == &state->users[at]);
+}
+
+static void apply_delete_user(struct controller_state *state,
+                              const Ether__ControllerDeleteUser *command,
+                              struct controller_apply_result *result)
+{
+    size_t at = user_position(state, command->name);
+    if (at == state->users_count || strcmp(state->users[at].name, command->name) != 0) {
+        refuse(result, ETHER_ERR_NOT_FOUND, "user %.128s does not exist", command->name);
+        return;
+    }
+    size_t count = state->users_count;
+    ether_free(state->users[at].name);
+    memmove(&state->users[at], &state->users[at + 1], (count - at - 1) * sizeof *state->users);
+    state->users_count = count - 1;
+    ETHER_ASSERT(controller_state_user(state, command->name) == NULL);
+}
+
+/*
+ * The binding a CreateAcl or DeleteAcl carries, pointing into `message`. Returns false (with
+ * the result refused) when it is missing, from a newer broker, or invalid.
+ */
+static bool acl_binding_of_command(const Ether__AclBinding *message, struct acl_binding *binding,
+                                   struct controller_apply_result *result)
+{
+    if (message == NULL) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT, "the command carries no ACL binding");
+        return false;
+    }
+    if (has_unknown_fields(&message->base)) {
+        refuse(result, ETHER_ERR_UNSUPPORTED,
+               "the ACL binding has fields this broker does not know (written by a newer broker)");
+        return false;
+    }
+    *binding = (struct acl_binding){
+        .principal = message->principal,
+        .resource_type = (enum acl_resource_type)message->resource_type,
+        .resource_name = message->resource_name,
+        .pattern = (enum acl_pattern)message->pattern,
+        .operation = (enum acl_operation)message->operation,
+        .permission = (enum acl_permission)message->permission,
+    };
+    char errbuf[ACL_ERROR_BYTES];
+    if (acl_binding_validate(binding, errbuf, sizeof errbuf) != ETHER_OK) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT, "%s", errbuf);
+        return false;
+    }
+    return true;
+}
+
+/* "allow read on topic orders (literal) for alice", cut to fit a result's message. */
+__attribute__((format(printf, 4, 5))) static void
+refuse_binding(struct controller_apply_result *result, int error, const struct acl_binding *binding,
+               const char *format, ...)
+{
+    char text[CONTROLLER_MESSAGE_BYTES_MAX];
+    snprintf(text, sizeof text, "%s %s on %s %.48s (%s) for %.48s",
+             acl_permission_name(binding->permission), acl_operation_name(binding->operation),
+             acl_resource_type_name(binding->resource_type), binding->resource_name,
+             acl_pattern_name(binding->pattern), binding->principal);
+    char sentence[CONTROLLER_MESSAGE_BYTES_MAX];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(sentence, sizeof sentence, format, arguments);
+    va_end(arguments);
+    refuse(result, error, "ACL \"%s\" %s", text, sentence);
+}
+
+static void apply_create_acl(struct controller_state *state,
+                             const Ether__ControllerCreateAcl *command,
+                             struct controller_apply_result *result)
+{
+    struct acl_binding binding;
+    if (!acl_binding_of_command(command->binding, &binding, result)) {
+        return;
+    }
+    size_t at = acl_position(state, &binding);
+    if (at < state->acls_count && acl_binding_compare(&state->acls[at], &binding) == 0) {
+        refuse_binding(result, ETHER_ERR_EXISTS, &binding, "already exists");
+        return;
+    }
+    if (state->acls_count >= CONTROLLER_ACLS_MAX) {
+        refuse(result, ETHER_ERR_TOO_LARGE, "the cluster already has %d ACL bindings, the maximum",
+               CONTROLLER_ACLS_MAX);
+        return;
+    }
+
+    size_t count = state->acls_count;
+    state->acls = ether_realloc(state->acls, (count + 1) * sizeof *state->acls);
+    memmove(&state->acls[at + 1], &state->acls[at], (count - at) * sizeof *state->acls);
+    state->acls[at] = binding;
+    state->acls[at].principal = ether_strdup(binding.principal);
+    state->acls[at].resource_name = ether_strdup(binding.resource_name);
+    state->acls_count = count + 1;
+    ETHER_ASSERT(at == 0 || acl_binding_compare(&state->acls[at - 1], &state->acls[at]) < 0);
+    ETHER_ASSERT(at + 1 == state->acls_count ||
+                 acl_binding_compare(&state->acls[at], &state->acls[at + 1]) < 0);
+}
+
+static void apply_delete_acl(struct controller_state *state,
+                             const Ether__ControllerDeleteAcl *command,
+                             struct controller_apply_result *result)
+{
+    struct acl_binding binding;
+    if (!acl_binding_of_command(command->binding, &binding, result)) {
+        return;
+    }
+    size_t at = acl_position(state, &binding);
+    if (at == state->acls_count || acl_binding_compare(&state->acls[at], &binding) != 0) {
+        refuse_binding(result, ETHER_ERR_NOT_FOUND, &binding, "does not exist");
+        return;
+    }
+    size_t count = state->acls_count;
+    acl_strings_free(&state->acls[at]);
+    memmove(&state->acls[at], &state->acls[at + 1], (count - at - 1) * sizeof *state->acls);
+    state->acls_count = count - 1;
+    ETHER_ASSERT(state->acls_count < count);
+}
+
 void controller_state_apply(struct controller_state *state, const uint8_t *command,
                             size_t command_bytes, uint64_t index,
                             struct controller_apply_result *result)
@@ -797,6 +1057,22 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
         result->type = CONTROLLER_COMMAND_INIT_PRODUCER;
         inner = &unpacked->init_producer->base;
         break;
+    case ETHER__CONTROLLER_COMMAND__COMMAND_UPSERT_USER:
+        result->type = CONTROLLER_COMMAND_UPSERT_USER;
+        inner = &unpacked->upsert_user->base;
+        break;
+    case ETHER__CONTROLLER_COMMAND__COMMAND_DELETE_USER:
+        result->type = CONTROLLER_COMMAND_DELETE_USER;
+        inner = &unpacked->delete_user->base;
+        break;
+    case ETHER__CONTROLLER_COMMAND__COMMAND_CREATE_ACL:
+        result->type = CONTROLLER_COMMAND_CREATE_ACL;
+        inner = &unpacked->create_acl->base;
+        break;
+    case ETHER__CONTROLLER_COMMAND__COMMAND_DELETE_ACL:
+        result->type = CONTROLLER_COMMAND_DELETE_ACL;
+        inner = &unpacked->delete_acl->base;
+        break;
     default:
         break;
     }
@@ -833,10 +1109,17 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
         apply_init_producer(state, unpacked->init_producer, result);
         break;
     case CONTROLLER_COMMAND_UPSERT_USER:
+        apply_upsert_user(state, unpacked->upsert_user, result);
+        break;
     case CONTROLLER_COMMAND_DELETE_USER:
+        apply_delete_user(state, unpacked->delete_user, result);
+        break;
     case CONTROLLER_COMMAND_CREATE_ACL:
+        apply_create_acl(state, unpacked->create_acl, result);
+        break;
     case CONTROLLER_COMMAND_DELETE_ACL:
-        ETHER_PANIC("users and ACLs are not applied yet"); /* TODO(issue 9): in progress */
+        apply_delete_acl(state, unpacked->delete_acl, result);
+        break;
     case CONTROLLER_COMMAND_NONE:
         ETHER_PANIC("a command without a type");
     }
@@ -954,6 +1237,41 @@ static int producers_check(const struct controller_state *state)
     return rc;
 }
 
+static int users_check(const struct controller_state *state)
+{
+    if (state->users_count > CONTROLLER_USERS_MAX) {
+        return ETHER_ERR_CORRUPT;
+    }
+    for (size_t i = 0; i < state->users_count; i++) {
+        const struct controller_user *user = &state->users[i];
+        if (user->name == NULL || !ether_scram_user_name_valid(user->name) ||
+            !credential_valid(&user->credential)) {
+            return ETHER_ERR_CORRUPT;
+        }
+        if (i > 0 && strcmp(state->users[i - 1].name, user->name) >= 0) {
+            return ETHER_ERR_CORRUPT;
+        }
+    }
+    return ETHER_OK;
+}
+
+static int acls_check(const struct controller_state *state)
+{
+    if (state->acls_count > CONTROLLER_ACLS_MAX) {
+        return ETHER_ERR_CORRUPT;
+    }
+    for (size_t i = 0; i < state->acls_count; i++) {
+        if (acl_binding_validate(&state->acls[i], NULL, 0) != ETHER_OK) {
+            return ETHER_ERR_CORRUPT;
+        }
+        /* Strictly increasing: sorted and unique. */
+        if (i > 0 && acl_binding_compare(&state->acls[i - 1], &state->acls[i]) >= 0) {
+            return ETHER_ERR_CORRUPT;
+        }
+    }
+    return ETHER_OK;
+}
+
 int controller_state_check(const struct controller_state *state)
 {
     if (state->next_topic_id == 0 || state->next_producer_id == 0 ||
@@ -996,7 +1314,14 @@ int controller_state_check(const struct controller_state *state)
         partitions_total_count > CONTROLLER_PARTITIONS_TOTAL_MAX) {
         return ETHER_ERR_CORRUPT;
     }
-    return producers_check(state);
+    int rc = producers_check(state);
+    if (rc == ETHER_OK) {
+        rc = users_check(state);
+    }
+    if (rc == ETHER_OK) {
+        rc = acls_check(state);
+    }
+    return rc;
 }
 
 /* ---- snapshots ---------------------------------------------------------------------- */
@@ -1099,6 +1424,42 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
     snapshot.n_producers = state->producers_count;
     snapshot.producers = producer_pointers;
 
+    Ether__ControllerUpsertUser *users = ether_calloc(state->users_count, sizeof *users);
+    Ether__ControllerUpsertUser **user_pointers =
+        ether_calloc(state->users_count, sizeof *user_pointers);
+    for (size_t i = 0; i < state->users_count; i++) {
+        struct controller_user *user = &state->users[i];
+        users[i] = (Ether__ControllerUpsertUser)ETHER__CONTROLLER_UPSERT_USER__INIT;
+        users[i].name = user->name;
+        users[i].mechanism = (char *)(uintptr_t)ETHER_SCRAM_MECHANISM;
+        users[i].iterations = user->credential.iterations;
+        users[i].salt = (ProtobufCBinaryData){user->credential.salt_bytes, user->credential.salt};
+        users[i].stored_key =
+            (ProtobufCBinaryData){ETHER_SCRAM_KEY_BYTES, user->credential.stored_key};
+        users[i].server_key =
+            (ProtobufCBinaryData){ETHER_SCRAM_KEY_BYTES, user->credential.server_key};
+        users[i].replace = false;
+        user_pointers[i] = &users[i];
+    }
+    snapshot.n_users = state->users_count;
+    snapshot.users = user_pointers;
+
+    Ether__AclBinding *acls = ether_calloc(state->acls_count, sizeof *acls);
+    Ether__AclBinding **acl_pointers = ether_calloc(state->acls_count, sizeof *acl_pointers);
+    for (size_t i = 0; i < state->acls_count; i++) {
+        const struct acl_binding *binding = &state->acls[i];
+        acls[i] = (Ether__AclBinding)ETHER__ACL_BINDING__INIT;
+        acls[i].principal = (char *)(uintptr_t)binding->principal;
+        acls[i].resource_type = (Ether__AclResourceType)binding->resource_type;
+        acls[i].resource_name = (char *)(uintptr_t)binding->resource_name;
+        acls[i].pattern = (Ether__AclPatternType)binding->pattern;
+        acls[i].operation = (Ether__AclOperation)binding->operation;
+        acls[i].permission = (Ether__AclPermission)binding->permission;
+        acl_pointers[i] = &acls[i];
+    }
+    snapshot.n_acls = state->acls_count;
+    snapshot.acls = acl_pointers;
+
     size_t body_bytes = ether__controller_snapshot__get_packed_size(&snapshot);
     uint8_t *header = ether_buf_extend(out, SNAPSHOT_HEADER_BYTES + body_bytes);
     size_t packed_bytes =
@@ -1109,6 +1470,10 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
     for (int i = 0; i < CONTROLLER_TOPIC_CONFIGS_COUNT; i++) {
         ether_free(keys[i]);
     }
+    ether_free(acl_pointers);
+    ether_free(acls);
+    ether_free(user_pointers);
+    ether_free(users);
     ether_free(producer_pointers);
     ether_free(producers);
     ether_free(config_pointers);
@@ -1137,7 +1502,10 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
     if (has_unknown_fields(&snapshot->base) || snapshot->n_brokers > CONTROLLER_BROKERS_MAX ||
         snapshot->n_topics > CONTROLLER_PARTITIONS_TOTAL_MAX ||
         snapshot->n_producers > CONTROLLER_PRODUCERS_MAX ||
-        (snapshot->version < 2 && snapshot->n_producers > 0)) {
+        snapshot->n_users > CONTROLLER_USERS_MAX || snapshot->n_acls > CONTROLLER_ACLS_MAX ||
+        (snapshot->version < 2 && snapshot->n_producers > 0) ||
+        (snapshot->version < CONTROLLER_SNAPSHOT_VERSION_USERS &&
+         (snapshot->n_users > 0 || snapshot->n_acls > 0))) {
         return ETHER_ERR_CORRUPT;
     }
     state->applied_index = snapshot->applied_index;
@@ -1225,6 +1593,44 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
         };
         state->producers_count = i + 1;
     }
+
+    /* Users as encode writes them (replace false), so that equal states stay equal bytes. */
+    state->users = ether_calloc(snapshot->n_users, sizeof *state->users);
+    for (size_t i = 0; i < snapshot->n_users; i++) {
+        const Ether__ControllerUpsertUser *in = snapshot->users[i];
+        if (has_unknown_fields(&in->base) || in->replace ||
+            strcmp(in->mechanism, ETHER_SCRAM_MECHANISM) != 0 || in->salt.len == 0 ||
+            in->salt.len > ETHER_SCRAM_SALT_BYTES_MAX ||
+            in->stored_key.len != ETHER_SCRAM_KEY_BYTES ||
+            in->server_key.len != ETHER_SCRAM_KEY_BYTES) {
+            return ETHER_ERR_CORRUPT;
+        }
+        struct controller_user *user = &state->users[i];
+        user->name = ether_strdup(in->name);
+        user->credential.iterations = in->iterations;
+        user->credential.salt_bytes = in->salt.len;
+        memcpy(user->credential.salt, in->salt.data, in->salt.len);
+        memcpy(user->credential.stored_key, in->stored_key.data, ETHER_SCRAM_KEY_BYTES);
+        memcpy(user->credential.server_key, in->server_key.data, ETHER_SCRAM_KEY_BYTES);
+        state->users_count = i + 1;
+    }
+
+    state->acls = ether_calloc(snapshot->n_acls, sizeof *state->acls);
+    for (size_t i = 0; i < snapshot->n_acls; i++) {
+        const Ether__AclBinding *in = snapshot->acls[i];
+        if (has_unknown_fields(&in->base)) {
+            return ETHER_ERR_CORRUPT;
+        }
+        state->acls[i] = (struct acl_binding){
+            .principal = ether_strdup(in->principal),
+            .resource_type = (enum acl_resource_type)in->resource_type,
+            .resource_name = ether_strdup(in->resource_name),
+            .pattern = (enum acl_pattern)in->pattern,
+            .operation = (enum acl_operation)in->operation,
+            .permission = (enum acl_permission)in->permission,
+        };
+        state->acls_count = i + 1;
+    }
     return controller_state_check(state);
 }
 
@@ -1303,6 +1709,16 @@ bool controller_state_topic_deleted(const struct controller_state *state, uint32
 {
     return topic_id >= 1 && topic_id < state->next_topic_id &&
            controller_state_topic_by_id(state, topic_id) == NULL;
+}
+
+const struct controller_user *controller_state_user(const struct controller_state *state,
+                                                    const char *name)
+{
+    size_t at = user_position(state, name);
+    if (at < state->users_count && strcmp(state->users[at].name, name) == 0) {
+        return &state->users[at];
+    }
+    return NULL;
 }
 
 const struct controller_producer *

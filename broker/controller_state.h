@@ -5,9 +5,10 @@
  * (proto/ether.proto). Every broker applies them in log order with
  * controller_state_apply and so holds the same cluster metadata: registered
  * brokers, topics with their ids, configs and replica assignment, the
- * producer-id counter and the named producers. The module is pure and deterministic: no I/O, no
- * clock, no randomness, no hash order; everything is ordered by broker id or topic name. Two states
- * that applied the same entries encode to the same snapshot bytes.
+ * producer-id counter, the named producers, users and ACL bindings. The
+ * module is pure and deterministic: no I/O, no clock, no randomness, no hash
+ * order; everything is ordered by broker id or topic name. Two states that
+ * applied the same entries encode to the same snapshot bytes.
  *
  * Where decisions are made. The leader's broker code turns a client request
  * into a command that carries only what the client asked for, proposes it, and
@@ -71,10 +72,14 @@
  *
  * Users and ACLs. UpsertUser stores a user's SCRAM-SHA-256 credential (salt,
  * iterations, StoredKey, ServerKey; common/scram.h), never a password: the
- * leader's broker derives it before proposing. DeleteUser removes it.
- * CreateAcl / DeleteAcl add and remove one ACL binding (broker/acl.h); an
- * identical binding is EXISTS, a missing one NOT_FOUND. Deleting a user leaves
- * its ACLs (as in Kafka: a principal may also come from a certificate).
+ * leader's broker derives it before proposing. An UpsertUser for an existing
+ * user is EXISTS unless it says replace (which also creates a missing one); a
+ * mechanism other than SCRAM-SHA-256 is UNSUPPORTED. DeleteUser removes the
+ * user (NOT_FOUND when there is none). CreateAcl / DeleteAcl add and remove
+ * one ACL binding (broker/acl.h); an invalid binding is INVALID_ARGUMENT with
+ * acl_binding_validate's sentence, an identical one EXISTS, a missing one
+ * NOT_FOUND. Deleting a user leaves its ACLs (as in Kafka: a principal may
+ * also come from a certificate).
  *
  * Owns: every broker, topic, partition, user, ACL and string of the state (freed by
  * controller_state_free). Pointers returned by the queries stay valid until
@@ -95,6 +100,9 @@
  *   - users are sorted by name (byte order), names unique and valid
  *     (ether_scram_user_name_valid); iterations in [ETHER_SCRAM_ITERATIONS_MIN,
  *     ETHER_SCRAM_ITERATIONS_MAX]; 1..ETHER_SCRAM_SALT_BYTES_MAX salt bytes;
+ *     StoredKey and ServerKey of ETHER_SCRAM_KEY_BYTES each (in a snapshot too,
+ *     where a user is a ControllerUpsertUser with mechanism SCRAM-SHA-256 and
+ *     replace false);
  *   - ACL bindings are valid (acl_binding_validate), sorted by
  *     acl_binding_compare and unique;
  *   - a refused or malformed command leaves the state unchanged except for
@@ -276,8 +284,10 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
  *   OFFSET SIZE DESCRIPTION
  *        0    4 crc32c of bytes [4, end)
  *        4    - ControllerSnapshot (proto/ether.proto), version
- *               CONTROLLER_SNAPSHOT_VERSION (decode also takes version 1, which
- *               predates named producers), lists sorted as documented there
+ *               CONTROLLER_SNAPSHOT_VERSION (decode also takes versions 1 and
+ *               2, which predate named producers and users/ACLs respectively;
+ *               one that carries what its version predates is corrupt), lists
+ *               sorted as documented there
  * Appends the snapshot of `state` to `out`. Equal states give equal bytes.
  */
 void controller_state_snapshot_encode(const struct controller_state *state, struct ether_buf *out);
