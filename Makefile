@@ -405,6 +405,24 @@ docker-down:
 	@docker inspect -f '{{.Name}} exited with status {{.State.ExitCode}}' ether-1 ether-2 ether-3 2>/dev/null || true
 	$(COMPOSE) down --remove-orphans $(if $(filter 1,$(VOLUMES)),--volumes)
 
+# `make docker-up-tls` / `make docker-down-tls`: the same cluster (containers, volumes) with
+# TLS on the client port and between brokers, and client certificates required:
+# docker/compose-tls.yml on top of compose.yml. docker/make-tls-certs makes the certificates
+# in build/docker-certs/ (ETHER_CERTS), mounted read-only. docker-up's and docker-down's
+# recipes, run with both compose files.
+COMPOSE_TLS_OVERRIDES = DOCKER_COMPOSE="$(DOCKER_COMPOSE) -f compose.yml -f compose-tls.yml" \
+    COMPOSE="$(DOCKER_COMPOSE) -f docker/compose.yml -f docker/compose-tls.yml --project-directory docker"
+
+.PHONY: docker-tls-certs docker-up-tls docker-down-tls
+docker-tls-certs:
+	@docker/make-tls-certs
+
+docker-up-tls: docker-tls-certs
+	@$(MAKE) --no-print-directory docker-up $(COMPOSE_TLS_OVERRIDES)
+
+docker-down-tls:
+	@$(MAKE) --no-print-directory docker-down $(COMPOSE_TLS_OVERRIDES)
+
 # `make chaos`: the chaos test in containers (tests/integration/chaos/run.sh): builds the
 # image, starts a three-broker cluster of its own (project etherchaos on 172.28.91.0/24, so
 # it does not touch `make docker-up`'s), runs idempotent producers and consumers through
