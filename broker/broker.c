@@ -12,6 +12,7 @@
  * dropped (the group may not be created here yet; Raft retransmits).
  */
 #include "broker/broker_internal.h"
+#include "broker/security.h"
 
 #include "broker/discovery.h"
 #include "broker/http.h"
@@ -208,7 +209,8 @@ static bool raft_sender_authenticated(struct broker *broker, uint64_t connection
     if (!broker_config_tls_enabled(broker->config)) {
         return true;
     }
-    const char *principal = broker_server_connection_principal(broker->server, connection_id);
+    const char *principal =
+        broker_server_connection_certificate_name(broker->server, connection_id);
     const char *problem = NULL;
     if (principal == NULL) {
         problem = "no verified certificate with a single common name";
@@ -317,9 +319,15 @@ static void on_request(void *context, struct broker_server *server, uint64_t con
         broker_server_close_connection(broker->server, connection_id);
         return;
     }
+    if (!broker_security_admit(broker, connection_id, header, request)) {
+        return;
+    }
     switch (header->api_key) {
     case PROTO_API_RAFT_MESSAGES:
         route_raft_messages(broker, connection_id, request);
+        return;
+    case PROTO_API_AUTHENTICATE:
+        broker_security_handle_authenticate(broker, connection_id, header, request);
         return;
     case PROTO_API_PRODUCE:
         broker_handle_produce(broker, connection_id, header, request);
@@ -415,7 +423,10 @@ static int make_tls_configs(const struct broker_config *config,
         .ca_file = config->tls_ca_file,
         .certificate_file = config->tls_certificate_file,
         .private_key_file = config->tls_private_key_file,
-        .require_client_certificate = config->tls_require_client_certificate,
+        .require_client_certificate =
+            broker_config_client_auth(config) == BROKER_CLIENT_AUTH_REQUIRED,
+        .request_client_certificate =
+            broker_config_client_auth(config) == BROKER_CLIENT_AUTH_REQUESTED,
         .buffered_bytes_max = tls_buffered_bytes_max(config),
     };
     int rc = ether_tls_config_new(&options, server_out, errbuf, errbuf_size);
@@ -424,6 +435,7 @@ static int make_tls_configs(const struct broker_config *config,
     }
     options.role = ETHER_TLS_ROLE_CLIENT;
     options.require_client_certificate = false;
+    options.request_client_certificate = false;
     rc = ether_tls_config_new(&options, client_out, errbuf, errbuf_size);
     if (rc != ETHER_OK) {
         ether_tls_config_free(*server_out);
@@ -565,7 +577,11 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     };
     controller_state_init(&broker->controller.state);
 
-    int rc = make_directories(config->data_dir);
+    int rc = broker_security_open(broker, errbuf, errbuf_size);
+    if (rc != ETHER_OK) {
+        goto err_after_alloc;
+    }
+    rc = make_directories(config->data_dir);
     if (rc != ETHER_OK) {
         snprintf(errbuf, errbuf_size, "cannot create data directory %s: %s", config->data_dir,
                  ether_strerror(rc));
@@ -665,6 +681,7 @@ err_after_tls:
     ether_tls_config_free(tls_server);
     ether_tls_config_free(tls_client);
 err_after_alloc:
+    broker_security_close(broker);
     controller_state_free(&broker->controller.state);
     ether_free(broker);
     return rc;
@@ -680,6 +697,7 @@ static void close_done(struct broker *broker)
     }
     void (*on_stopped)(void *) = broker->on_stopped;
     void *context = broker->on_stopped_context;
+    broker_security_close(broker);
     controller_state_free(&broker->controller.state);
     ether_free(broker->partitions);
     ether_free(broker->hints);

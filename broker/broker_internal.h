@@ -122,6 +122,19 @@ struct broker_metrics {
     struct broker_histogram fsync_latency;
 };
 
+/* Authentication and authorization state of the broker (broker/security.h). */
+struct principal_rule;
+
+struct broker_security {
+    struct principal_rule *principal_rule; /* NULL: a certificate's CN is its principal */
+    char *super_users_text;                /* the super-users option, cut at the commas */
+    const char **super_users;              /* pointers into super_users_text */
+    size_t super_users_count;
+    uint64_t denials[ACL_RESOURCE_CLUSTER + 1]; /* by enum acl_resource_type */
+    uint64_t authentication_successes;          /* SCRAM logins */
+    uint64_t authentication_failures; /* failed SCRAM logins, requests before a needed login */
+};
+
 /* A peer's incarnation as its own frames say. */
 struct broker_observed_incarnation {
     uint32_t broker_id;
@@ -158,6 +171,7 @@ struct broker {
     struct broker_fetch_request *fetch_waiting; /* long polls */
 
     struct broker_metrics metrics;
+    struct broker_security security;
 
     /* Identity: known at start from broker.meta, or decided by discovery. */
     struct broker_discovery *discovery; /* non-NULL while deciding */

@@ -411,14 +411,25 @@ static int validate_tls(const struct broker_config *config, char *errbuf, size_t
         }
         fclose(file);
     }
-    if (!config->tls_require_client_certificate && config->seeds_count > 1) {
+    if (broker_config_client_auth(config) == BROKER_CLIENT_AUTH_NONE && config->seeds_count > 1) {
         snprintf(errbuf, errbuf_size,
-                 "tls-require-client-certificate is false but the cluster has %zu seeds: "
-                 "brokers authenticate each other with their certificates, so it must be true",
+                 "tls-client-auth is none but the cluster has %zu seeds: brokers authenticate "
+                 "each other with their certificates, so it must be required or requested",
                  config->seeds_count);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
     return ETHER_OK;
+}
+
+enum broker_client_auth broker_config_client_auth(const struct broker_config *config)
+{
+    if (strcmp(config->tls_client_auth, "requested") == 0) {
+        return BROKER_CLIENT_AUTH_REQUESTED;
+    }
+    if (strcmp(config->tls_client_auth, "none") == 0) {
+        return BROKER_CLIENT_AUTH_NONE;
+    }
+    return BROKER_CLIENT_AUTH_REQUIRED;
 }
 
 int broker_config_validate(const struct broker_config *config, char *errbuf, size_t errbuf_size)
@@ -461,6 +472,14 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->client_port);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    if (strcmp(config->tls_client_auth, "required") != 0 &&
+        strcmp(config->tls_client_auth, "requested") != 0 &&
+        strcmp(config->tls_client_auth, "none") != 0) {
+        snprintf(errbuf, errbuf_size,
+                 "tls-client-auth '%.32s' is not one of required, requested, none",
+                 config->tls_client_auth);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
     return validate_tls(config, errbuf, errbuf_size);
 }
 
@@ -487,6 +506,9 @@ void broker_config_free(struct broker_config *config)
     ether_free(config->listen_host);
     ether_free(config->advertised_host);
     ether_free(config->rack);
+    ether_free(config->tls_client_auth);
+    ether_free(config->tls_principal_rule);
+    ether_free(config->super_users);
     ether_free(config->tls_ca_file);
     ether_free(config->tls_certificate_file);
     ether_free(config->tls_private_key_file);

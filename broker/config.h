@@ -71,9 +71,17 @@ struct broker_seed {
     XX(tls_private_key_file, string, "tls-private-key-file", "",                                 \
        "PEM file of that certificate's private key, unencrypted; SIGHUP reloads the three "      \
        "files for new connections")                                                              \
-    XX(tls_require_client_certificate, bool, "tls-require-client-certificate", "true",           \
-       "true or false: with TLS, refuse clients without a certificate signed by tls-ca-file "    \
-       "(mTLS); brokers authenticate each other this way, so false needs a single seed")
+    XX(tls_client_auth, string, "tls-client-auth", "required",                                   \
+       "with TLS, how clients authenticate: required (a certificate signed by tls-ca-file, "     \
+       "mTLS), requested (that certificate or a SCRAM-SHA-256 login) or none (anonymous "        \
+       "clients; a single seed only, since brokers authenticate each other by certificate)")     \
+    XX(tls_principal_rule, string, "tls-principal-rule", "",                                     \
+       "maps a client certificate's CN to its principal: '' (the CN as is) or "                  \
+       "'<regex>/<replacement>/' with \\1..\\9 for the groups, 'L' after it for lower case")     \
+    XX(authorization, bool, "authorization", "false",                                            \
+       "true: every request is checked against the ACLs (ether acl); no matching ACL denies")    \
+    XX(super_users, string, "super-users", "",                                                   \
+       "comma-separated principals allowed everything when authorization is on")
 
 struct broker_config {
     uint32_t broker_id;
@@ -100,8 +108,20 @@ struct broker_config {
     char *tls_ca_file;          /* "" (plaintext) or, with the two below, a readable file */
     char *tls_certificate_file; /* "" or a readable file */
     char *tls_private_key_file; /* "" or a readable file */
-    bool tls_require_client_certificate;
+    char *tls_client_auth;      /* "required", "requested" or "none" */
+    char *tls_principal_rule;   /* "" or a rule broker/principal_rule.h parses */
+    bool authorization;
+    char *super_users; /* "" or names separated by commas */
 };
+
+enum broker_client_auth {
+    BROKER_CLIENT_AUTH_REQUIRED,  /* a verified client certificate (mTLS) */
+    BROKER_CLIENT_AUTH_REQUESTED, /* a verified client certificate or a SCRAM-SHA-256 login */
+    BROKER_CLIENT_AUTH_NONE,      /* anonymous clients too */
+};
+
+/* tls-client-auth as an enum (validated by broker_config_load). */
+enum broker_client_auth broker_config_client_auth(const struct broker_config *config);
 
 /* Whether the client port and the connections between brokers use TLS (all three files set). */
 static inline bool broker_config_tls_enabled(const struct broker_config *config)

@@ -19,12 +19,15 @@
  * leader registers the seed brokers itself.
  */
 #include "broker/broker_internal.h"
+#include "broker/security.h"
 
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/scram.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -175,6 +178,34 @@ static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_
         broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
         return;
     }
+    case PROTO_API_CREATE_USER: {
+        Ether__CreateUserResponse response = ETHER__CREATE_USER_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    case PROTO_API_DELETE_USER: {
+        Ether__DeleteUserResponse response = ETHER__DELETE_USER_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    case PROTO_API_CREATE_ACL: {
+        Ether__CreateAclResponse response = ETHER__CREATE_ACL_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
+    case PROTO_API_DELETE_ACL: {
+        Ether__DeleteAclResponse response = ETHER__DELETE_ACL_RESPONSE__INIT;
+        response.error = (uint32_t)error;
+        response.error_message = text;
+        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
+        return;
+    }
     default:
         ETHER_PANIC("respond_admin: not an admin api");
     }
@@ -248,17 +279,27 @@ static int propose_packed(struct broker *broker, const Ether__ControllerCommand 
     return rc;
 }
 
+/* Answers NOT_LEADER, naming the leader, unless this broker leads the controller. */
+static bool refused_unless_leader(struct broker *broker, uint64_t connection_id,
+                                  const struct proto_frame_header *header)
+{
+    if (is_controller_leader(broker)) {
+        return false;
+    }
+    char message[96];
+    snprintf(message, sizeof message, "this broker is not the controller; broker %llu is",
+             (unsigned long long)broker->controller.leader_broker_id);
+    respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                  ETHER_ERR_NOT_LEADER, message);
+    return true;
+}
+
 /* Proposes `command`; the answer to the request comes when it is applied. */
 static void propose_command(struct broker *broker, uint64_t connection_id,
                             const struct proto_frame_header *header,
                             const Ether__ControllerCommand *command)
 {
-    if (!is_controller_leader(broker)) {
-        char message[96];
-        snprintf(message, sizeof message, "this broker is not the controller; broker %llu is",
-                 (unsigned long long)broker->controller.leader_broker_id);
-        respond_admin(broker, connection_id, header->api_key, header->correlation_id,
-                      ETHER_ERR_NOT_LEADER, message);
+    if (refused_unless_leader(broker, connection_id, header)) {
         return;
     }
     struct pending_admin *pending = ether_calloc(1, sizeof *pending);
@@ -466,6 +507,156 @@ static void handle_init_producer(struct broker *broker, uint64_t connection_id,
     propose_command(broker, connection_id, header, &command);
 }
 
+/* ---- users and ACLs ------------------------------------------------------------------------ */
+
+enum { USER_ITERATIONS_MAX = 100000 };
+
+/*
+ * The password stops here: the leader's broker salts and hashes it, and only the credential
+ * goes into the controller's log. PBKDF2 runs on the event loop, hence the lower cap on
+ * iterations than a client accepts.
+ */
+static void handle_create_user(struct broker *broker, uint64_t connection_id,
+                               const struct proto_frame_header *header,
+                               const Ether__CreateUserRequest *request)
+{
+    const char *problem = NULL;
+    uint32_t iterations =
+        request->iterations != 0 ? request->iterations : ETHER_SCRAM_ITERATIONS_DEFAULT;
+    if (request->name == NULL || !ether_scram_user_name_valid(request->name)) {
+        problem = "a user name is 1 to 128 printable ASCII characters";
+    } else if (request->password == NULL || request->password[0] == '\0' ||
+               strlen(request->password) > ETHER_SCRAM_PASSWORD_BYTES_MAX) {
+        problem = "a password is 1 to 1024 bytes";
+    } else if (iterations < ETHER_SCRAM_ITERATIONS_MIN || iterations > USER_ITERATIONS_MAX) {
+        problem = "iterations must be between 4096 and 100000";
+    }
+    if (problem != NULL) {
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                      ETHER_ERR_INVALID_ARGUMENT, problem);
+        return;
+    }
+    if (refused_unless_leader(broker, connection_id, header)) {
+        return; /* before anything is hashed */
+    }
+    struct ether_scram_credential credential;
+    int rc = ether_scram_credential_new(request->password, iterations, &credential);
+    if (rc != ETHER_OK) {
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id, rc,
+                      "cannot derive the credential");
+        return;
+    }
+    Ether__ControllerUpsertUser upsert = ETHER__CONTROLLER_UPSERT_USER__INIT;
+    upsert.name = request->name;
+    upsert.mechanism = (char *)(uintptr_t)ETHER_SCRAM_MECHANISM;
+    upsert.iterations = credential.iterations;
+    upsert.salt.data = credential.salt;
+    upsert.salt.len = credential.salt_bytes;
+    upsert.stored_key.data = credential.stored_key;
+    upsert.stored_key.len = sizeof credential.stored_key;
+    upsert.server_key.data = credential.server_key;
+    upsert.server_key.len = sizeof credential.server_key;
+    upsert.replace = request->replace;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_UPSERT_USER;
+    command.upsert_user = &upsert;
+    propose_command(broker, connection_id, header, &command);
+    OPENSSL_cleanse(&credential, sizeof credential);
+}
+
+static void handle_delete_user(struct broker *broker, uint64_t connection_id,
+                               const struct proto_frame_header *header,
+                               const Ether__DeleteUserRequest *request)
+{
+    Ether__ControllerDeleteUser remove = ETHER__CONTROLLER_DELETE_USER__INIT;
+    remove.name = request->name;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_DELETE_USER;
+    command.delete_user = &remove;
+    propose_command(broker, connection_id, header, &command);
+}
+
+static void handle_change_acl(struct broker *broker, uint64_t connection_id,
+                              const struct proto_frame_header *header, Ether__AclBinding *binding)
+{
+    if (binding == NULL) {
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                      ETHER_ERR_INVALID_ARGUMENT, "the request has no ACL binding");
+        return;
+    }
+    Ether__ControllerCreateAcl create = ETHER__CONTROLLER_CREATE_ACL__INIT;
+    Ether__ControllerDeleteAcl remove = ETHER__CONTROLLER_DELETE_ACL__INIT;
+    Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
+    if (header->api_key == PROTO_API_CREATE_ACL) {
+        create.binding = binding;
+        command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_CREATE_ACL;
+        command.create_acl = &create;
+    } else {
+        remove.binding = binding;
+        command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_DELETE_ACL;
+        command.delete_acl = &remove;
+    }
+    propose_command(broker, connection_id, header, &command);
+}
+
+/* Lists are answered from this broker's copy of the controller state. */
+static void handle_list_users(struct broker *broker, uint64_t connection_id,
+                              const struct proto_frame_header *header)
+{
+    const struct controller_state *state = &broker->controller.state;
+    Ether__ListUsersResponse response = ETHER__LIST_USERS_RESPONSE__INIT;
+    Ether__UserListing *listings =
+        ether_calloc(state->users_count > 0 ? state->users_count : 1, sizeof *listings);
+    Ether__UserListing **pointers =
+        ether_calloc(state->users_count > 0 ? state->users_count : 1, sizeof *pointers);
+    for (size_t i = 0; i < state->users_count; i++) {
+        ether__user_listing__init(&listings[i]);
+        listings[i].name = state->users[i].name;
+        listings[i].mechanism = (char *)(uintptr_t)ETHER_SCRAM_MECHANISM;
+        listings[i].iterations = state->users[i].credential.iterations;
+        pointers[i] = &listings[i];
+    }
+    response.n_users = state->users_count;
+    response.users = pointers;
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    ether_free(listings);
+    ether_free(pointers);
+}
+
+static void handle_list_acls(struct broker *broker, uint64_t connection_id,
+                             const struct proto_frame_header *header,
+                             const Ether__ListAclsRequest *request)
+{
+    const struct controller_state *state = &broker->controller.state;
+    size_t capacity = state->acls_count > 0 ? state->acls_count : 1;
+    Ether__AclBinding *bindings = ether_calloc(capacity, sizeof *bindings);
+    Ether__AclBinding **pointers = ether_calloc(capacity, sizeof *pointers);
+    size_t count = 0;
+    for (size_t i = 0; i < state->acls_count; i++) {
+        const struct acl_binding *acl = &state->acls[i];
+        if (!acl_binding_matches_filter(acl, request->principal,
+                                        (enum acl_resource_type)request->resource_type,
+                                        request->resource_name)) {
+            continue;
+        }
+        Ether__AclBinding *out = &bindings[count];
+        ether__acl_binding__init(out);
+        out->principal = (char *)(uintptr_t)acl->principal;
+        out->resource_type = (Ether__AclResourceType)acl->resource_type;
+        out->resource_name = (char *)(uintptr_t)acl->resource_name;
+        out->pattern = (Ether__AclPatternType)acl->pattern;
+        out->operation = (Ether__AclOperation)acl->operation;
+        out->permission = (Ether__AclPermission)acl->permission;
+        pointers[count++] = out;
+    }
+    Ether__ListAclsResponse response = ETHER__LIST_ACLS_RESPONSE__INIT;
+    response.n_bindings = count;
+    response.bindings = pointers;
+    broker_respond(broker, connection_id, header->api_key, header->correlation_id, &response.base);
+    ether_free(bindings);
+    ether_free(pointers);
+}
+
 bool broker_controller_caught_up(const struct broker *broker)
 {
     if (broker->controller.replica == NULL) {
@@ -477,12 +668,50 @@ bool broker_controller_caught_up(const struct broker *broker)
            status.applied_index >= status.commit_index;
 }
 
+/*
+ * With authorization on, a listing leaves out the topics the client may not describe, and a
+ * topic it names gets TOPIC_AUTHORIZATION_FAILED whether it exists or not (so the answer
+ * does not tell which topics exist).
+ */
+static void hide_undescribable_topics(struct broker *broker, uint64_t connection_id,
+                                      const Ether__MetadataRequest *request,
+                                      Ether__MetadataResponse *response)
+{
+    if (!broker->config->authorization) {
+        return;
+    }
+    bool named = request != NULL && request->n_topics > 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < response->n_topics; i++) {
+        Ether__TopicMetadata *topic = response->topics[i];
+        if (broker_security_may(broker, connection_id, ACL_RESOURCE_TOPIC, topic->name,
+                                ACL_OPERATION_DESCRIBE)) {
+            response->topics[kept++] = topic;
+            continue;
+        }
+        if (!named) {
+            proto_message_free(&topic->base);
+            continue;
+        }
+        broker_security_note_denial(broker, connection_id, PROTO_API_METADATA, ACL_RESOURCE_TOPIC,
+                                    topic->name, ACL_OPERATION_DESCRIBE);
+        Ether__TopicMetadata *refused = ether_malloc(sizeof *refused);
+        *refused = (Ether__TopicMetadata)ETHER__TOPIC_METADATA__INIT;
+        refused->name = ether_strdup(topic->name);
+        refused->error = ETHER_ERR_TOPIC_AUTHORIZATION_FAILED;
+        proto_message_free(&topic->base);
+        response->topics[kept++] = refused;
+    }
+    response->n_topics = kept;
+}
+
 static void handle_metadata(struct broker *broker, uint64_t connection_id,
                             const struct proto_frame_header *header,
                             const Ether__MetadataRequest *request)
 {
     Ether__MetadataResponse *response = NULL;
     controller_state_metadata(&broker->controller.state, request, &response);
+    hide_undescribable_topics(broker, connection_id, request, response);
     /* The controller is reported only by a broker whose view of the cluster is complete
      * (it applied everything it knows to be committed): a broker with an empty disk
      * decides who it is from such answers. */
@@ -518,6 +747,26 @@ void broker_controller_handle(struct broker *broker, uint64_t connection_id,
     case PROTO_API_INIT_PRODUCER_ID:
         handle_init_producer(broker, connection_id, header,
                              (Ether__InitProducerIdRequest *)request);
+        break;
+    case PROTO_API_CREATE_USER:
+        handle_create_user(broker, connection_id, header, (Ether__CreateUserRequest *)request);
+        break;
+    case PROTO_API_DELETE_USER:
+        handle_delete_user(broker, connection_id, header, (Ether__DeleteUserRequest *)request);
+        break;
+    case PROTO_API_LIST_USERS:
+        handle_list_users(broker, connection_id, header);
+        break;
+    case PROTO_API_CREATE_ACL:
+        handle_change_acl(broker, connection_id, header,
+                          ((Ether__CreateAclRequest *)request)->binding);
+        break;
+    case PROTO_API_DELETE_ACL:
+        handle_change_acl(broker, connection_id, header,
+                          ((Ether__DeleteAclRequest *)request)->binding);
+        break;
+    case PROTO_API_LIST_ACLS:
+        handle_list_acls(broker, connection_id, header, (Ether__ListAclsRequest *)request);
         break;
     default:
         broker_respond_error(broker, connection_id, header, ETHER_ERR_UNSUPPORTED,

@@ -197,6 +197,24 @@ static void render_data_path(struct broker *broker, struct ether_buf *body)
     }
 }
 
+/* Denied requests and logins: what an operator alerts on. */
+static void render_security(const struct broker *broker, struct ether_buf *body)
+{
+    const struct broker_security *security = &broker->security;
+    append_family(body, "ether_authorization_denials_total", "counter",
+                  "Requests (or named topics of metadata requests) refused by the ACLs, by "
+                  "resource type.");
+    for (int type = ACL_RESOURCE_TOPIC; type <= ACL_RESOURCE_CLUSTER; type++) {
+        append_format(body, "ether_authorization_denials_total{resource=\"%s\"} %" PRIu64 "\n",
+                      acl_resource_type_name((enum acl_resource_type)type),
+                      security->denials[type]);
+    }
+    append_outcome_counter(body, "ether_authentications_total",
+                           "SCRAM-SHA-256 logins, by outcome; error also counts requests refused "
+                           "for want of a login.",
+                           security->authentication_successes, security->authentication_failures);
+}
+
 static void render_metrics(struct broker *broker, struct ether_buf *body)
 {
     append_family(body, "ether_broker_info", "gauge", "This broker's id and incarnation.");
@@ -286,6 +304,7 @@ static void render_metrics(struct broker *broker, struct ether_buf *body)
     append_format(body, "ether_transport_bytes_sent_total %" PRIu64 "\n", stats.bytes_sent);
 
     render_data_path(broker, body);
+    render_security(broker, body);
 }
 
 /* 200 "ok" once the broker can serve; otherwise 503 and one line saying why. */

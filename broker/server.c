@@ -42,6 +42,8 @@ struct connection {
     char peer_name[PEER_NAME_BYTES];
     struct ether_tls_session *tls; /* NULL on a plaintext server */
     uint64_t accepted_ms;          /* loop time, for the handshake deadline */
+    void *context;                 /* the handler's, freed with free_context */
+    void (*free_context)(void *context);
 };
 
 struct write_request {
@@ -103,6 +105,9 @@ static void on_connection_closed(uv_handle_t *handle)
     struct broker_server *server = connection->server;
     ether_buf_free(&connection->input);
     ether_tls_session_free(connection->tls);
+    if (connection->free_context != NULL) {
+        connection->free_context(connection->context);
+    }
     ether_free(connection);
     handle_closed(server);
 }
@@ -535,13 +540,39 @@ uint32_t broker_server_connections_count(const struct broker_server *server)
     return server->connections_count;
 }
 
-const char *broker_server_connection_principal(struct broker_server *server, uint64_t connection_id)
+const char *broker_server_connection_certificate_name(struct broker_server *server,
+                                                      uint64_t connection_id)
 {
     struct connection *connection = find_connection(server, connection_id);
     if (connection == NULL || connection->tls == NULL) {
         return NULL;
     }
     return ether_tls_session_peer_common_name(connection->tls);
+}
+
+bool broker_server_connection_uses_tls(struct broker_server *server, uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    return connection != NULL && connection->tls != NULL;
+}
+
+void *broker_server_connection_context(struct broker_server *server, uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    return connection != NULL ? connection->context : NULL;
+}
+
+int broker_server_set_connection_context(struct broker_server *server, uint64_t connection_id,
+                                         void *context, void (*free_context)(void *context))
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection == NULL || connection->closing) {
+        return ETHER_ERR_CLOSED;
+    }
+    ETHER_ASSERT(connection->context == NULL); /* set once */
+    connection->context = context;
+    connection->free_context = free_context;
+    return ETHER_OK;
 }
 
 const char *broker_server_connection_peer_name(struct broker_server *server, uint64_t connection_id)
@@ -681,6 +712,15 @@ void broker_server_close_connection(struct broker_server *server, uint64_t conne
     struct connection *connection = find_connection(server, connection_id);
     if (connection != NULL) {
         connection_close(connection, NULL);
+    }
+}
+
+void broker_server_close_connection_after_writes(struct broker_server *server,
+                                                 uint64_t connection_id)
+{
+    struct connection *connection = find_connection(server, connection_id);
+    if (connection != NULL) {
+        close_when_written(connection);
     }
 }
 

@@ -22,13 +22,15 @@
  * as a frame sent in clear, an old protocol version, a refused certificate) or
  * does not finish within tls_handshake_timeout_ms closes the connection with
  * one WARN line, after sending the session's alert. The verified peer
- * certificate's common name is the connection's principal.
+ * certificate's common name is available to the handler, which decides what it means
+ * (broker/security.h).
  *
  * Threading: everything runs on the loop's thread.
  */
 #ifndef ETHER_BROKER_SERVER_H
 #define ETHER_BROKER_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -88,12 +90,25 @@ int broker_server_respond_error(struct broker_server *server, uint64_t connectio
                                 const char *message);
 
 /*
- * The principal of a connection: the common name of the peer's verified certificate
- * ("broker-2", "alice"); NULL without TLS, without a verified certificate, or for a
- * connection that is gone. Valid until the connection closes (copy it to keep it).
+ * The common name of the peer's verified certificate ("broker-2", "alice"); NULL without
+ * TLS, without a verified certificate, or for a connection that is gone. Valid until the
+ * connection closes (copy it to keep it).
  */
-const char *broker_server_connection_principal(struct broker_server *server,
-                                               uint64_t connection_id);
+const char *broker_server_connection_certificate_name(struct broker_server *server,
+                                                      uint64_t connection_id);
+
+/* Whether the connection runs over TLS (false for one that is gone). */
+bool broker_server_connection_uses_tls(struct broker_server *server, uint64_t connection_id);
+
+/*
+ * The handler's own state for one connection (e.g. who the client authenticated as), set
+ * once with broker_server_set_connection_context and freed with free_context (may be NULL)
+ * when the connection closes. NULL until set and for a connection that is gone; setting it
+ * on a closed or closing connection is ETHER_ERR_CLOSED (the caller keeps `context`).
+ */
+void *broker_server_connection_context(struct broker_server *server, uint64_t connection_id);
+int broker_server_set_connection_context(struct broker_server *server, uint64_t connection_id,
+                                         void *context, void (*free_context)(void *context));
 
 /* "address:port" of a connection's peer, for log lines; NULL for a connection that is gone.
  * Valid until the connection closes. */
@@ -111,6 +126,11 @@ void broker_server_set_tls_config(struct broker_server *server, struct ether_tls
 
 /* Closes one connection (e.g. a protocol violation found by the handler). */
 void broker_server_close_connection(struct broker_server *server, uint64_t connection_id);
+
+/* Stops reading from the connection and closes it once the answers queued for it are written
+ * (e.g. after answering a failed login). */
+void broker_server_close_connection_after_writes(struct broker_server *server,
+                                                 uint64_t connection_id);
 
 uint32_t broker_server_connections_count(const struct broker_server *server);
 

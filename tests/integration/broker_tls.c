@@ -741,9 +741,9 @@ static void test_bad_tls_options_stop_etherd_with_a_sentence_naming_the_file(voi
 
     snprintf(arguments, sizeof arguments,
              "%s --tls-certificate-file '%s/broker-1.crt' --tls-private-key-file '%s/broker-1.key' "
-             "--tls-require-client-certificate false",
+             "--tls-client-auth none",
              ca, harness->certs_dir, harness->certs_dir);
-    expect_etherd_refuses(harness, arguments, 2, "tls-require-client-certificate is false");
+    expect_etherd_refuses(harness, arguments, 2, "tls-client-auth is none");
 }
 
 static void copy_file(struct harness *harness, const char *from, const char *to)

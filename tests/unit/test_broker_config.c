@@ -139,6 +139,38 @@ static void test_seed_lists_are_parsed_strictly(void **state)
     }
 }
 
+static void test_security_options(void **state)
+{
+    (void)state;
+    struct broker_config config;
+    char errbuf[256];
+
+    char *defaults[] = {"etherd", NULL};
+    assert_int_equal(
+        broker_config_load(&config, 1, defaults, no_environment, errbuf, sizeof errbuf), ETHER_OK);
+    assert_int_equal(broker_config_client_auth(&config), BROKER_CLIENT_AUTH_REQUIRED);
+    assert_false(config.authorization);
+    assert_string_equal(config.super_users, "");
+    assert_string_equal(config.tls_principal_rule, "");
+    broker_config_free(&config);
+
+    char *requested[] = {"etherd", "--tls-client-auth", "requested", "--authorization",
+                         "true",   "--super-users",     "admin,ops", NULL};
+    assert_int_equal(
+        broker_config_load(&config, 7, requested, no_environment, errbuf, sizeof errbuf), ETHER_OK);
+    assert_int_equal(broker_config_client_auth(&config), BROKER_CLIENT_AUTH_REQUESTED);
+    assert_true(config.authorization);
+    assert_string_equal(config.super_users, "admin,ops");
+    broker_config_free(&config);
+
+    char *unknown_mode[] = {"etherd", "--tls-client-auth", "optional", NULL};
+    assert_int_equal(
+        broker_config_load(&config, 3, unknown_mode, no_environment, errbuf, sizeof errbuf),
+        ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errbuf, "tls-client-auth"));
+    assert_non_null(strstr(errbuf, "optional"));
+}
+
 static void test_help_flag_is_recognised(void **state)
 {
     (void)state;
@@ -158,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_environment_which_overrides_file),
         cmocka_unit_test(test_bad_values_are_refused_with_a_sentence_naming_the_option),
         cmocka_unit_test(test_seed_lists_are_parsed_strictly),
+        cmocka_unit_test(test_security_options),
         cmocka_unit_test(test_help_flag_is_recognised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -293,7 +293,8 @@ void harness_start_with(struct harness *harness, int brokers_count,
     if (harness->tls) {
         snprintf(harness->certs_dir, sizeof harness->certs_dir, "%s/certs", harness->data_root);
         char command[512];
-        snprintf(command, sizeof command, "scripts/make-test-certs '%s' %d", harness->certs_dir,
+        snprintf(command, sizeof command,
+                 "scripts/make-test-certs '%s' %d --client bob --client carol", harness->certs_dir,
                  brokers_count);
         if (system(command) != 0) {
             ETHER_PANIC("harness: scripts/make-test-certs failed (run from the repository root)");

@@ -9,7 +9,8 @@
  * TLS (harness_start_with, options.tls): scripts/make-test-certs writes
  * certificates to <data root>/certs; broker N presents broker-N's on its
  * client port and to the other brokers (mTLS), and the harness's own
- * connections become TLS clients presenting alice's. A connection is a plain
+ * connections become TLS clients presenting alice's (bob and carol are two more client
+ * certificates, for tests of principals). A connection is a plain
  * fd either way: harness_call, harness_send_raw and harness_receive go
  * through the fd's TLS session when it has one (a table in the harness, so
  * close such fds with harness_close).
