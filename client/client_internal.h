@@ -133,6 +133,9 @@ struct client_settings {
     char *tls_ca_file;          /* "" when plaintext */
     char *tls_certificate_file; /* "" when none; presented to brokers that ask (mTLS) */
     char *tls_private_key_file; /* "" when none; set together with tls_certificate_file */
+    /* SCRAM-SHA-256 login on every connection, after the TLS handshake, when both are set */
+    char *sasl_username; /* "" when none */
+    char *sasl_password; /* "" when none; wiped when freed */
     ether_delivery_fn *delivery_callback;
     void *delivery_context;
     ether_commit_fn *commit_callback;
@@ -143,14 +146,15 @@ struct ether_config {
     struct client_settings settings;
 };
 
-/* Defaults (reads ETHER_BROKERS and ETHER_TLS_* from the environment). */
+/* Defaults (reads ETHER_BROKERS, ETHER_TLS_* and ETHER_SASL_* from the environment). */
 void client_settings_init(struct client_settings *settings);
 void client_settings_copy(struct client_settings *to, const struct client_settings *from);
 void client_settings_free(struct client_settings *settings);
 int client_settings_set(struct client_settings *settings, const char *name, const char *value,
                         char *errstr, size_t errstr_size);
 /* The rules between properties (heartbeat_interval_ms < session_timeout_ms, the TLS files
- * that go together, ...); files are not opened here (ether_client_new does). */
+ * that go together, a SCRAM login only with both names and over TLS, ...); files are not
+ * opened here (ether_client_new does). */
 int client_settings_check(const struct client_settings *settings, char *errstr, size_t errstr_size);
 /* "range", "roundrobin" or "sticky". */
 const char *client_assignor_name(enum client_assignor assignor);

@@ -18,6 +18,14 @@
  * a write) is followed by sending it. Closing sends our close_notify (or, for
  * a failed session, its alert) when the socket takes it at once, never waiting.
  *
+ * SCRAM-SHA-256 login (sasl_username set; only over TLS): once the handshake is
+ * done the connection is AUTHENTICATING and sends, ahead of every queued
+ * request, AUTHENTICATE{client-first}; the answer's server-first gives
+ * AUTHENTICATE{client-final}; the last answer must say done and carry a
+ * server-final that verifies (common/scram.h): only then is it READY and are
+ * the requests written. The password stays in the scram exchange, which wipes
+ * it; no message here ever holds it.
+ *
  * Failure modes: a failed resolve or connect, a read or write error, EOF, a
  * malformed frame, a failed TLS session or a request that outlives its
  * deadline closes the whole connection: every request on it is answered with
@@ -26,7 +34,13 @@
  * error (ETHER_ERR_AUTHENTICATION_FAILED for a refused certificate, ours or
  * the broker's; ETHER_ERR_TLS_HANDSHAKE otherwise) and its sentence; so does a
  * connection in clear whose broker answers with a TLS record (its port needs
- * TLS). A connection is freed only after libuv closed its handle and its
+ * TLS). A failed login (an error in an answer, a server-final that does not
+ * verify, an answer that is not the login's, the broker closing the connection
+ * during it) fails the connection with ETHER_ERR_AUTHENTICATION_FAILED and a
+ * sentence with the broker's reason, like a refused certificate: requests are
+ * not retried by waiting for it to heal. A login that does not end within
+ * request_timeout_ms is ETHER_ERR_TIMED_OUT, retried like any broken connection.
+ * A connection is freed only after libuv closed its handle and its
  * pending resolve finished; a request only after its write completed.
  *
  * Limits: a response frame larger than CLIENT_FRAME_BYTES_MAX breaks the
@@ -40,6 +54,7 @@
 
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/scram.h"
 #include "common/tls.h"
 
 /* A request frame always fits in a TLS session (which refuses larger writes). */
@@ -48,7 +63,20 @@ _Static_assert((size_t)CLIENT_FRAME_BYTES_MAX <= (size_t)ETHER_TLS_BUFFERED_BYTE
 
 enum { READ_CHUNK_BYTES = 64 * 1024 };
 
-enum conn_state { CONN_RESOLVING, CONN_CONNECTING, CONN_HANDSHAKING, CONN_READY, CONN_CLOSING };
+enum conn_state {
+    CONN_RESOLVING,
+    CONN_CONNECTING,
+    CONN_HANDSHAKING,
+    CONN_AUTHENTICATING, /* TLS is up; the SCRAM login runs before any request */
+    CONN_READY,
+    CONN_CLOSING,
+};
+
+/* Where a SCRAM login is. */
+enum conn_login_step {
+    LOGIN_FIRST_SENT, /* client-first sent; server-first awaited */
+    LOGIN_FINAL_SENT, /* client-final sent; server-final awaited */
+};
 
 struct client_request {
     struct client_request *next;
@@ -82,6 +110,11 @@ struct client_conn {
     char *server_name;               /* the host dialled, which the certificate must name */
     struct client_request *requests; /* waiting to be written or for their answer */
     uint32_t produce_in_flight;
+    /* CONN_AUTHENTICATING */
+    struct ether_scram_client *scram;
+    enum conn_login_step login_step;
+    uint32_t login_correlation_id; /* of the AUTHENTICATE whose answer is awaited */
+    uint64_t login_deadline_ms;
     char name[CLIENT_ERROR_MESSAGE_BYTES / 2]; /* "broker 2 (127.0.0.1:9093)" */
 };
 
@@ -102,6 +135,7 @@ static void conn_maybe_free(struct client_conn *conn)
         ETHER_ASSERT(conn->requests == NULL);
         ether_buf_free(&conn->input);
         ether_tls_session_free(conn->tls);
+        ether_scram_client_free(conn->scram);
         ether_free(conn->server_name);
         ether_free(conn);
     }
@@ -338,6 +372,176 @@ static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buff
     buffer->len = READ_CHUNK_BYTES;
 }
 
+/* The connection can carry requests: writes every request queued so far, in order. */
+static void conn_ready(struct client_conn *conn)
+{
+    ETHER_ASSERT(conn->state == CONN_CONNECTING || conn->state == CONN_HANDSHAKING ||
+                 conn->state == CONN_AUTHENTICATING);
+    ETHER_ASSERT(conn->scram == NULL);
+    conn->state = CONN_READY;
+    if (conn->broker != NULL) {
+        conn->broker->connect_failures = 0;
+    }
+    for (struct client_request *request = conn->requests; request != NULL;
+         request = request->next) {
+        write_request(conn, request);
+    }
+}
+
+/* ---- the SCRAM-SHA-256 login ---------------------------------------------------------- */
+
+/* Fails the connection's login: "<broker>: SCRAM-SHA-256 login as <user> failed: <why>". */
+static void login_fail(struct client_conn *conn, const char *why)
+{
+    if (strncmp(why, "SCRAM: ", 7) == 0) {
+        why += 7; /* common/scram.h's sentences say it; ours already did */
+    }
+    /* Longer than what requests keep (they cut it): the broker's reason comes last. */
+    char message[CLIENT_ERROR_MESSAGE_BYTES * 2];
+    snprintf(message, sizeof message, "%s: SCRAM-SHA-256 login as %.40s failed: %s", conn->name,
+             conn->client->settings.sasl_username, why);
+    conn_fail(conn, ETHER_ERR_AUTHENTICATION_FAILED, message);
+}
+
+/*
+ * Sends one AUTHENTICATE request through the TLS session, outside the request queue
+ * (nothing waits for it but the login). Returns false when the connection was closed.
+ */
+static bool login_send(struct client_conn *conn, struct ether_buf *auth_bytes)
+{
+    ETHER_ASSERT(conn->state == CONN_AUTHENTICATING);
+    ETHER_ASSERT(conn->tls != NULL);
+    Ether__AuthenticateRequest request = ETHER__AUTHENTICATE_REQUEST__INIT;
+    request.mechanism = (char *)ETHER_SCRAM_MECHANISM;
+    request.auth_bytes.data = auth_bytes->data;
+    request.auth_bytes.len = auth_bytes->length;
+    struct proto_frame_header header = {
+        .api_key = PROTO_API_AUTHENTICATE,
+        .api_version = proto_api_version_max(PROTO_API_AUTHENTICATE),
+        .correlation_id = conn->client->next_correlation_id++,
+    };
+    struct ether_buf frame = ETHER_BUF_INIT;
+    int rc = proto_frame_encode(&frame, &header, &request.base, CLIENT_FRAME_BYTES_MAX);
+    if (rc == ETHER_OK) {
+        rc = ether_tls_session_write(conn->tls, frame.data, frame.length);
+    }
+    explicit_bzero(frame.data, frame.capacity);
+    ether_buf_free(&frame);
+    if (rc != ETHER_OK) {
+        char why[CLIENT_ERROR_MESSAGE_BYTES / 2];
+        snprintf(why, sizeof why, "cannot send AUTHENTICATE: %s", ether_strerror(rc));
+        login_fail(conn, why);
+        return false;
+    }
+    conn->login_correlation_id = header.correlation_id;
+    return send_tls_output(conn);
+}
+
+/* The TLS handshake is done: log in when a user is configured, else the connection is ready. */
+static void conn_established(struct client_conn *conn)
+{
+    ETHER_ASSERT(conn->state == CONN_HANDSHAKING);
+    const struct client_settings *settings = &conn->client->settings;
+    if (settings->sasl_username[0] == '\0') {
+        conn_ready(conn);
+        return;
+    }
+    conn->state = CONN_AUTHENTICATING;
+    conn->login_deadline_ms = client_now_ms() + settings->request_timeout_ms;
+    /* The settings were checked (client_settings_check): only randomness can fail. */
+    struct ether_buf client_first = ETHER_BUF_INIT;
+    int rc = ether_scram_client_new(settings->sasl_username, settings->sasl_password, &conn->scram);
+    if (rc == ETHER_OK) {
+        rc = ether_scram_client_first(conn->scram, &client_first);
+    }
+    if (rc != ETHER_OK) {
+        ether_buf_free(&client_first);
+        login_fail(conn, ether_strerror(rc));
+        return;
+    }
+    conn->login_step = LOGIN_FIRST_SENT;
+    (void)login_send(conn, &client_first);
+    ether_buf_free(&client_first);
+}
+
+/* Handles the answer to a login step; false when the connection was closed. */
+static bool handle_login_frame(struct client_conn *conn, const struct proto_frame_header *header,
+                               const uint8_t *body)
+{
+    ETHER_ASSERT(conn->state == CONN_AUTHENTICATING);
+    char why[CLIENT_ERROR_MESSAGE_BYTES];
+    if (header->api_key != PROTO_API_AUTHENTICATE ||
+        header->correlation_id != conn->login_correlation_id) {
+        snprintf(why, sizeof why, "the broker sent a %s answer instead of the login's",
+                 proto_api_name(header->api_key) != NULL ? proto_api_name(header->api_key) : "?");
+        login_fail(conn, why);
+        return false;
+    }
+    ProtobufCMessage *body_message = NULL;
+    if (proto_body_unpack(header, body, &body_message) != ETHER_OK) {
+        login_fail(conn, "the broker sent an undecodable AUTHENTICATE answer");
+        return false;
+    }
+    if (header->is_error) {
+        /* A broker that does not know AUTHENTICATE, or refused the frame as such. */
+        const Ether__ErrorResponse *error = (const Ether__ErrorResponse *)body_message;
+        snprintf(why, sizeof why, "%s",
+                 error->error_message != NULL && error->error_message[0] != '\0'
+                     ? error->error_message
+                     : ether_strerror(error->error != 0 ? (int)error->error : ETHER_ERR_CORRUPT));
+        proto_message_free(body_message);
+        login_fail(conn, why);
+        return false;
+    }
+    const Ether__AuthenticateResponse *answer = (const Ether__AuthenticateResponse *)body_message;
+    if (answer->error != ETHER_OK) {
+        snprintf(why, sizeof why, "%s",
+                 answer->error_message != NULL && answer->error_message[0] != '\0'
+                     ? answer->error_message
+                     : ether_strerror((int)answer->error));
+        proto_message_free(body_message);
+        login_fail(conn, why);
+        return false;
+    }
+    char scram_error[ETHER_SCRAM_ERROR_BYTES];
+    scram_error[0] = '\0';
+    if (conn->login_step == LOGIN_FIRST_SENT) {
+        struct ether_buf client_final = ETHER_BUF_INIT;
+        int rc = answer->done ? ETHER_ERR_AUTHENTICATION_FAILED
+                              : ether_scram_client_final(conn->scram, answer->auth_bytes.data,
+                                                         answer->auth_bytes.len, &client_final,
+                                                         scram_error, sizeof scram_error);
+        proto_message_free(body_message);
+        if (rc != ETHER_OK) {
+            ether_buf_free(&client_final);
+            login_fail(conn, scram_error[0] != '\0'
+                                 ? scram_error
+                                 : "the broker said done before checking the client's proof");
+            return false;
+        }
+        conn->login_step = LOGIN_FINAL_SENT;
+        bool open = login_send(conn, &client_final);
+        explicit_bzero(client_final.data, client_final.capacity);
+        ether_buf_free(&client_final);
+        return open;
+    }
+    ETHER_ASSERT(conn->login_step == LOGIN_FINAL_SENT);
+    int rc = !answer->done ? ETHER_ERR_AUTHENTICATION_FAILED
+                           : ether_scram_client_verify(conn->scram, answer->auth_bytes.data,
+                                                       answer->auth_bytes.len, scram_error,
+                                                       sizeof scram_error);
+    proto_message_free(body_message);
+    if (rc != ETHER_OK) {
+        login_fail(conn, scram_error[0] != '\0' ? scram_error
+                                                : "the broker did not say the login was done");
+        return false;
+    }
+    ether_scram_client_free(conn->scram);
+    conn->scram = NULL;
+    conn_ready(conn);
+    return true;
+}
+
 /* Handles one whole response frame; false when the connection was closed. */
 static bool handle_frame(struct client_conn *conn, const struct proto_frame_header *header,
                          const uint8_t *body)
@@ -349,6 +553,9 @@ static bool handle_frame(struct client_conn *conn, const struct proto_frame_head
         return false;
     }
     conn->heard = true;
+    if (conn->state == CONN_AUTHENTICATING) {
+        return handle_login_frame(conn, header, body);
+    }
     struct client_request *request = conn->requests;
     while (request != NULL && (request->correlation_id != header->correlation_id ||
                                !request->expects_response || request->answered)) {
@@ -439,20 +646,6 @@ static void parse_frames(struct client_conn *conn)
     conn->input.length -= consumed;
 }
 
-/* The connection can carry requests: writes every request queued so far, in order. */
-static void conn_ready(struct client_conn *conn)
-{
-    ETHER_ASSERT(conn->state == CONN_CONNECTING || conn->state == CONN_HANDSHAKING);
-    conn->state = CONN_READY;
-    if (conn->broker != NULL) {
-        conn->broker->connect_failures = 0;
-    }
-    for (struct client_request *request = conn->requests; request != NULL;
-         request = request->next) {
-        write_request(conn, request);
-    }
-}
-
 /* Ciphertext from the broker: through the session, then its plaintext to the frame parser. */
 static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t bytes_count)
 {
@@ -470,6 +663,10 @@ static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t b
         return;
     }
     if (rc == ETHER_ERR_CLOSED) {
+        if (conn->state == CONN_AUTHENTICATING) {
+            login_fail(conn, "the broker closed the connection");
+            return;
+        }
         snprintf(message, sizeof message, "%s closed the connection%s", conn->name,
                  conn->state == CONN_HANDSHAKING ? " during the TLS handshake" : "");
         conn_fail(conn, ETHER_ERR_IO, message);
@@ -489,11 +686,15 @@ static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t b
     }
     if (conn->state == CONN_HANDSHAKING &&
         ether_tls_session_state(session) == ETHER_TLS_ESTABLISHED) {
-        conn_ready(conn);
+        conn_established(conn);
     }
     parse_frames(conn);
     if (conn->state != CONN_CLOSING && ether_tls_session_peer_closed(session)) {
         /* Our close_notify answer went out with send_tls_output above. */
+        if (conn->state == CONN_AUTHENTICATING) {
+            login_fail(conn, "the broker closed the connection");
+            return;
+        }
         snprintf(message, sizeof message, "%s closed the connection", conn->name);
         conn_fail(conn, ETHER_ERR_IO, message);
     }
@@ -503,6 +704,12 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
 {
     struct client_conn *conn = (struct client_conn *)stream;
     if (read_bytes < 0) {
+        if (conn->state == CONN_AUTHENTICATING) {
+            /* A broker refuses a login by closing the connection, whatever it said first. */
+            login_fail(conn, read_bytes == UV_EOF ? "the broker closed the connection"
+                                                  : uv_strerror((int)read_bytes));
+            return;
+        }
         /* Without a word, a broker cannot say it wanted the other protocol: hint at it. */
         const char *hint = "";
         if (conn->state == CONN_HANDSHAKING) {
@@ -719,6 +926,12 @@ void client_conns_check_timeouts(struct ether_client *client, uint64_t now_ms)
                 snprintf(message, sizeof message, "cannot reach %s", conn->name);
             }
             conn_fail(conn, conn->fail_pending, message);
+        } else if (conn->state == CONN_AUTHENTICATING && now_ms >= conn->login_deadline_ms) {
+            char message[CLIENT_ERROR_MESSAGE_BYTES];
+            snprintf(message, sizeof message,
+                     "%s did not finish the SCRAM-SHA-256 login in time (%u ms)", conn->name,
+                     client->settings.request_timeout_ms);
+            conn_fail(conn, ETHER_ERR_TIMED_OUT, message);
         } else {
             for (struct client_request *request = conn->requests; request != NULL;
                  request = request->next) {
@@ -730,6 +943,8 @@ void client_conns_check_timeouts(struct ether_client *client, uint64_t now_ms)
                     } else if (conn->state == CONN_HANDSHAKING) {
                         what = "did not finish the TLS handshake in time (does its client port "
                                "speak TLS?)";
+                    } else if (conn->state == CONN_AUTHENTICATING) {
+                        what = "did not finish the SCRAM-SHA-256 login in time";
                     }
                     snprintf(message, sizeof message, "%s %s", conn->name, what);
                     conn_fail(conn, ETHER_ERR_TIMED_OUT, message);

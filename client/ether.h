@@ -5,10 +5,10 @@
  * cluster (reading chosen partitions, or as a member of a consumer group),
  * and administering its topics, groups, users and ACLs. One `struct
  * ether_client` handle does all of it; it connects to the brokers listed in
- * its configuration, learns the cluster's metadata (brokers, topics,
- * partition leaders) and routes every partition's requests to that
- * partition's leader (or, for reads with a `rack` configured, to a replica in
- * the same rack).
+ * its configuration (over TLS and logging in with SCRAM-SHA-256 when so
+ * configured), learns the cluster's metadata (brokers, topics, partition
+ * leaders) and routes every partition's requests to that partition's leader
+ * (or, for reads with a `rack` configured, to a replica in the same rack).
  *
  * Threading model: every handle owns one internal I/O thread running a libuv
  * loop; that thread does all network I/O, batching, retries and timeouts.
@@ -246,10 +246,27 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *   tls_private_key_file  PEM file of that certificate's private key, unencrypted
  *                         ($ETHER_TLS_PRIVATE_KEY_FILE, else "": none)
  *
+ * SCRAM-SHA-256 login (none by default; the environment variables are the same as the
+ * ether tool's):
+ *
+ *   sasl_username         the user every connection logs in as ($ETHER_SASL_USERNAME, else
+ *                         "": no login). 1 to 128 printable ASCII characters, no spaces.
+ *   sasl_password         its password ($ETHER_SASL_PASSWORD, else ""). A login does not
+ *                         send it: the client proves that it knows it (RFC 5802) and checks
+ *                         that the broker holds the user's credential. Never in any error
+ *                         sentence.
+ *
+ * Both are needed, and TLS (tls_ca_file) as well: ether_client_new refuses one without
+ * the other, and a login without TLS. With them, every connection logs in right after
+ * its TLS handshake (AUTHENTICATE, two round trips) and sends requests only once the
+ * broker accepted the login and proved who it is.
+ *
  * A certificate refused on either side (the broker's by the client, or the
  * client's, or its absence, by a broker that requires one) fails the requests on
- * that connection at once with ETHER_ERR_AUTHENTICATION_FAILED; another failed
- * TLS handshake, or a broker that answers a client in clear in TLS, with
+ * that connection at once with ETHER_ERR_AUTHENTICATION_FAILED; so does a failed
+ * SCRAM login (a wrong user name or password, with the broker's reason; a broker
+ * that closes the connection during the login, or whose proof does not verify);
+ * another failed TLS handshake, or a broker that answers a client in clear in TLS, with
  * ETHER_ERR_TLS_HANDSHAKE. errstr and error_message carry the reason ("...: TLS
  * handshake failed: certificate verify failed: ..."). These errors are not retried.
  * A broker that speaks TLS may also just close a connection in clear; requests then
@@ -257,7 +274,8 @@ ETHER_API void ether_config_free(struct ether_config *config);
  *
  * ether_client_new refuses a configuration whose properties contradict each
  * other (heartbeat_interval_ms >= session_timeout_ms; enable_idempotence=true
- * with acks=0; a TLS certificate without its key or without tls_ca_file) with a
+ * with acks=0; a TLS certificate without its key or without tls_ca_file; a
+ * sasl_username without sasl_password, or either without tls_ca_file) with a
  * sentence in errstr, and TLS files it cannot use (missing, unreadable, not PEM,
  * a key that does not match the certificate) with a sentence naming the file.
  *

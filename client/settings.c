@@ -13,6 +13,7 @@
 
 #include "common/mem.h"
 #include "common/panic.h"
+#include "common/scram.h"
 
 int client_error(char *errstr, size_t errstr_size, int code, const char *format, ...)
 {
@@ -39,6 +40,8 @@ void client_settings_init(struct client_settings *settings)
     settings->tls_ca_file = from_environment("ETHER_TLS_CA_FILE", "");
     settings->tls_certificate_file = from_environment("ETHER_TLS_CERTIFICATE_FILE", "");
     settings->tls_private_key_file = from_environment("ETHER_TLS_PRIVATE_KEY_FILE", "");
+    settings->sasl_username = from_environment("ETHER_SASL_USERNAME", "");
+    settings->sasl_password = from_environment("ETHER_SASL_PASSWORD", "");
     settings->client_id = ether_strdup("ether");
     settings->rack = ether_strdup("");
     settings->producer_name = ether_strdup("");
@@ -80,6 +83,17 @@ void client_settings_copy(struct client_settings *to, const struct client_settin
     to->tls_ca_file = ether_strdup(from->tls_ca_file);
     to->tls_certificate_file = ether_strdup(from->tls_certificate_file);
     to->tls_private_key_file = ether_strdup(from->tls_private_key_file);
+    to->sasl_username = ether_strdup(from->sasl_username);
+    to->sasl_password = ether_strdup(from->sasl_password);
+}
+
+/* Frees a setting's text, wiped first: one of them is a password. */
+static void free_text(char *text)
+{
+    if (text != NULL) {
+        explicit_bzero(text, strlen(text));
+        ether_free(text);
+    }
 }
 
 void client_settings_free(struct client_settings *settings)
@@ -92,6 +106,10 @@ void client_settings_free(struct client_settings *settings)
     ether_free(settings->tls_ca_file);
     ether_free(settings->tls_certificate_file);
     ether_free(settings->tls_private_key_file);
+    ether_free(settings->sasl_username);
+    free_text(settings->sasl_password);
+    settings->sasl_username = NULL;
+    settings->sasl_password = NULL;
     settings->tls_ca_file = NULL;
     settings->tls_certificate_file = NULL;
     settings->tls_private_key_file = NULL;
@@ -186,6 +204,8 @@ static const struct setting settings_table[] = {
     TEXT(tls_ca_file),
     TEXT(tls_certificate_file),
     TEXT(tls_private_key_file),
+    TEXT(sasl_username),
+    TEXT(sasl_password),
 };
 
 #undef U32
@@ -231,7 +251,7 @@ int client_settings_set(struct client_settings *settings, const char *name, cons
             return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                                 "group_id is longer than %d bytes", CLIENT_GROUP_ID_BYTES_MAX);
         }
-        ether_free(*(char **)field);
+        free_text(*(char **)field);
         *(char **)field = ether_strdup(value);
         return ETHER_OK;
     case SETTING_ACKS:
@@ -365,6 +385,30 @@ int client_settings_check(const struct client_settings *settings, char *errstr, 
                             "%s is set without %s: a client certificate needs its private key",
                             certificate ? "tls_certificate_file" : "tls_private_key_file",
                             certificate ? "tls_private_key_file" : "tls_certificate_file");
+    }
+    bool username = settings->sasl_username[0] != '\0';
+    bool password = settings->sasl_password[0] != '\0';
+    if (username != password) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "%s is set without %s: a SCRAM-SHA-256 login needs both",
+                            username ? "sasl_username" : "sasl_password",
+                            username ? "sasl_password" : "sasl_username");
+    }
+    if (username && !ether_scram_user_name_valid(settings->sasl_username)) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "sasl_username must be 1 to %d printable ASCII characters without "
+                            "spaces",
+                            ETHER_SCRAM_USER_BYTES_MAX);
+    }
+    if (password && strlen(settings->sasl_password) > ETHER_SCRAM_PASSWORD_BYTES_MAX) {
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "sasl_password is longer than %d bytes",
+                            ETHER_SCRAM_PASSWORD_BYTES_MAX);
+    }
+    if (username && !tls) {
+        /* The exchange itself hides the password, but not the session that follows. */
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "SCRAM-SHA-256 logins need TLS: set tls_ca_file");
     }
     return ETHER_OK;
 }

@@ -527,11 +527,95 @@ static void test_tls_settings_default_to_the_environment_like_brokers(void **sta
     ether_config_free(config);
 }
 
+static void test_scram_settings_default_to_the_environment_and_are_copied(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("ETHER_SASL_USERNAME", "alice", 1), 0);
+    assert_int_equal(setenv("ETHER_SASL_PASSWORD", "alice-password", 1), 0);
+    struct ether_config *config = ether_config_new();
+    assert_string_equal(config->settings.sasl_username, "alice");
+    assert_string_equal(config->settings.sasl_password, "alice-password");
+    unsetenv("ETHER_SASL_USERNAME");
+    unsetenv("ETHER_SASL_PASSWORD");
+    char errstr[256];
+    /* The environment's login needs TLS like any other. */
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "SCRAM-SHA-256 logins need TLS: set tls_ca_file");
+    assert_int_equal(ether_config_set(config, "tls_ca_file", "ca.crt", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+    struct client_settings copy;
+    client_settings_copy(&copy, &config->settings);
+    assert_string_equal(copy.sasl_username, "alice");
+    assert_string_equal(copy.sasl_password, "alice-password");
+    assert_ptr_not_equal(copy.sasl_password, config->settings.sasl_password);
+    client_settings_free(&copy);
+    ether_config_free(config);
+    config = ether_config_new();
+    assert_string_equal(config->settings.sasl_username, "");
+    assert_string_equal(config->settings.sasl_password, "");
+    ether_config_free(config);
+}
+
+static void
+test_scram_settings_that_do_not_go_together_are_refused_without_the_password(void **state)
+{
+    (void)state;
+    struct ether_config *config = ether_config_new();
+    char errstr[256];
+    assert_int_equal(ether_config_set(config, "tls_ca_file", "ca.crt", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "sasl_password", "s3cret", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "sasl_password is set without sasl_username: a SCRAM-SHA-256 "
+                                "login needs both");
+    const char *bad_names[] = {"with space", "caf\xc3\xa9", "tab\t"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        assert_int_equal(
+            ether_config_set(config, "sasl_username", bad_names[i], errstr, sizeof errstr),
+            ETHER_OK);
+        assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                         ETHER_ERR_INVALID_ARGUMENT);
+        assert_string_equal(errstr, "sasl_username must be 1 to 128 printable ASCII characters "
+                                    "without spaces");
+    }
+    /* ',' and '=' are fine: they travel escaped. */
+    assert_int_equal(ether_config_set(config, "sasl_username", "a,b=c", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr), ETHER_OK);
+    static char long_password[1030];
+    memset(long_password, 'p', sizeof long_password - 1);
+    assert_int_equal(
+        ether_config_set(config, "sasl_password", long_password, errstr, sizeof errstr), ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "sasl_password is longer than 1024 bytes");
+    assert_int_equal(ether_config_set(config, "sasl_password", "", errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(client_settings_check(&config->settings, errstr, sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "sasl_username is set without sasl_password: a SCRAM-SHA-256 "
+                                "login needs both");
+    ether_config_free(config);
+}
+
 static void test_public_error_names_and_sentences_come_from_the_one_table(void **state)
 {
     (void)state;
     assert_string_equal(ether_error_name(ETHER_ERR_NOT_LEADER), "ETHER_ERR_NOT_LEADER");
     assert_string_equal(ether_strerror(ETHER_ERR_TIMED_OUT), "operation timed out");
+    assert_string_equal(ether_error_name(ETHER_ERR_TOPIC_AUTHORIZATION_FAILED),
+                        "ETHER_ERR_TOPIC_AUTHORIZATION_FAILED");
+    assert_string_equal(ether_error_name(ETHER_ERR_GROUP_AUTHORIZATION_FAILED),
+                        "ETHER_ERR_GROUP_AUTHORIZATION_FAILED");
+    assert_string_equal(ether_error_name(ETHER_ERR_CLUSTER_AUTHORIZATION_FAILED),
+                        "ETHER_ERR_CLUSTER_AUTHORIZATION_FAILED");
+    assert_string_equal(ether_strerror(72), "not authorized to access the topic");
+    assert_string_equal(ether_strerror(73), "not authorized to access the consumer group");
+    assert_string_equal(ether_strerror(74), "not authorized for this cluster operation");
     assert_string_equal(ether_version(), ETHER_VERSION_STRING);
 }
 
@@ -556,6 +640,9 @@ int main(void)
         cmocka_unit_test(test_group_settings_parse_and_contradictions_are_refused),
         cmocka_unit_test(test_tls_settings_parse_and_files_that_do_not_go_together_are_refused),
         cmocka_unit_test(test_tls_settings_default_to_the_environment_like_brokers),
+        cmocka_unit_test(test_scram_settings_default_to_the_environment_and_are_copied),
+        cmocka_unit_test(
+            test_scram_settings_that_do_not_go_together_are_refused_without_the_password),
         cmocka_unit_test(test_public_error_names_and_sentences_come_from_the_one_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,9 +45,9 @@
  * DELETE_USER, LIST_USERS, CREATE_ACL, DELETE_ACL and LIST_ACLS are served by
  * the controller (broker 1; the others answer NOT_LEADER). Users keep their
  * password in clear (tests log in with it through `intercept`); a user that
- * exists is EXISTS unless `replace`; deleting what is not there is NOT_FOUND;
- * an ACL binding equal to one stored is not stored twice; LIST_ACLS filters as
- * the proto says. `security_not_leader` answers that many of those requests
+ * exists is EXISTS unless `replace`, and so is an ACL binding equal to one
+ * stored; deleting what is not there is NOT_FOUND; LIST_ACLS filters as the
+ * proto says. `security_not_leader` answers that many of those requests
  * NOT_LEADER, `security_error` answers every one with that error.
  *
  * `intercept` (NULL: none) sees every request first, with the mutex held, and
@@ -284,6 +284,7 @@ struct fake_cluster {
     /* a test's own answers (see the header comment) */
     bool (*intercept)(struct fake_broker *broker, uint64_t connection_id,
                       const struct proto_frame_header *header, const ProtobufCMessage *request);
+    void *intercept_context;
 };
 
 static struct fake_topic *fake_topic_find(struct fake_cluster *cluster, const char *name)
@@ -1590,9 +1591,12 @@ static bool fake_answer_security(struct fake_broker *broker, uint64_t connection
         }
         if (binding == NULL) {
             error = ETHER_ERR_INVALID_ARGUMENT;
-        } else if (!stored && cluster->acl_count == FAKE_ACLS_MAX) {
+        } else if (stored) {
+            error = ETHER_ERR_EXISTS;
+            message = "an equal ACL binding exists";
+        } else if (cluster->acl_count == FAKE_ACLS_MAX) {
             error = ETHER_ERR_NO_SPACE;
-        } else if (!stored) {
+        } else {
             struct fake_acl *acl = &cluster->acls[cluster->acl_count++];
             snprintf(acl->principal, sizeof acl->principal, "%s", binding->principal);
             acl->resource_type = (uint32_t)binding->resource_type;

@@ -38,8 +38,9 @@ static int fixture_start(void **state)
     struct ether_config *config = ether_config_new();
     char errstr[ERRSTR_BYTES];
     const char *settings[][2] = {
-        {"brokers", brokers}, {"retry_backoff_ms", "10"}, {"retry_backoff_max_ms", "50"},
-        {"seed", "1"},        {"tls_ca_file", ""},
+        {"brokers", brokers},  {"retry_backoff_ms", "10"}, {"retry_backoff_max_ms", "50"},
+        {"seed", "1"},         {"tls_ca_file", ""},        {"sasl_username", ""},
+        {"sasl_password", ""},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
         if (ether_config_set(config, settings[i][0], settings[i][1], errstr, sizeof errstr) != 0) {
@@ -340,6 +341,10 @@ static void test_acl_bindings_are_created_listed_and_deleted_as_given(void **sta
             fail_msg("binding %zu: %s", i, errstr);
         }
     }
+    assert_int_equal(ether_acl_create(client, &given[2], TIMEOUT_MS, errstr, sizeof errstr),
+                     ETHER_ERR_EXISTS);
+    assert_string_equal(errstr, "cannot create the ACL binding of alice on the cluster: an equal "
+                                "ACL binding exists");
     /* As sent: every field, the cluster's name as "". */
     struct fake_acl stored[FAKE_ACLS_MAX];
     assert_int_equal(stored_acls(cluster, stored), GIVEN);

@@ -6,6 +6,12 @@
  * TLS server session of its own (common/tls.h) for what is on the wire: the close_notify a
  * closing client sends, and a TLS alert sent to a client in clear.
  *
+ * SCRAM-SHA-256 logins run against the fake cluster over TLS, whose brokers answer
+ * AUTHENTICATE with the server side of common/scram.h (through the fake's `intercept`
+ * seam) for the users of the fake controller, and refuse every other request of a
+ * connection that has not logged in; faults make a broker forge its signature, close the
+ * connection or stay silent during the login.
+ *
  * Certificates come from scripts/make-test-certs in a temporary directory for the whole
  * run (broker-N for the brokers, alice as the client, other-ca / other-alice from an
  * unrelated CA), plus one made here that names only another host. Every wait is bounded
@@ -27,6 +33,7 @@
 #include <unistd.h>
 
 #include "client/ether.h"
+#include "common/scram.h"
 #include "common/tls.h"
 
 enum {
@@ -705,6 +712,418 @@ static void test_broker_certificates_the_client_cannot_trust_are_refused(void **
     free(cluster);
 }
 
+/* ---- SCRAM-SHA-256 logins at the fake brokers -------------------------------------------- */
+
+enum { LOGINS_MAX = 64 };
+
+enum login_fault {
+    LOGIN_HONEST,
+    LOGIN_FORGED_SIGNATURE, /* server-final with another signature: an impostor */
+    LOGIN_CLOSE,            /* closes the connection at the first AUTHENTICATE */
+    LOGIN_SILENT,           /* never answers AUTHENTICATE */
+};
+
+/* One connection's login, at one broker (connection ids are per server). */
+struct login {
+    uint32_t broker_id;
+    uint64_t connection_id;
+    struct ether_scram_server *scram;
+    bool authenticated;
+};
+
+/* The intercept's state; read by the test under the cluster's mutex. */
+struct logins {
+    enum login_fault fault;
+    struct login items[LOGINS_MAX];
+    uint32_t count;
+    uint32_t authenticate_requests;
+    uint32_t succeeded;
+    uint32_t refused;
+    uint32_t requests_before_login; /* other apis on a connection not logged in */
+    uint32_t requests_after_login;
+};
+
+static struct login *login_of(struct logins *logins, uint32_t broker_id, uint64_t connection_id)
+{
+    for (uint32_t i = 0; i < logins->count; i++) {
+        if (logins->items[i].broker_id == broker_id &&
+            logins->items[i].connection_id == connection_id) {
+            return &logins->items[i];
+        }
+    }
+    assert_true(logins->count < LOGINS_MAX);
+    struct login *login = &logins->items[logins->count++];
+    login->broker_id = broker_id;
+    login->connection_id = connection_id;
+    return login;
+}
+
+static void login_respond(struct fake_broker *broker, uint64_t connection_id,
+                          uint32_t correlation_id, uint32_t error, const char *message,
+                          const struct ether_buf *auth_bytes, bool done, const char *principal)
+{
+    Ether__AuthenticateResponse response = ETHER__AUTHENTICATE_RESPONSE__INIT;
+    response.error = error;
+    response.error_message = (char *)(uintptr_t)message;
+    if (auth_bytes != NULL) {
+        response.auth_bytes.data = auth_bytes->data;
+        response.auth_bytes.len = auth_bytes->length;
+    }
+    response.done = done;
+    response.principal = (char *)(uintptr_t)principal;
+    (void)broker_server_respond(broker->server, connection_id, PROTO_API_AUTHENTICATE,
+                                correlation_id, &response.base);
+}
+
+/* The fake cluster's intercept: the server side of SCRAM, as a broker runs it. */
+static bool login_intercept(struct fake_broker *broker, uint64_t connection_id,
+                            const struct proto_frame_header *header,
+                            const ProtobufCMessage *request)
+{
+    struct fake_cluster *cluster = broker->cluster;
+    struct logins *logins = cluster->intercept_context;
+    struct login *login = login_of(logins, broker->broker_id, connection_id);
+    if (header->api_key != PROTO_API_AUTHENTICATE) {
+        if (login->authenticated) {
+            logins->requests_after_login++;
+            return false; /* the fake answers it */
+        }
+        logins->requests_before_login++;
+        broker_server_close_connection(broker->server, connection_id);
+        return true;
+    }
+    logins->authenticate_requests++;
+    if (logins->fault == LOGIN_SILENT) {
+        return true;
+    }
+    if (logins->fault == LOGIN_CLOSE) {
+        broker_server_close_connection(broker->server, connection_id);
+        return true;
+    }
+    const Ether__AuthenticateRequest *authenticate = (const Ether__AuthenticateRequest *)request;
+    assert_string_equal(authenticate->mechanism, "SCRAM-SHA-256");
+    char errbuf[ETHER_SCRAM_ERROR_BYTES] = "";
+    struct ether_buf out = ETHER_BUF_INIT;
+    int rc = ETHER_OK;
+    bool done = false;
+    char user[ETHER_SCRAM_USER_BYTES_MAX + 1] = "";
+    if (login->scram == NULL) {
+        login->scram = ether_scram_server_new();
+        rc = ether_scram_server_receive_first(login->scram, authenticate->auth_bytes.data,
+                                              authenticate->auth_bytes.len, user, sizeof user,
+                                              errbuf, sizeof errbuf);
+        if (rc == ETHER_OK) {
+            struct fake_user *known = fake_user_find(cluster, user);
+            struct ether_scram_credential credential;
+            if (known != NULL) {
+                assert_int_equal(
+                    ether_scram_credential_new(known->password, known->iterations, &credential),
+                    ETHER_OK);
+            }
+            rc = ether_scram_server_first(login->scram, known != NULL ? &credential : NULL, &out);
+        }
+    } else {
+        rc = ether_scram_server_final(login->scram, authenticate->auth_bytes.data,
+                                      authenticate->auth_bytes.len, &out, errbuf, sizeof errbuf);
+        done = rc == ETHER_OK;
+        if (done && logins->fault == LOGIN_FORGED_SIGNATURE) {
+            /* "v=<base64>": another first character is another signature, still well formed. */
+            assert_true(out.length > 2);
+            out.data[2] = out.data[2] == 'A' ? 'B' : 'A';
+        }
+    }
+    if (rc != ETHER_OK) {
+        logins->refused++;
+        login_respond(broker, connection_id, header->correlation_id,
+                      ETHER_ERR_AUTHENTICATION_FAILED, errbuf, NULL, false, "");
+    } else {
+        login->authenticated = done;
+        logins->succeeded += done ? 1 : 0;
+        login_respond(broker, connection_id, header->correlation_id, ETHER_OK, "", &out, done,
+                      done ? "alice" : "");
+    }
+    ether_buf_free(&out);
+    return true;
+}
+
+/*
+ * A fake TLS cluster (no client certificates required) whose brokers log users in:
+ * "alice" with password "alice-password". Free with login_cluster_stop.
+ */
+static struct fake_cluster *login_cluster_start(const struct certs *certs, uint32_t broker_count,
+                                                enum login_fault fault)
+{
+    struct fake_cluster *cluster = calloc(1, sizeof *cluster);
+    struct logins *logins = calloc(1, sizeof *logins);
+    assert_non_null(cluster);
+    assert_non_null(logins);
+    logins->fault = fault;
+    fake_tls_cluster_start(cluster, broker_count, certs, NULL, false);
+    pthread_mutex_lock(&cluster->mutex);
+    struct fake_user *alice = &cluster->users[cluster->user_count++];
+    snprintf(alice->name, sizeof alice->name, "alice");
+    snprintf(alice->password, sizeof alice->password, "alice-password");
+    alice->iterations = 4096;
+    cluster->intercept_context = logins;
+    cluster->intercept = login_intercept;
+    pthread_mutex_unlock(&cluster->mutex);
+    return cluster;
+}
+
+/* A copy of the cluster's login counters. */
+static struct logins login_counters(struct fake_cluster *cluster)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    struct logins copy = *(struct logins *)cluster->intercept_context;
+    pthread_mutex_unlock(&cluster->mutex);
+    return copy;
+}
+
+static void login_cluster_stop(struct fake_cluster *cluster)
+{
+    fake_cluster_stop(cluster);
+    struct logins *logins = cluster->intercept_context;
+    for (uint32_t i = 0; i < logins->count; i++) {
+        ether_scram_server_free(logins->items[i].scram);
+    }
+    free(logins);
+    free(cluster);
+}
+
+/* A config trusting the test CA that logs in as `user` with `password`. */
+static struct ether_config *login_config(const struct certs *certs,
+                                         const struct fake_cluster *cluster, const char *user,
+                                         const char *password)
+{
+    char brokers[256];
+    fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
+    struct ether_config *config = config_for(certs, brokers, "ca", NULL);
+    char errstr[ERRSTR_BYTES];
+    assert_int_equal(ether_config_set(config, "sasl_username", user, errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(ether_config_set(config, "sasl_password", password, errstr, sizeof errstr),
+                     ETHER_OK);
+    return config;
+}
+
+static struct ether_client *login_client(const struct certs *certs,
+                                         const struct fake_cluster *cluster, const char *user,
+                                         const char *password)
+{
+    struct ether_config *config = login_config(certs, cluster, user, password);
+    char errstr[ERRSTR_BYTES];
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    if (client == NULL) {
+        fail_msg("ether_client_new: %s", errstr);
+    }
+    ether_config_free(config);
+    return client;
+}
+
+/* ether_describe_cluster's outcome within `timeout_ms`, and how long it took. */
+static int describe_within(struct ether_client *client, int timeout_ms, char *errstr,
+                           size_t errstr_size, uint64_t *took_ms)
+{
+    struct ether_cluster *description = NULL;
+    uint64_t started_ms = now_ms();
+    int rc = ether_describe_cluster(client, NULL, 0, timeout_ms, &description, errstr, errstr_size);
+    *took_ms = now_ms() - started_ms;
+    assert_true((rc == ETHER_OK) == (description != NULL));
+    ether_cluster_free(description);
+    return rc;
+}
+
+static void test_scram_login_comes_before_every_request_and_lets_them_flow(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, BROKERS, LOGIN_HONEST);
+    fake_add_topic(cluster, "orders", PARTITIONS);
+    struct ether_config *config = login_config(certs, cluster, "alice", "alice-password");
+    struct deliveries deliveries = {0};
+    ether_config_set_delivery_callback(config, on_delivery, &deliveries);
+    char errstr[ERRSTR_BYTES];
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    assert_non_null(client);
+    ether_config_free(config);
+
+    uint64_t took_ms = 0;
+    if (describe_within(client, 10000, errstr, sizeof errstr, &took_ms) != ETHER_OK) {
+        fail_msg("describe: %s", errstr);
+    }
+    /* Records to every partition: a connection to every broker, each logged in first. */
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(ether_produce(client, "orders", i % PARTITIONS, NULL, 0, "v", 1, 0, NULL),
+                         ETHER_OK);
+    }
+    assert_int_equal(ether_flush(client, 10000), ETHER_OK);
+    assert_int_equal(deliveries.count, 30);
+    if (deliveries.failed != 0) {
+        fail_msg("%d records failed: %s", deliveries.failed, deliveries.last_message);
+    }
+    struct ether_user *users = NULL;
+    size_t count = 0;
+    assert_int_equal(ether_user_list(client, 10000, &users, &count, errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(users[0].name, "alice");
+    ether_users_free(users, count);
+    ether_client_destroy(client);
+
+    struct logins logins = login_counters(cluster);
+    assert_int_equal(logins.requests_before_login, 0);
+    assert_true(logins.requests_after_login >= 1 + BROKERS);
+    assert_true(logins.succeeded >= BROKERS);
+    assert_int_equal(logins.refused, 0);
+    /* Two steps per login (the bootstrap connection logged in too). */
+    assert_true(logins.authenticate_requests >= 2 * logins.succeeded);
+    login_cluster_stop(cluster);
+}
+
+static void test_wrong_password_fails_at_once_with_the_brokers_reason(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_HONEST);
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    struct ether_client *client = login_client(certs, cluster, "alice", "not-her-password");
+    assert_int_equal(describe_within(client, 10000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_AUTHENTICATION_FAILED);
+    /* Not retried until the timeout: a password does not become right by waiting. */
+    assert_true(took_ms < 5000);
+    assert_non_null(strstr(errstr, "127.0.0.1"));
+    assert_non_null(strstr(errstr, "SCRAM-SHA-256 login as alice failed: wrong user name or "
+                                   "password"));
+    assert_null(strstr(errstr, "not-her-password"));
+    ether_client_destroy(client);
+
+    /* A user the broker does not know gets the same answer. */
+    client = login_client(certs, cluster, "mallory", "alice-password");
+    assert_int_equal(describe_within(client, 10000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(errstr, "login as mallory failed: wrong user name or password"));
+    ether_client_destroy(client);
+
+    struct logins logins = login_counters(cluster);
+    assert_int_equal(logins.requests_before_login, 0);
+    assert_true(logins.refused >= 2);
+    assert_int_equal(logins.succeeded, 0);
+    login_cluster_stop(cluster);
+}
+
+static void test_group_member_with_a_wrong_password_stops_with_the_reason(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_HONEST);
+    fake_add_topic(cluster, "orders", 1);
+    struct ether_config *config = login_config(certs, cluster, "alice", "wrong");
+    char errstr[ERRSTR_BYTES];
+    assert_int_equal(ether_config_set(config, "group_id", "billing", errstr, sizeof errstr),
+                     ETHER_OK);
+    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
+    assert_non_null(client);
+    ether_config_free(config);
+    const char *topics[] = {"orders"};
+    assert_int_equal(ether_subscribe(client, topics, 1, errstr, sizeof errstr), ETHER_OK);
+    struct ether_message *message = ether_consume(client, 5000);
+    assert_non_null(message);
+    assert_int_equal(message->error, ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_non_null(strstr(message->error_message, "consumer group billing stopped"));
+    assert_non_null(strstr(message->error_message, "wrong user name or password"));
+    ether_message_free(message);
+    ether_client_destroy(client);
+    login_cluster_stop(cluster);
+}
+
+static void test_broker_whose_signature_is_wrong_is_refused_before_any_request(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_FORGED_SIGNATURE);
+    struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    assert_int_equal(describe_within(client, 10000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_true(took_ms < 5000);
+    assert_non_null(strstr(errstr, "SCRAM-SHA-256 login as alice failed: the server's signature "
+                                   "is wrong"));
+    ether_client_destroy(client);
+    struct logins logins = login_counters(cluster);
+    /* The broker accepted the proof, but the client never trusted it with a request. */
+    assert_true(logins.succeeded >= 1);
+    assert_int_equal(logins.requests_before_login, 0);
+    assert_int_equal(logins.requests_after_login, 0);
+    login_cluster_stop(cluster);
+}
+
+static void test_broker_closing_the_connection_during_the_login_fails_it(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_CLOSE);
+    struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    assert_int_equal(describe_within(client, 10000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_true(took_ms < 5000);
+    assert_non_null(strstr(errstr, "login as alice failed: the broker closed the connection"));
+    ether_client_destroy(client);
+    assert_int_equal(login_counters(cluster).requests_before_login, 0);
+    login_cluster_stop(cluster);
+}
+
+static void test_broker_silent_during_the_login_times_out(void **state)
+{
+    struct certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_SILENT);
+    struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    assert_int_equal(describe_within(client, 1000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_TIMED_OUT);
+    assert_true(took_ms < 4000);
+    assert_non_null(strstr(errstr, "did not finish the SCRAM-SHA-256 login in time"));
+    ether_client_destroy(client);
+    assert_int_equal(login_counters(cluster).requests_before_login, 0);
+    login_cluster_stop(cluster);
+}
+
+static void test_scram_settings_are_checked_when_the_client_is_made(void **state)
+{
+    struct certs *certs = *state;
+    char errstr[ERRSTR_BYTES];
+    const char *brokers = "127.0.0.1:1";
+    struct {
+        const char *ca;
+        const char *user;
+        const char *password;
+        const char *sentence;
+    } refused[] = {
+        {NULL, "alice", "alice-password", "SCRAM-SHA-256 logins need TLS: set tls_ca_file"},
+        {"ca", "alice", "",
+         "sasl_username is set without sasl_password: a SCRAM-SHA-256 login needs both"},
+        {"ca", "", "alice-password",
+         "sasl_password is set without sasl_username: a SCRAM-SHA-256 login needs both"},
+        {"ca", "al ice", "alice-password",
+         "sasl_username must be 1 to 128 printable ASCII characters without spaces"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        struct ether_config *config = config_for(certs, brokers, refused[i].ca, NULL);
+        if (refused[i].ca == NULL) { /* whatever ETHER_TLS_CA_FILE says */
+            assert_int_equal(ether_config_set(config, "tls_ca_file", "", errstr, sizeof errstr),
+                             ETHER_OK);
+        }
+        assert_int_equal(
+            ether_config_set(config, "sasl_username", refused[i].user, errstr, sizeof errstr),
+            ETHER_OK);
+        assert_int_equal(
+            ether_config_set(config, "sasl_password", refused[i].password, errstr, sizeof errstr),
+            ETHER_OK);
+        client_refused(config, errstr, sizeof errstr);
+        assert_string_equal(errstr, refused[i].sentence);
+        assert_null(strstr(errstr, "alice-password"));
+    }
+}
+
 /* ---- the wrong protocol on either side --------------------------------------------------- */
 
 static void test_client_in_clear_against_a_tls_port_fails_within_its_timeout(void **state)
@@ -812,6 +1231,13 @@ int main(void)
         cmocka_unit_test(test_tls_client_against_a_port_in_clear_times_out_in_the_handshake),
         cmocka_unit_test(test_client_in_clear_answered_with_a_tls_alert_fails_at_once),
         cmocka_unit_test(test_closing_a_client_sends_close_notify_before_closing_the_socket),
+        cmocka_unit_test(test_scram_login_comes_before_every_request_and_lets_them_flow),
+        cmocka_unit_test(test_wrong_password_fails_at_once_with_the_brokers_reason),
+        cmocka_unit_test(test_group_member_with_a_wrong_password_stops_with_the_reason),
+        cmocka_unit_test(test_broker_whose_signature_is_wrong_is_refused_before_any_request),
+        cmocka_unit_test(test_broker_closing_the_connection_during_the_login_fails_it),
+        cmocka_unit_test(test_broker_silent_during_the_login_times_out),
+        cmocka_unit_test(test_scram_settings_are_checked_when_the_client_is_made),
     };
     return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
