@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/ether.h"
+
 enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_ERROR = 1,
@@ -24,6 +26,7 @@ enum {
     CLI_EXIT_UNHEALTHY = 3,
     CLI_SETTINGS_MAX = 64,
     CLI_TIMEOUT_MS_DEFAULT = 10000,
+    CLI_ACL_OPERATIONS_MAX = 7, /* read .. all, each at most once */
 };
 
 enum cli_verb {
@@ -47,6 +50,12 @@ enum cli_verb {
     CLI_GROUP_DESCRIBE,
     CLI_GROUP_RESET_OFFSETS,
     CLI_GROUP_DELETE,
+    CLI_USER_CREATE,
+    CLI_USER_DELETE,
+    CLI_USER_LIST,
+    CLI_ACL_CREATE,
+    CLI_ACL_DELETE,
+    CLI_ACL_LIST,
 };
 
 enum cli_output { CLI_OUTPUT_TEXT, CLI_OUTPUT_JSON, CLI_OUTPUT_TEMPLATE };
@@ -78,6 +87,15 @@ struct cli_options {
     const char *tls_ca_file;
     const char *tls_certificate_file;
     const char *tls_private_key_file;
+    /*
+     * SCRAM-SHA-256 login (NULL: the library's default, from ETHER_SASL_USERNAME and
+     * ETHER_SASL_PASSWORD): --user, and its password from --password or the first line of
+     * --password-file (which ether_main.c reads). In "user create", --password and
+     * --password-file are the new user's instead (user_password, user_password_file).
+     */
+    const char *sasl_username;
+    const char *sasl_password;
+    const char *sasl_password_file;
     enum cli_output output;
     const char *template_text; /* with CLI_OUTPUT_TEMPLATE */
     int timeout_ms;
@@ -113,6 +131,21 @@ struct cli_options {
     uint32_t linger_ms;
     uint64_t throughput_records_per_s; /* bench produce: 0 = unthrottled */
     const char *idempotence;           /* bench produce: NULL (library default), "on", "off" */
+    /* users */
+    const char *user_name;          /* the NAME of the user commands */
+    const char *user_password;      /* user create: --password */
+    const char *user_password_file; /* user create: --password-file */
+    uint32_t iterations;            /* user create: 0 for the broker's default */
+    bool replace;                   /* user create: change an existing user's password */
+    /* ACLs: one binding per operation (create, delete), or a filter (list) */
+    const char *acl_principal;                /* NULL: not given (list: any) */
+    enum ether_acl_permission acl_permission; /* ANY: not given */
+    enum ether_acl_operation acl_operations[CLI_ACL_OPERATIONS_MAX];
+    size_t acl_operation_count;
+    enum ether_acl_resource_type acl_resource_type; /* ANY: not given (list: any) */
+    const char *acl_resource_name;                  /* NULL for the cluster and when not given */
+    bool acl_cluster;                               /* --cluster */
+    bool acl_prefixed;
 };
 
 /*
@@ -176,6 +209,24 @@ void cli_template_format(struct cli_text *out, const char *template_text,
 
 /* One JSON object for a consumed record, followed by a newline. */
 void cli_record_json(struct cli_text *out, const struct cli_record *record);
+
+/* "read", "allow", "topic", "prefixed"; "unknown" for a value this build does not know. */
+const char *cli_acl_operation_name(enum ether_acl_operation operation);
+const char *cli_acl_permission_name(enum ether_acl_permission permission);
+const char *cli_acl_resource_type_name(enum ether_acl_resource_type resource_type);
+const char *cli_acl_pattern_name(enum ether_acl_pattern pattern);
+
+/* A table of users (text) or a JSON array of them, followed by a newline. */
+void cli_users_format(struct cli_text *out, const struct ether_user *users, size_t count,
+                      enum cli_output output);
+
+/* A table of ACL bindings (text) or a JSON array of them, followed by a newline. */
+void cli_acls_format(struct cli_text *out, const struct ether_acl *acls, size_t count,
+                     enum cli_output output);
+
+/* "allow alice read on topic orders", "deny * write on topics prefixed ord", "allow bob alter
+ * on the cluster": one binding in words. */
+void cli_acl_describe(struct cli_text *out, const struct ether_acl *acl);
 
 /* p-th percentile (0 < p <= 100) of `sorted_count` sorted values; 0 when empty. */
 uint64_t cli_percentile(const uint64_t *sorted, size_t sorted_count, double percentile);

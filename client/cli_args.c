@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum flag_id {
     F_BROKERS,
@@ -54,6 +55,17 @@ enum flag_id {
     F_TLS_CA,
     F_TLS_CERT,
     F_TLS_KEY,
+    F_USER,
+    F_PASSWORD,
+    F_PASSWORD_FILE,
+    F_ITERATIONS,
+    F_REPLACE,
+    F_PRINCIPAL,
+    F_ALLOW,
+    F_DENY,
+    F_OPERATION,
+    F_CLUSTER,
+    F_PREFIXED,
     F_COUNT_OF_FLAGS,
 };
 
@@ -129,12 +141,39 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_TLS_KEY] = {"tls-key", 0, true, "FILE",
                    "the private key of --tls-cert (unencrypted PEM; default: "
                    "$ETHER_TLS_PRIVATE_KEY_FILE)"},
+    [F_USER] = {"user", 0, true, "NAME",
+                "log in as this user with SCRAM-SHA-256 (needs --tls-ca; default: "
+                "$ETHER_SASL_USERNAME)"},
+    [F_PASSWORD] = {"password", 0, true, "PASSWORD",
+                    "the password of --user; visible to other users of this machine in ps: "
+                    "prefer --password-file or $ETHER_SASL_PASSWORD (read when neither is "
+                    "given)"},
+    [F_PASSWORD_FILE] = {"password-file", 0, true, "FILE",
+                         "read the password of --user from the first line of FILE"},
+    [F_ITERATIONS] = {"iterations", 0, true, "N",
+                      "PBKDF2 iterations of the user's SCRAM credential, 4096 to 1000000 "
+                      "(default: the broker's, 4096)"},
+    [F_REPLACE] = {"replace", 0, false, NULL,
+                   "change the password of a user that exists (default: refuse)"},
+    [F_PRINCIPAL] = {"principal", 0, true, "PRINCIPAL",
+                     "the user (or certificate principal) the binding is for; * for everyone"},
+    [F_ALLOW] = {"allow", 0, false, NULL, "the binding allows the operations"},
+    [F_DENY] = {"deny", 0, false, NULL,
+                "the binding denies the operations (a deny wins over any allow)"},
+    [F_OPERATION] = {"operation", 0, true, "OP[,OP...]",
+                     "read, write, create, delete, describe, alter or all; one binding each"},
+    [F_CLUSTER] = {"cluster", 0, false, NULL, "the binding is about the cluster itself"},
+    [F_PREFIXED] = {"prefixed", 0, false, NULL,
+                    "the --topic or --group NAME is a prefix: every name that starts with it"},
 };
 
 #define BIT(flag) (UINT64_C(1) << (flag))
 #define GLOBAL_FLAGS                                                                 \
     (BIT(F_BROKERS) | BIT(F_FORMAT) | BIT(F_TIMEOUT) | BIT(F_HELP) | BIT(F_TLS_CA) | \
-     BIT(F_TLS_CERT) | BIT(F_TLS_KEY))
+     BIT(F_TLS_CERT) | BIT(F_TLS_KEY) | BIT(F_USER) | BIT(F_PASSWORD) | BIT(F_PASSWORD_FILE))
+#define ACL_BINDING_FLAGS                                                              \
+    (BIT(F_PRINCIPAL) | BIT(F_ALLOW) | BIT(F_DENY) | BIT(F_OPERATION) | BIT(F_TOPIC) | \
+     BIT(F_GROUP) | BIT(F_CLUSTER) | BIT(F_PREFIXED))
 _Static_assert(F_COUNT_OF_FLAGS <= 64, "flag sets are 64-bit masks");
 
 struct command {
@@ -191,6 +230,19 @@ static const struct command commands[] = {
      "members)"},
     {"group", "delete", CLI_GROUP_DELETE, "GROUP", 0,
      "delete a consumer group without members, and its committed offsets"},
+    {"user", "create", CLI_USER_CREATE, "NAME", BIT(F_ITERATIONS) | BIT(F_REPLACE),
+     "create a user who logs in with SCRAM-SHA-256 (here --password and --password-file give "
+     "the new user's password)"},
+    {"user", "delete", CLI_USER_DELETE, "NAME", 0, "delete a user"},
+    {"user", "list", CLI_USER_LIST, NULL, 0, "list the users: name, mechanism, iterations"},
+    {"acl", "create", CLI_ACL_CREATE, NULL, ACL_BINDING_FLAGS,
+     "allow or deny a principal operations on a topic, a group or the cluster (one binding per "
+     "operation)"},
+    {"acl", "delete", CLI_ACL_DELETE, NULL, ACL_BINDING_FLAGS,
+     "remove the bindings equal to the ones acl create would make"},
+    {"acl", "list", CLI_ACL_LIST, NULL,
+     BIT(F_PRINCIPAL) | BIT(F_TOPIC) | BIT(F_GROUP) | BIT(F_CLUSTER),
+     "list the ACL bindings, or those of a principal and/or a resource"},
     {NULL, "version", CLI_VERSION, NULL, 0, "print the version"},
 };
 
@@ -243,8 +295,9 @@ static bool takes_separate_value(const char *argument)
         return false;
     }
     static const char *const booleans[] = {
-        "-h", "--help", "--from-beginning",    "--follow",      "-f",         "--watch",
-        "-w", "-e",     "--exit-when-healthy", "--to-earliest", "--to-latest"};
+        "-h",      "--help", "--from-beginning",    "--follow",      "-f",          "--watch",
+        "-w",      "-e",     "--exit-when-healthy", "--to-earliest", "--to-latest", "--replace",
+        "--allow", "--deny", "--cluster",           "--prefixed"};
     for (size_t i = 0; i < sizeof booleans / sizeof booleans[0]; i++) {
         if (strcmp(argument, booleans[i]) == 0) {
             return false;
@@ -287,6 +340,49 @@ static int parse_setting(const char *flag_name, const char *text, struct cli_opt
     return CLI_EXIT_OK;
 }
 
+/* "read,write": each operation once, into options->acl_operations. */
+static int parse_operations(const char *flag_name, const char *text, struct cli_options *options,
+                            char *errstr, size_t errstr_size)
+{
+    static const enum ether_acl_operation known[] = {
+        ETHER_ACL_OPERATION_READ,   ETHER_ACL_OPERATION_WRITE,    ETHER_ACL_OPERATION_CREATE,
+        ETHER_ACL_OPERATION_DELETE, ETHER_ACL_OPERATION_DESCRIBE, ETHER_ACL_OPERATION_ALTER,
+        ETHER_ACL_OPERATION_ALL,
+    };
+    _Static_assert(sizeof known / sizeof known[0] == CLI_ACL_OPERATIONS_MAX,
+                   "every operation fits once");
+    options->acl_operation_count = 0;
+    const char *cursor = text;
+    for (;;) {
+        const char *comma = strchr(cursor, ',');
+        size_t length = comma != NULL ? (size_t)(comma - cursor) : strlen(cursor);
+        int found = -1;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+            const char *name = cli_acl_operation_name(known[k]);
+            if (strlen(name) == length && strncasecmp(name, cursor, length) == 0) {
+                found = (int)k;
+            }
+        }
+        if (found < 0) {
+            return usage_error(errstr, errstr_size,
+                               "%s expects OP[,OP...] with OP read, write, create, delete, "
+                               "describe, alter or all, not \"%.*s\"",
+                               flag_name, (int)length, cursor);
+        }
+        for (size_t i = 0; i < options->acl_operation_count; i++) {
+            if (options->acl_operations[i] == known[found]) {
+                return usage_error(errstr, errstr_size, "%s names %s twice", flag_name,
+                                   cli_acl_operation_name(known[found]));
+            }
+        }
+        options->acl_operations[options->acl_operation_count++] = known[found];
+        if (comma == NULL) {
+            return CLI_EXIT_OK;
+        }
+        cursor = comma + 1;
+    }
+}
+
 static int apply_flag(int id, const char *shown, const char *value, struct cli_options *options,
                       char *errstr, size_t errstr_size)
 {
@@ -304,6 +400,61 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
         break;
     case F_TLS_KEY:
         options->tls_private_key_file = value;
+        break;
+    case F_USER:
+        if (value[0] == '\0') {
+            rc = usage_error(errstr, errstr_size, "%s expects a user name", shown);
+        }
+        options->sasl_username = value;
+        break;
+    case F_PASSWORD:
+    case F_PASSWORD_FILE: {
+        /* In "user create" they give the new user's password; elsewhere the login's. */
+        bool new_user = options->verb == CLI_USER_CREATE;
+        const char **password = new_user ? &options->user_password : &options->sasl_password;
+        const char **file = new_user ? &options->user_password_file : &options->sasl_password_file;
+        if (value[0] == '\0') {
+            return usage_error(errstr, errstr_size, "%s expects %s", shown,
+                               id == F_PASSWORD ? "a password" : "a file name");
+        }
+        if ((id == F_PASSWORD ? *file : *password) != NULL) {
+            return usage_error(errstr, errstr_size,
+                               "give only one of --password and --password-file");
+        }
+        *(id == F_PASSWORD ? password : file) = value;
+        break;
+    }
+    case F_ITERATIONS:
+        /* common/scram.h's bounds, which ether_user_create checks too. */
+        rc = parse_number(shown, value, 4096, 1000000, &number, errstr, errstr_size);
+        options->iterations = (uint32_t)number;
+        break;
+    case F_REPLACE:
+        options->replace = true;
+        break;
+    case F_PRINCIPAL:
+        if (value[0] == '\0') {
+            rc = usage_error(errstr, errstr_size, "%s expects a user name, or * for everyone",
+                             shown);
+        }
+        options->acl_principal = value;
+        break;
+    case F_ALLOW:
+    case F_DENY:
+        if (options->acl_permission != ETHER_ACL_PERMISSION_ANY) {
+            return usage_error(errstr, errstr_size, "give only one of --allow and --deny");
+        }
+        options->acl_permission =
+            id == F_ALLOW ? ETHER_ACL_PERMISSION_ALLOW : ETHER_ACL_PERMISSION_DENY;
+        break;
+    case F_OPERATION:
+        rc = parse_operations(shown, value, options, errstr, errstr_size);
+        break;
+    case F_CLUSTER:
+        options->acl_cluster = true;
+        break;
+    case F_PREFIXED:
+        options->acl_prefixed = true;
         break;
     case F_FORMAT:
         if (strcmp(value, "json") == 0) {
@@ -504,6 +655,71 @@ static void options_init(struct cli_options *options)
     options->linger_ms = 5;
 }
 
+/*
+ * What the user and acl commands need besides their flags' own syntax; for the acl commands
+ * also turns --topic / --group / --cluster into options->acl_resource_type and _name.
+ */
+static int check_security_options(struct cli_options *options, char *errstr, size_t errstr_size)
+{
+    if (options->verb == CLI_USER_CREATE && options->user_password == NULL &&
+        options->user_password_file == NULL) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether user create\" needs the new user's password: --password "
+                           "PASSWORD or --password-file FILE");
+    }
+    if (options->verb != CLI_ACL_CREATE && options->verb != CLI_ACL_DELETE &&
+        options->verb != CLI_ACL_LIST) {
+        return CLI_EXIT_OK;
+    }
+    const char *command = options->verb == CLI_ACL_CREATE   ? "acl create"
+                          : options->verb == CLI_ACL_DELETE ? "acl delete"
+                                                            : "acl list";
+    int resources = (options->topic != NULL) + (options->group != NULL) + options->acl_cluster;
+    if (resources > 1) {
+        return usage_error(errstr, errstr_size, "give only one of --topic, --group and --cluster");
+    }
+    if (options->topic != NULL) {
+        if (options->topic[0] == '\0') {
+            return usage_error(errstr, errstr_size,
+                               "--topic expects a topic name (or * for every topic)");
+        }
+        options->acl_resource_type = ETHER_ACL_RESOURCE_TOPIC;
+        options->acl_resource_name = options->topic;
+    } else if (options->group != NULL) {
+        options->acl_resource_type = ETHER_ACL_RESOURCE_GROUP;
+        options->acl_resource_name = options->group;
+    } else if (options->acl_cluster) {
+        options->acl_resource_type = ETHER_ACL_RESOURCE_CLUSTER;
+    }
+    if (options->verb == CLI_ACL_LIST) {
+        return CLI_EXIT_OK;
+    }
+    if (options->acl_principal == NULL) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether %s\" needs --principal PRINCIPAL (a user name, or * for "
+                           "everyone)",
+                           command);
+    }
+    if (options->acl_permission == ETHER_ACL_PERMISSION_ANY) {
+        return usage_error(errstr, errstr_size, "\"ether %s\" needs --allow or --deny", command);
+    }
+    if (options->acl_operation_count == 0) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether %s\" needs --operation OP[,OP...] (read, write, create, "
+                           "delete, describe, alter or all)",
+                           command);
+    }
+    if (resources == 0) {
+        return usage_error(errstr, errstr_size,
+                           "\"ether %s\" needs --topic NAME, --group NAME or --cluster", command);
+    }
+    if (options->acl_prefixed && options->acl_cluster) {
+        return usage_error(errstr, errstr_size,
+                           "--prefixed needs --topic or --group: the cluster has no name");
+    }
+    return CLI_EXIT_OK;
+}
+
 /* "topic/3" -> topic and partition; the slash is the last one. */
 static int parse_topic_partition(char *text, struct cli_options *options, char *errstr,
                                  size_t errstr_size)
@@ -626,6 +842,8 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
             }
         } else if (command->group != NULL && strcmp(command->group, "group") == 0) {
             options->group = words[command_words];
+        } else if (command->group != NULL && strcmp(command->group, "user") == 0) {
+            options->user_name = words[command_words];
         } else {
             options->topic = words[command_words];
         }
@@ -700,6 +918,10 @@ int cli_parse(int argc, char **argv, struct cli_options *options, char *errstr, 
                                "\"ether group reset-offsets\" needs --to-earliest, --to-latest, "
                                "--to-offset N or --to-datetime TIME");
         }
+    }
+    int rc = check_security_options(options, errstr, errstr_size);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
     if (options->verb == CLI_CONSUME) {
         if (options->group == NULL) {
@@ -876,6 +1098,34 @@ static void help_command(const struct command *command, struct cli_text *out)
         if (id == F_COUNT && command->verb == CLI_CONSUME) {
             help = "stop after N records";
         }
+        bool acl = command->group != NULL && strcmp(command->group, "acl") == 0;
+        if (id == F_TOPIC && acl) {
+            help = command->verb == CLI_ACL_LIST
+                       ? "only the bindings of this topic name (as given: * or a prefix too)"
+                       : "the binding is about this topic (* for every topic)";
+        }
+        if (id == F_GROUP && acl) {
+            help = command->verb == CLI_ACL_LIST
+                       ? "only the bindings of this group name (as given: * or a prefix too)"
+                       : "the binding is about this consumer group (* for every group)";
+        }
+        if (id == F_PRINCIPAL && command->verb == CLI_ACL_LIST) {
+            help = "only the bindings of this principal";
+        }
+        if (id == F_CLUSTER && command->verb == CLI_ACL_LIST) {
+            help = "only the bindings about the cluster";
+        }
+        if (id == F_USER && command->verb == CLI_USER_CREATE) {
+            help = "log in as this user with SCRAM-SHA-256 (needs --tls-ca), whose password "
+                   "comes from $ETHER_SASL_PASSWORD: here --password is the new user's";
+        }
+        if (id == F_PASSWORD && command->verb == CLI_USER_CREATE) {
+            help = "the new user's password (visible to other users of this machine in ps: "
+                   "prefer --password-file)";
+        }
+        if (id == F_PASSWORD_FILE && command->verb == CLI_USER_CREATE) {
+            help = "read the new user's password from the first line of FILE";
+        }
         if (id == F_FROM_BEGINNING && command->verb == CLI_CONSUME) {
             help = "start at the first stored record (default: the end; with --group, where "
                    "nothing is committed)";
@@ -918,7 +1168,10 @@ void cli_help(const char *help_group, const char *help_topic, struct cli_text *o
                     "text|json, --timeout MS, --help.\nTLS: --tls-ca FILE (or ETHER_TLS_CA_FILE) "
                     "connects over TLS; --tls-cert FILE and --tls-key FILE (or\n"
                     "ETHER_TLS_CERTIFICATE_FILE and ETHER_TLS_PRIVATE_KEY_FILE) present a client "
-                    "certificate to brokers that require one.\nRun \"ether %s%sCOMMAND --help\" "
+                    "certificate to brokers that require one.\nLogin: --user NAME (or "
+                    "ETHER_SASL_USERNAME) logs in with SCRAM-SHA-256 over TLS, with the password "
+                    "from the\nfirst line of --password-file FILE, ETHER_SASL_PASSWORD, or "
+                    "--password PASSWORD (visible in ps).\nRun \"ether %s%sCOMMAND --help\" "
                     "for a command's flags.\n",
                     is_known_group ? help_topic : "", is_known_group ? " " : "");
 }

@@ -1,6 +1,7 @@
 /*
  * cli_format.c: text the `ether` tool prints: growable text buffers, JSON
- * strings, consume templates and percentiles. Pure.
+ * strings, consume templates, percentiles, and users and ACL bindings as
+ * tables or JSON. Pure.
  */
 #include "client/cli.h"
 
@@ -191,6 +192,152 @@ void cli_record_json(struct cli_text *out, const struct cli_record *record)
     cli_text_printf(out, ",\"value\":");
     cli_json_string(out, record->value, record->value_bytes);
     cli_text_printf(out, "}\n");
+}
+
+/* ---- users and ACLs ------------------------------------------------------------------------ */
+
+const char *cli_acl_operation_name(enum ether_acl_operation operation)
+{
+    switch (operation) {
+    case ETHER_ACL_OPERATION_ANY:
+        return "any";
+    case ETHER_ACL_OPERATION_READ:
+        return "read";
+    case ETHER_ACL_OPERATION_WRITE:
+        return "write";
+    case ETHER_ACL_OPERATION_CREATE:
+        return "create";
+    case ETHER_ACL_OPERATION_DELETE:
+        return "delete";
+    case ETHER_ACL_OPERATION_DESCRIBE:
+        return "describe";
+    case ETHER_ACL_OPERATION_ALTER:
+        return "alter";
+    case ETHER_ACL_OPERATION_ALL:
+        return "all";
+    }
+    return "unknown";
+}
+
+const char *cli_acl_permission_name(enum ether_acl_permission permission)
+{
+    switch (permission) {
+    case ETHER_ACL_PERMISSION_ANY:
+        return "any";
+    case ETHER_ACL_PERMISSION_ALLOW:
+        return "allow";
+    case ETHER_ACL_PERMISSION_DENY:
+        return "deny";
+    }
+    return "unknown";
+}
+
+const char *cli_acl_resource_type_name(enum ether_acl_resource_type resource_type)
+{
+    switch (resource_type) {
+    case ETHER_ACL_RESOURCE_ANY:
+        return "any";
+    case ETHER_ACL_RESOURCE_TOPIC:
+        return "topic";
+    case ETHER_ACL_RESOURCE_GROUP:
+        return "group";
+    case ETHER_ACL_RESOURCE_CLUSTER:
+        return "cluster";
+    }
+    return "unknown";
+}
+
+const char *cli_acl_pattern_name(enum ether_acl_pattern pattern)
+{
+    switch (pattern) {
+    case ETHER_ACL_PATTERN_LITERAL:
+        return "literal";
+    case ETHER_ACL_PATTERN_PREFIXED:
+        return "prefixed";
+    }
+    return "unknown";
+}
+
+static void json_text(struct cli_text *out, const char *text)
+{
+    cli_json_string(out, text, strlen(text));
+}
+
+void cli_users_format(struct cli_text *out, const struct ether_user *users, size_t count,
+                      enum cli_output output)
+{
+    if (output == CLI_OUTPUT_JSON) {
+        cli_text_printf(out, "[");
+        for (size_t i = 0; i < count; i++) {
+            cli_text_printf(out, "%s{\"name\":", i > 0 ? "," : "");
+            json_text(out, users[i].name);
+            cli_text_printf(out, ",\"mechanism\":");
+            json_text(out, users[i].mechanism);
+            cli_text_printf(out, ",\"iterations\":%" PRIu32 "}", users[i].iterations);
+        }
+        cli_text_printf(out, "]\n");
+        return;
+    }
+    cli_text_printf(out, "%-32s %-16s %s\n", "USER", "MECHANISM", "ITERATIONS");
+    for (size_t i = 0; i < count; i++) {
+        cli_text_printf(out, "%-32s %-16s %" PRIu32 "\n", users[i].name, users[i].mechanism,
+                        users[i].iterations);
+    }
+    if (count == 0) {
+        cli_text_printf(out, "(no users)\n");
+    }
+}
+
+void cli_acls_format(struct cli_text *out, const struct ether_acl *acls, size_t count,
+                     enum cli_output output)
+{
+    if (output == CLI_OUTPUT_JSON) {
+        cli_text_printf(out, "[");
+        for (size_t i = 0; i < count; i++) {
+            const struct ether_acl *acl = &acls[i];
+            cli_text_printf(out, "%s{\"principal\":", i > 0 ? "," : "");
+            json_text(out, acl->principal);
+            cli_text_printf(out, ",\"permission\":\"%s\",\"operation\":\"%s\"",
+                            cli_acl_permission_name(acl->permission),
+                            cli_acl_operation_name(acl->operation));
+            cli_text_printf(out, ",\"resource_type\":\"%s\",\"resource_name\":",
+                            cli_acl_resource_type_name(acl->resource_type));
+            json_text(out, acl->resource_name);
+            cli_text_printf(out, ",\"pattern\":\"%s\"}", cli_acl_pattern_name(acl->pattern));
+        }
+        cli_text_printf(out, "]\n");
+        return;
+    }
+    cli_text_printf(out, "%-24s %-10s %-10s %-8s %-10s %s\n", "PRINCIPAL", "PERMISSION",
+                    "OPERATION", "RESOURCE", "PATTERN", "NAME");
+    for (size_t i = 0; i < count; i++) {
+        const struct ether_acl *acl = &acls[i];
+        cli_text_printf(
+            out, "%-24s %-10s %-10s %-8s %-10s %s\n", acl->principal,
+            cli_acl_permission_name(acl->permission), cli_acl_operation_name(acl->operation),
+            cli_acl_resource_type_name(acl->resource_type), cli_acl_pattern_name(acl->pattern),
+            acl->resource_name[0] != '\0' ? acl->resource_name : "-");
+    }
+    if (count == 0) {
+        cli_text_printf(out, "(no ACL bindings)\n");
+    }
+}
+
+void cli_acl_describe(struct cli_text *out, const struct ether_acl *acl)
+{
+    cli_text_printf(out, "%s %s %s on ", cli_acl_permission_name(acl->permission), acl->principal,
+                    cli_acl_operation_name(acl->operation));
+    const char *type = cli_acl_resource_type_name(acl->resource_type);
+    const char *name = acl->resource_name != NULL ? acl->resource_name : "";
+    if (acl->resource_type == ETHER_ACL_RESOURCE_CLUSTER) {
+        cli_text_printf(out, "the cluster");
+    } else if (acl->pattern == ETHER_ACL_PATTERN_PREFIXED) {
+        cli_text_printf(out, "%ss prefixed %s", type, name);
+    } else if (strcmp(name, "*") == 0) {
+        cli_text_printf(out, "every %s", type);
+    } else {
+        cli_text_printf(out, "%s %s", type, name);
+    }
 }
 
 uint64_t cli_percentile(const uint64_t *sorted, size_t sorted_count, double percentile)

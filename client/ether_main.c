@@ -11,6 +11,7 @@
 #include "client/cli.h"
 #include "client/ether.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,7 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ERRSTR_BYTES = 512, HEALTH_PING_TIMEOUT_MS = 2000 };
+enum {
+    ERRSTR_BYTES = 512,
+    HEALTH_PING_TIMEOUT_MS = 2000,
+    PASSWORD_BYTES_MAX = 1024, /* common/scram.h's bound; the library says so too */
+};
 
 static int fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -61,6 +66,91 @@ static void print_text(struct cli_text *text)
 }
 
 /*
+ * The first line of the file at `path`, without its end of line, into `password` (of
+ * PASSWORD_BYTES_MAX + 3 bytes). False with a sentence in errstr (naming `flag` and the
+ * file, never what it holds) when it cannot be read, or that line is empty or too long.
+ */
+static bool read_password_file(const char *flag, const char *path, char *password,
+                               size_t password_size, char *errstr, size_t errstr_size)
+{
+    password[0] = '\0';
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        snprintf(errstr, errstr_size, "%s %s: cannot read it: %s", flag, path, strerror(errno));
+        return false;
+    }
+    bool read = fgets(password, (int)password_size, file) != NULL;
+    bool failed = ferror(file) != 0;
+    fclose(file);
+    if (failed) {
+        snprintf(errstr, errstr_size, "%s %s: cannot read it", flag, path);
+        return false;
+    }
+    size_t length = read ? strlen(password) : 0;
+    bool whole_line = length > 0 && password[length - 1] == '\n';
+    while (length > 0 && (password[length - 1] == '\n' || password[length - 1] == '\r')) {
+        password[--length] = '\0';
+    }
+    if (length > PASSWORD_BYTES_MAX || (!whole_line && length + 1 == password_size)) {
+        explicit_bzero(password, password_size);
+        snprintf(errstr, errstr_size, "%s %s: the password is longer than %d bytes", flag, path,
+                 PASSWORD_BYTES_MAX);
+        return false;
+    }
+    if (length == 0) {
+        snprintf(errstr, errstr_size, "%s %s: its first line is empty (it holds the password)",
+                 flag, path);
+        return false;
+    }
+    return true;
+}
+
+/* Sets the login of --user and --password / --password-file (the library's defaults
+ * otherwise). Returns false with a sentence in errstr. */
+static bool set_login(struct ether_config *config, const struct cli_options *options, char *errstr,
+                      size_t errstr_size)
+{
+    /* The library would refuse these too, in the words of its settings rather than flags. */
+    const char *environment_password = getenv("ETHER_SASL_PASSWORD");
+    const char *environment_ca = getenv("ETHER_TLS_CA_FILE");
+    if (options->sasl_username != NULL && options->sasl_password == NULL &&
+        options->sasl_password_file == NULL &&
+        (environment_password == NULL || environment_password[0] == '\0')) {
+        snprintf(errstr, errstr_size, "--user %s needs a password: %s", options->sasl_username,
+                 options->verb == CLI_USER_CREATE
+                     ? "ETHER_SASL_PASSWORD (here --password and --password-file are the new "
+                       "user's)"
+                     : "--password-file FILE, ETHER_SASL_PASSWORD or --password PASSWORD");
+        return false;
+    }
+    if (options->sasl_username != NULL &&
+        (options->tls_ca_file != NULL ? options->tls_ca_file[0] == '\0'
+                                      : environment_ca == NULL || environment_ca[0] == '\0')) {
+        snprintf(errstr, errstr_size,
+                 "--user needs TLS: give --tls-ca FILE (SCRAM-SHA-256 logins only go over TLS)");
+        return false;
+    }
+    if (options->sasl_username != NULL &&
+        ether_config_set(config, "sasl_username", options->sasl_username, errstr, errstr_size) !=
+            0) {
+        return false;
+    }
+    if (options->sasl_password != NULL) {
+        return ether_config_set(config, "sasl_password", options->sasl_password, errstr,
+                                errstr_size) == 0;
+    }
+    if (options->sasl_password_file == NULL) {
+        return true;
+    }
+    char password[PASSWORD_BYTES_MAX + 3];
+    bool ok = read_password_file("--password-file", options->sasl_password_file, password,
+                                 sizeof password, errstr, errstr_size) &&
+              ether_config_set(config, "sasl_password", password, errstr, errstr_size) == 0;
+    explicit_bzero(password, sizeof password);
+    return ok;
+}
+
+/*
  * A client for the options' brokers; `settings` is NULL-terminated name/value
  * pairs. On failure the reason is printed and *status (when not NULL) says
  * CLI_EXIT_USAGE for a setting that is refused, else CLI_EXIT_ERROR.
@@ -86,6 +176,7 @@ static struct ether_client *client_new_status(const struct cli_options *options,
         (options->tls_private_key_file != NULL &&
          ether_config_set(config, "tls_private_key_file", options->tls_private_key_file, errstr,
                           sizeof errstr) != 0) ||
+        !set_login(config, options, errstr, sizeof errstr) ||
         ether_config_set(config, "client_id", "ether-cli", errstr, sizeof errstr) != 0 ||
         ether_config_set(config, "delivery_timeout_ms", timeout, errstr, sizeof errstr) != 0) {
         goto err_after_config;
@@ -865,6 +956,113 @@ static int run_group_delete(const struct cli_options *options, struct ether_clie
     char sentence[ERRSTR_BYTES];
     snprintf(sentence, sizeof sentence, "Deleted consumer group %s", options->group);
     return print_done(options, sentence);
+}
+
+/* ---- users and ACLs ------------------------------------------------------------------------ */
+
+static int run_user_create(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    char password[PASSWORD_BYTES_MAX + 3];
+    if (options->user_password != NULL) {
+        snprintf(password, sizeof password, "%s", options->user_password);
+    } else if (!read_password_file("--password-file", options->user_password_file, password,
+                                   sizeof password, errstr, sizeof errstr)) {
+        return fail(CLI_EXIT_USAGE, "%s", errstr);
+    }
+    int rc =
+        ether_user_create(client, options->user_name, password, options->iterations,
+                          options->replace ? 1 : 0, options->timeout_ms, errstr, sizeof errstr);
+    explicit_bzero(password, sizeof password);
+    if (rc != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    char sentence[ERRSTR_BYTES];
+    snprintf(sentence, sizeof sentence,
+             options->replace ? "Set the password of user %s" : "Created user %s",
+             options->user_name);
+    return print_done(options, sentence);
+}
+
+static int run_user_delete(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    if (ether_user_delete(client, options->user_name, options->timeout_ms, errstr, sizeof errstr) !=
+        0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    char sentence[ERRSTR_BYTES];
+    snprintf(sentence, sizeof sentence, "Deleted user %s", options->user_name);
+    return print_done(options, sentence);
+}
+
+static int run_user_list(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    struct ether_user *users = NULL;
+    size_t count = 0;
+    if (ether_user_list(client, options->timeout_ms, &users, &count, errstr, sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    cli_users_format(&out, users, count, options->output);
+    print_text(&out);
+    ether_users_free(users, count);
+    return CLI_EXIT_OK;
+}
+
+/* acl create and acl delete: one binding per operation, in the order given. */
+static int run_acl_write(const struct cli_options *options, struct ether_client *client,
+                         bool create)
+{
+    char errstr[ERRSTR_BYTES];
+    struct cli_text done = {0};
+    for (size_t i = 0; i < options->acl_operation_count; i++) {
+        struct ether_acl acl = {
+            .principal = options->acl_principal,
+            .resource_type = options->acl_resource_type,
+            .resource_name = options->acl_resource_name,
+            .pattern =
+                options->acl_prefixed ? ETHER_ACL_PATTERN_PREFIXED : ETHER_ACL_PATTERN_LITERAL,
+            .operation = options->acl_operations[i],
+            .permission = options->acl_permission,
+        };
+        int rc = create
+                     ? ether_acl_create(client, &acl, options->timeout_ms, errstr, sizeof errstr)
+                     : ether_acl_delete(client, &acl, options->timeout_ms, errstr, sizeof errstr);
+        if (rc != 0) {
+            int status =
+                fail(CLI_EXIT_ERROR, "%s%s%s%s", errstr, done.length > 0 ? " (" : "",
+                     done.length > 0 ? done.data : "",
+                     done.length > 0 ? (create ? " created before)" : " deleted before)") : "");
+            cli_text_free(&done);
+            return status;
+        }
+        cli_text_printf(&done, "%s", done.length > 0 ? "; " : "");
+        cli_acl_describe(&done, &acl);
+    }
+    char sentence[ERRSTR_BYTES * 2];
+    snprintf(sentence, sizeof sentence, "%s ACL binding%s: %s", create ? "Created" : "Deleted",
+             options->acl_operation_count > 1 ? "s" : "", done.data);
+    cli_text_free(&done);
+    return print_done(options, sentence);
+}
+
+static int run_acl_list(const struct cli_options *options, struct ether_client *client)
+{
+    char errstr[ERRSTR_BYTES];
+    struct ether_acl *acls = NULL;
+    size_t count = 0;
+    if (ether_acl_list(client, options->acl_principal, options->acl_resource_type,
+                       options->acl_resource_name, options->timeout_ms, &acls, &count, errstr,
+                       sizeof errstr) != 0) {
+        return fail(CLI_EXIT_ERROR, "%s", errstr);
+    }
+    struct cli_text out = {0};
+    cli_acls_format(&out, acls, count, options->output);
+    print_text(&out);
+    ether_acls_free(acls, count);
+    return CLI_EXIT_OK;
 }
 
 /* ---- produce ------------------------------------------------------------------------------ */
@@ -1650,6 +1848,24 @@ int main(int argc, char **argv)
         break;
     case CLI_GROUP_DELETE:
         status = run_group_delete(&options, client);
+        break;
+    case CLI_USER_CREATE:
+        status = run_user_create(&options, client);
+        break;
+    case CLI_USER_DELETE:
+        status = run_user_delete(&options, client);
+        break;
+    case CLI_USER_LIST:
+        status = run_user_list(&options, client);
+        break;
+    case CLI_ACL_CREATE:
+        status = run_acl_write(&options, client, true);
+        break;
+    case CLI_ACL_DELETE:
+        status = run_acl_write(&options, client, false);
+        break;
+    case CLI_ACL_LIST:
+        status = run_acl_list(&options, client);
         break;
     default:
         break;

@@ -553,6 +553,372 @@ static void test_percentiles_use_the_nearest_rank(void **state)
     assert_int_equal(cli_percentile(values, 0, 50), 0);
 }
 
+/* ---- users and ACLs ------------------------------------------------------------------------ */
+
+static void test_login_flags_are_global_and_never_required(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "--user", "alice", "--password-file",
+                           "/run/secrets/alice", "topic", "list", "--tls-ca", "ca.crt", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_TOPIC_LIST);
+    assert_string_equal(options.sasl_username, "alice");
+    assert_string_equal(options.sasl_password_file, "/run/secrets/alice");
+    assert_null(options.sasl_password);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "consume", "t", "--group", "g",
+                           "--user=bob", "--password=b0b", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(options.sasl_username, "bob");
+    assert_string_equal(options.sasl_password, "b0b");
+    assert_null(options.sasl_password_file);
+    /* Not given: NULL, so that ETHER_SASL_USERNAME and ETHER_SASL_PASSWORD apply. */
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "bench", "consume", "t", NULL),
+                     CLI_EXIT_OK);
+    assert_null(options.sasl_username);
+    assert_null(options.sasl_password);
+    assert_null(options.sasl_password_file);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--password", "p",
+                           "--password-file", "f", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "give only one of --password and --password-file");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--password-file", "f",
+                           "--password", "p", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "give only one of --password and --password-file");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--user=", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--user expects a user name");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--password", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--password needs a value (PASSWORD)");
+    /* The sentence names the flag, never the value given. */
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "topic", "list", "--password=", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--password expects a password");
+
+    struct cli_text text = {0};
+    cli_help("", "", &text);
+    assert_non_null(strstr(text.data, "--user NAME (or ETHER_SASL_USERNAME)"));
+    assert_non_null(strstr(text.data, "--password-file FILE"));
+    assert_non_null(strstr(text.data, "--password PASSWORD (visible in ps)"));
+    cli_text_free(&text);
+    cli_help("topic", "list", &text);
+    assert_non_null(strstr(text.data, "--user NAME"));
+    assert_non_null(strstr(text.data, "visible to other users of this machine in ps"));
+    cli_text_free(&text);
+}
+
+static void test_user_commands_take_the_name_and_the_new_users_password(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    /* In user create, --password is the new user's; the login's stays the library's default. */
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "carol", "--password",
+                           "c4rol", "--iterations", "8192", "--replace", "--user", "admin", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_USER_CREATE);
+    assert_string_equal(options.user_name, "carol");
+    assert_string_equal(options.user_password, "c4rol");
+    assert_null(options.user_password_file);
+    assert_null(options.sasl_password);
+    assert_string_equal(options.sasl_username, "admin");
+    assert_int_equal(options.iterations, 8192);
+    assert_true(options.replace);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "dan",
+                           "--password-file", "dan.pw", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(options.user_password_file, "dan.pw");
+    assert_null(options.sasl_password_file);
+    assert_int_equal(options.iterations, 0);
+    assert_false(options.replace);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "delete", "dan", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_USER_DELETE);
+    assert_string_equal(options.user_name, "dan");
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "user", "list", "--format", "json", NULL),
+        CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_USER_LIST);
+    assert_int_equal(options.output, CLI_OUTPUT_JSON);
+
+    struct cli_text text = {0};
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "--help", NULL), CLI_EXIT_OK);
+    cli_help(options.help_group, options.help_topic, &text);
+    assert_non_null(strstr(text.data, "user create"));
+    assert_non_null(strstr(text.data, "user delete"));
+    assert_non_null(strstr(text.data, "user list"));
+    cli_text_free(&text);
+    cli_help("user", "create", &text);
+    assert_non_null(strstr(text.data, "Usage: ether user create NAME"));
+    assert_non_null(strstr(text.data, "--iterations N"));
+    assert_non_null(strstr(text.data, "--replace"));
+    assert_non_null(strstr(text.data, "the new user's password"));
+    cli_text_free(&text);
+}
+
+static void test_bad_user_arguments_get_one_clear_sentence(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "carol", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user create\" needs the new user's password: --password "
+                                "PASSWORD or --password-file FILE");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user create\" needs NAME");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "carol", "--password",
+                           "x", "--password-file", "f", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "give only one of --password and --password-file");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "carol", "--password",
+                           "x", "--iterations", "4095", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr,
+                        "--iterations expects a whole number from 4096 to 1000000, not \"4095\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "create", "carol", "--password",
+                           "x", "--replace=yes", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "--replace takes no value");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "delete", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user delete\" needs NAME");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "delete", "a", "b", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "unexpected argument \"b\"");
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "user", "delete", "a", "--replace", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user delete\" does not take --replace; see --help");
+    assert_int_equal(
+        parse(&options, errstr, sizeof errstr, "user", "list", "--iterations", "5000", NULL),
+        CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user list\" does not take --iterations; see --help");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", "rename", NULL),
+                     CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "unknown command \"ether user rename\"; see \"ether user --help\"");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "user", NULL), CLI_EXIT_USAGE);
+    assert_string_equal(errstr, "\"ether user\" needs a subcommand; see \"ether user --help\"");
+}
+
+static void test_acl_create_makes_one_binding_per_operation(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "create", "--principal", "alice",
+                           "--allow", "--operation", "read,Describe", "--topic", "orders", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_ACL_CREATE);
+    assert_string_equal(options.acl_principal, "alice");
+    assert_int_equal(options.acl_permission, ETHER_ACL_PERMISSION_ALLOW);
+    assert_int_equal(options.acl_operation_count, 2);
+    assert_int_equal(options.acl_operations[0], ETHER_ACL_OPERATION_READ);
+    assert_int_equal(options.acl_operations[1], ETHER_ACL_OPERATION_DESCRIBE);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_TOPIC);
+    assert_string_equal(options.acl_resource_name, "orders");
+    assert_false(options.acl_prefixed);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "delete", "--principal=*",
+                           "--deny", "--operation=all", "-g", "billing-", "--prefixed", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_ACL_DELETE);
+    assert_string_equal(options.acl_principal, "*");
+    assert_int_equal(options.acl_permission, ETHER_ACL_PERMISSION_DENY);
+    assert_int_equal(options.acl_operation_count, 1);
+    assert_int_equal(options.acl_operations[0], ETHER_ACL_OPERATION_ALL);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_GROUP);
+    assert_string_equal(options.acl_resource_name, "billing-");
+    assert_true(options.acl_prefixed);
+
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "create", "--cluster",
+                           "--principal", "ops", "--operation",
+                           "read,write,create,delete,describe,alter,all", "--allow", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_CLUSTER);
+    assert_null(options.acl_resource_name);
+    assert_int_equal(options.acl_operation_count, 7);
+    assert_int_equal(options.acl_operations[6], ETHER_ACL_OPERATION_ALL);
+
+    struct cli_text text = {0};
+    cli_help("acl", "create", &text);
+    assert_non_null(strstr(text.data, "Usage: ether acl create [flags]"));
+    assert_non_null(strstr(text.data, "--operation OP[,OP...]"));
+    assert_non_null(strstr(text.data, "the binding is about this topic (* for every topic)"));
+    assert_non_null(strstr(text.data, "--prefixed"));
+    cli_text_free(&text);
+}
+
+static void test_acl_list_filters_are_optional(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "list", NULL), CLI_EXIT_OK);
+    assert_int_equal(options.verb, CLI_ACL_LIST);
+    assert_null(options.acl_principal);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_ANY);
+    assert_null(options.acl_resource_name);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "list", "--principal", "bob",
+                           "--topic", "orders", NULL),
+                     CLI_EXIT_OK);
+    assert_string_equal(options.acl_principal, "bob");
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_TOPIC);
+    assert_string_equal(options.acl_resource_name, "orders");
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "list", "--cluster", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_CLUSTER);
+    assert_int_equal(parse(&options, errstr, sizeof errstr, "acl", "list", "--group", "g", NULL),
+                     CLI_EXIT_OK);
+    assert_int_equal(options.acl_resource_type, ETHER_ACL_RESOURCE_GROUP);
+    assert_string_equal(options.acl_resource_name, "g");
+}
+
+static void test_bad_acl_arguments_get_one_clear_sentence(void **state)
+{
+    (void)state;
+    struct cli_options options;
+    char errstr[256];
+    struct {
+        const char *words[12];
+        const char *sentence;
+    } cases[] = {
+        {{"acl", "create", "--allow", "--operation", "read", "--topic", "t"},
+         "\"ether acl create\" needs --principal PRINCIPAL (a user name, or * for everyone)"},
+        {{"acl", "delete", "--principal", "a", "--operation", "read", "--topic", "t"},
+         "\"ether acl delete\" needs --allow or --deny"},
+        {{"acl", "create", "--principal", "a", "--allow", "--deny", "--operation", "read",
+          "--topic", "t"},
+         "give only one of --allow and --deny"},
+        {{"acl", "create", "--principal", "a", "--allow", "--topic", "t"},
+         "\"ether acl create\" needs --operation OP[,OP...] (read, write, create, delete, "
+         "describe, alter or all)"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read"},
+         "\"ether acl create\" needs --topic NAME, --group NAME or --cluster"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read", "--topic", "t",
+          "--cluster"},
+         "give only one of --topic, --group and --cluster"},
+        {{"acl", "list", "--topic", "t", "--group", "g"},
+         "give only one of --topic, --group and --cluster"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read", "--cluster",
+          "--prefixed"},
+         "--prefixed needs --topic or --group: the cluster has no name"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read,steal", "--topic",
+          "t"},
+         "--operation expects OP[,OP...] with OP read, write, create, delete, describe, alter or "
+         "all, not \"steal\""},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read,", "--topic", "t"},
+         "--operation expects OP[,OP...] with OP read, write, create, delete, describe, alter or "
+         "all, not \"\""},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "write,read,write",
+          "--topic", "t"},
+         "--operation names write twice"},
+        {{"acl", "create", "--principal=", "--allow", "--operation", "read", "--topic", "t"},
+         "--principal expects a user name, or * for everyone"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read", "--topic="},
+         "--topic expects a topic name (or * for every topic)"},
+        {{"acl", "create", "--principal", "a", "--allow", "--operation", "read", "--group="},
+         "--group expects a group name of 1 to 255 bytes"},
+        {{"acl", "list", "--allow"}, "\"ether acl list\" does not take --allow; see --help"},
+        {{"acl", "list", "--operation", "read"},
+         "\"ether acl list\" does not take --operation; see --help"},
+        {{"acl", "list", "--prefixed"}, "\"ether acl list\" does not take --prefixed; see --help"},
+        {{"acl", "create", "orders"}, "unexpected argument \"orders\""},
+        {{"topic", "list", "--principal", "a"},
+         "\"ether topic list\" does not take --principal; see --help"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *argv[16] = {"ether"};
+        int argc = 1;
+        for (size_t w = 0; w < 12 && cases[c].words[w] != NULL; w++) {
+            argv[argc++] = (char *)(uintptr_t)cases[c].words[w];
+        }
+        errstr[0] = '\0';
+        assert_int_equal(cli_parse(argc, argv, &options, errstr, sizeof errstr), CLI_EXIT_USAGE);
+        assert_string_equal(errstr, cases[c].sentence);
+    }
+}
+
+static void test_users_and_acls_print_as_tables_and_json(void **state)
+{
+    (void)state;
+    const struct ether_user users[] = {
+        {"alice", "SCRAM-SHA-256", 4096},
+        {"b\"ob", "SCRAM-SHA-256", 8192},
+    };
+    struct cli_text out = {0};
+    cli_users_format(&out, users, 2, CLI_OUTPUT_JSON);
+    assert_string_equal(out.data,
+                        "[{\"name\":\"alice\",\"mechanism\":\"SCRAM-SHA-256\",\"iterations\":4096},"
+                        "{\"name\":\"b\\\"ob\",\"mechanism\":\"SCRAM-SHA-256\",\"iterations\":"
+                        "8192}]\n");
+    cli_text_free(&out);
+    cli_users_format(&out, users, 2, CLI_OUTPUT_TEXT);
+    assert_non_null(strstr(out.data, "USER"));
+    assert_non_null(strstr(out.data, "alice"));
+    assert_non_null(strstr(out.data, "8192"));
+    cli_text_free(&out);
+    cli_users_format(&out, NULL, 0, CLI_OUTPUT_TEXT);
+    assert_non_null(strstr(out.data, "(no users)"));
+    cli_text_free(&out);
+    cli_users_format(&out, NULL, 0, CLI_OUTPUT_JSON);
+    assert_string_equal(out.data, "[]\n");
+    cli_text_free(&out);
+
+    const struct ether_acl acls[] = {
+        {"alice", ETHER_ACL_RESOURCE_TOPIC, "orders", ETHER_ACL_PATTERN_LITERAL,
+         ETHER_ACL_OPERATION_READ, ETHER_ACL_PERMISSION_ALLOW},
+        {"*", ETHER_ACL_RESOURCE_GROUP, "tmp-", ETHER_ACL_PATTERN_PREFIXED,
+         ETHER_ACL_OPERATION_DELETE, ETHER_ACL_PERMISSION_DENY},
+        {"ops", ETHER_ACL_RESOURCE_CLUSTER, "", ETHER_ACL_PATTERN_LITERAL,
+         ETHER_ACL_OPERATION_ALTER, ETHER_ACL_PERMISSION_ALLOW},
+        {"x", (enum ether_acl_resource_type)9, "?", (enum ether_acl_pattern)5,
+         (enum ether_acl_operation)42, (enum ether_acl_permission)7},
+    };
+    cli_acls_format(&out, acls, 4, CLI_OUTPUT_JSON);
+    assert_string_equal(
+        out.data,
+        "[{\"principal\":\"alice\",\"permission\":\"allow\",\"operation\":\"read\","
+        "\"resource_type\":\"topic\",\"resource_name\":\"orders\",\"pattern\":\"literal\"},"
+        "{\"principal\":\"*\",\"permission\":\"deny\",\"operation\":\"delete\","
+        "\"resource_type\":\"group\",\"resource_name\":\"tmp-\",\"pattern\":\"prefixed\"},"
+        "{\"principal\":\"ops\",\"permission\":\"allow\",\"operation\":\"alter\","
+        "\"resource_type\":\"cluster\",\"resource_name\":\"\",\"pattern\":\"literal\"},"
+        "{\"principal\":\"x\",\"permission\":\"unknown\",\"operation\":\"unknown\","
+        "\"resource_type\":\"unknown\",\"resource_name\":\"?\",\"pattern\":\"unknown\"}]\n");
+    cli_text_free(&out);
+    cli_acls_format(&out, acls, 3, CLI_OUTPUT_TEXT);
+    assert_non_null(strstr(out.data, "PRINCIPAL"));
+    assert_non_null(strstr(out.data, "prefixed"));
+    assert_non_null(strstr(out.data, "cluster"));
+    cli_text_free(&out);
+    cli_acls_format(&out, NULL, 0, CLI_OUTPUT_TEXT);
+    assert_non_null(strstr(out.data, "(no ACL bindings)"));
+    cli_text_free(&out);
+
+    const char *described[] = {
+        "allow alice read on topic orders",
+        "deny * delete on groups prefixed tmp-",
+        "allow ops alter on the cluster",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        cli_acl_describe(&out, &acls[i]);
+        assert_string_equal(out.data, described[i]);
+        cli_text_free(&out);
+    }
+    struct ether_acl every = acls[0];
+    every.resource_name = "*";
+    cli_acl_describe(&out, &every);
+    assert_string_equal(out.data, "allow alice read on every topic");
+    cli_text_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +937,13 @@ int main(void)
         cmocka_unit_test(test_template_formats_every_escape),
         cmocka_unit_test(test_json_output_escapes_bytes_and_nulls),
         cmocka_unit_test(test_percentiles_use_the_nearest_rank),
+        cmocka_unit_test(test_login_flags_are_global_and_never_required),
+        cmocka_unit_test(test_user_commands_take_the_name_and_the_new_users_password),
+        cmocka_unit_test(test_bad_user_arguments_get_one_clear_sentence),
+        cmocka_unit_test(test_acl_create_makes_one_binding_per_operation),
+        cmocka_unit_test(test_acl_list_filters_are_optional),
+        cmocka_unit_test(test_bad_acl_arguments_get_one_clear_sentence),
+        cmocka_unit_test(test_users_and_acls_print_as_tables_and_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
