@@ -1031,10 +1031,10 @@ static int run_acl_write(const struct cli_options *options, struct ether_client 
                      ? ether_acl_create(client, &acl, options->timeout_ms, errstr, sizeof errstr)
                      : ether_acl_delete(client, &acl, options->timeout_ms, errstr, sizeof errstr);
         if (rc != 0) {
-            int status =
-                fail(CLI_EXIT_ERROR, "%s%s%s%s", errstr, done.length > 0 ? " (" : "",
-                     done.length > 0 ? done.data : "",
-                     done.length > 0 ? (create ? " created before)" : " deleted before)") : "");
+            /* Bindings already written stay: say which, so that a retry can skip them. */
+            const char *before = create ? "; created before it: " : "; deleted before it: ";
+            int status = fail(CLI_EXIT_ERROR, "%s%s%s", errstr, done.length > 0 ? before : "",
+                              done.length > 0 ? done.data : "");
             cli_text_free(&done);
             return status;
         }
