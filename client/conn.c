@@ -35,11 +35,13 @@
  * the broker's; ETHER_ERR_TLS_HANDSHAKE otherwise) and its sentence; so does a
  * connection in clear whose broker answers with a TLS record (its port needs
  * TLS). A failed login (an error in an answer, a server-final that does not
- * verify, an answer that is not the login's, the broker closing the connection
- * during it) fails the connection with ETHER_ERR_AUTHENTICATION_FAILED and a
+ * verify, an answer that is not the login's) fails the connection with
+ * ETHER_ERR_AUTHENTICATION_FAILED and a
  * sentence with the broker's reason, like a refused certificate: requests are
  * not retried by waiting for it to heal. A login that does not end within
- * request_timeout_ms is ETHER_ERR_TIMED_OUT, retried like any broken connection.
+ * request_timeout_ms is ETHER_ERR_TIMED_OUT, and a broker that closes the
+ * connection during the login without answering is ETHER_ERR_IO: both are
+ * retried like any broken connection.
  * A connection is freed only after libuv closed its handle and its
  * pending resolve finished; a request only after its write completed.
  *
@@ -663,12 +665,12 @@ static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t b
         return;
     }
     if (rc == ETHER_ERR_CLOSED) {
-        if (conn->state == CONN_AUTHENTICATING) {
-            login_fail(conn, "the broker closed the connection");
-            return;
-        }
+        /* A refused login is answered before the broker closes; a close without that
+         * answer is a broker going away (stopping, restarting): retried like any other. */
         snprintf(message, sizeof message, "%s closed the connection%s", conn->name,
-                 conn->state == CONN_HANDSHAKING ? " during the TLS handshake" : "");
+                 conn->state == CONN_HANDSHAKING      ? " during the TLS handshake"
+                 : conn->state == CONN_AUTHENTICATING ? " during the SCRAM-SHA-256 login"
+                                                      : "");
         conn_fail(conn, ETHER_ERR_IO, message);
         return;
     }
@@ -704,15 +706,13 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
 {
     struct client_conn *conn = (struct client_conn *)stream;
     if (read_bytes < 0) {
-        if (conn->state == CONN_AUTHENTICATING) {
-            /* A broker refuses a login by closing the connection, whatever it said first. */
-            login_fail(conn, read_bytes == UV_EOF ? "the broker closed the connection"
-                                                  : uv_strerror((int)read_bytes));
-            return;
-        }
+        /* A broker refuses a login with an answer before it closes (handle_login_frame has
+         * failed the login then); a close without one is a broker going away: retried. */
         /* Without a word, a broker cannot say it wanted the other protocol: hint at it. */
         const char *hint = "";
-        if (conn->state == CONN_HANDSHAKING) {
+        if (conn->state == CONN_AUTHENTICATING) {
+            hint = " during the SCRAM-SHA-256 login";
+        } else if (conn->state == CONN_HANDSHAKING) {
             hint = " during the TLS handshake (does its client port speak TLS?)";
         } else if (conn->tls == NULL && !conn->heard && conn->input.length == 0) {
             hint = " before answering (if its client port speaks TLS, set tls_ca_file)";
