@@ -370,7 +370,12 @@ static bool admit_compound(struct broker *broker, uint64_t connection_id,
                               ACL_OPERATION_WRITE)) {
             return true;
         }
-        deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, "*", ACL_OPERATION_WRITE);
+        broker_security_note_denial(broker, connection_id, header->api_key, ACL_RESOURCE_TOPIC, "*",
+                                    ACL_OPERATION_WRITE);
+        broker_respond_error(broker, connection_id, header, ETHER_ERR_TOPIC_AUTHORIZATION_FAILED,
+                             "not authorized to write to any topic, which an idempotent "
+                             "producer needs");
+        proto_message_free(request);
         return false;
     }
     case PROTO_API_OFFSET_COMMIT: {

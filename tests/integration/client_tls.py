@@ -76,8 +76,9 @@ def free_ports(count):
 
 
 class Cluster:
-    def __init__(self, work, certs, tls, fast_elections=True):
+    def __init__(self, work, certs, tls, fast_elections=True, extra_arguments=()):
         self.work = work
+        self.extra_arguments = list(extra_arguments)  # more etherd options, for every broker
         self.certs = certs
         self.tls = tls
         self.fast_elections = fast_elections  # else etherd's defaults, as `make run` has them
@@ -102,6 +103,7 @@ class Cluster:
             arguments += ["--tls-ca-file", self.cert("ca.crt"),
                           "--tls-certificate-file", self.cert("broker-%d.crt" % broker_id),
                           "--tls-private-key-file", self.cert("broker-%d.key" % broker_id)]
+        arguments += self.extra_arguments
         log = open(os.path.join(self.work, "broker-%d.log" % broker_id), "a")
         # No ETHER_* from the caller's environment: the options above say everything.
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ETHER_")}
@@ -170,10 +172,13 @@ def start_cluster(cluster, flags):
         time.sleep(0.3)
 
 
-def make_certs(work):
+def make_certs(work, clients=()):
+    """Test certificates in work/certs: the CA, broker-1..3, alice and each of `clients`."""
     certs = os.path.join(work, "certs")
-    subprocess.run([os.path.join(ROOT, "scripts", "make-test-certs"), certs, "3"], check=True,
-                   capture_output=True)
+    command = [os.path.join(ROOT, "scripts", "make-test-certs"), certs, "3"]
+    for name in clients:
+        command += ["--client", name]
+    subprocess.run(command, check=True, capture_output=True)
     return certs
 
 
