@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "broker/controller_state_internal.h"
 #include "common/crc32c.h"
 #include "common/error.h"
@@ -28,9 +30,13 @@ enum {
     CONFIG_VALUE_BYTES_MAX = 24, /* "-9223372036854775808" and "compact,delete" fit */
     SNAPSHOT_HEADER_BYTES = 4,
     SEGMENT_BYTES_MIN = 1024,
-    CONTROLLER_SNAPSHOT_VERSION_MIN = 1,   /* the oldest snapshot this build decodes */
-    CONTROLLER_SNAPSHOT_VERSION_USERS = 3, /* the first with users and ACLs */
+    CONTROLLER_SNAPSHOT_VERSION_MIN = 1,       /* the oldest snapshot this build decodes */
+    CONTROLLER_SNAPSHOT_VERSION_PRODUCERS = 2, /* the first with named producers */
+    CONTROLLER_SNAPSHOT_VERSION_USERS = 3,     /* the first with users, ACLs and the secret */
 };
+
+_Static_assert((int)CONTROLLER_SNAPSHOT_VERSION == (int)CONTROLLER_SNAPSHOT_VERSION_USERS,
+               "encode writes CONTROLLER_SNAPSHOT_VERSION_PRODUCERS or _USERS, the newest");
 
 _Static_assert(CONTROLLER_TOPIC_CONFIGS_COUNT == 5, "the config table below lists five keys");
 _Static_assert(CONTROLLER_REPLICATION_FACTOR_MAX <= CONTROLLER_BROKERS_MAX,
@@ -317,6 +323,7 @@ void controller_state_free(struct controller_state *state)
         acl_strings_free(&state->acls[i]);
     }
     ether_free(state->acls);
+    OPENSSL_cleanse(state->unknown_user_secret, sizeof state->unknown_user_secret);
     controller_state_init(state);
 }
 
@@ -841,6 +848,11 @@ static void apply_upsert_user(struct controller_state *state,
                ETHER_SCRAM_USER_BYTES_MAX);
         return;
     }
+    if (strcmp(command->name, "*") == 0) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "\"*\" means every principal in ACLs and cannot be a user name");
+        return;
+    }
     if (strcmp(command->mechanism, ETHER_SCRAM_MECHANISM) != 0) {
         refuse(result, ETHER_ERR_UNSUPPORTED, "user %.64s: mechanism \"%.32s\" is not %s",
                command->name, command->mechanism, ETHER_SCRAM_MECHANISM);
@@ -863,6 +875,13 @@ static void apply_upsert_user(struct controller_state *state,
         refuse(result, ETHER_ERR_INVALID_ARGUMENT,
                "user %.64s: the stored key and the server key are %d bytes each", command->name,
                ETHER_SCRAM_KEY_BYTES);
+        return;
+    }
+    if (command->unknown_user_secret.len != 0 &&
+        command->unknown_user_secret.len != CONTROLLER_UNKNOWN_USER_SECRET_BYTES) {
+        refuse(result, ETHER_ERR_INVALID_ARGUMENT,
+               "user %.64s: an unknown-user secret is %d bytes, not %zu", command->name,
+               CONTROLLER_UNKNOWN_USER_SECRET_BYTES, command->unknown_user_secret.len);
         return;
     }
     size_t at = user_position(state, command->name);
@@ -891,7 +910,14 @@ static void apply_upsert_user(struct controller_state *state,
         state->users_count = count + 1;
     }
     state->users[at].credential = credential;
+    /* The first secret stays: a second leader may have proposed its own before seeing it. */
+    if (!state->has_unknown_user_secret && command->unknown_user_secret.len > 0) {
+        memcpy(state->unknown_user_secret, command->unknown_user_secret.data,
+               CONTROLLER_UNKNOWN_USER_SECRET_BYTES);
+        state->has_unknown_user_secret = true;
+    }
     ETHER_ASSERT(controller_state_user(state, command->name) == &state->users[at]);
+    ETHER_ASSERT(command->unknown_user_secret.len == 0 || state->has_unknown_user_secret);
 }
 
 static void apply_delete_user(struct controller_state *state,
@@ -1321,6 +1347,12 @@ int controller_state_check(const struct controller_state *state)
     if (rc == ETHER_OK) {
         rc = acls_check(state);
     }
+    if (rc == ETHER_OK && !state->has_unknown_user_secret) {
+        static const uint8_t zeros[CONTROLLER_UNKNOWN_USER_SECRET_BYTES];
+        if (memcmp(state->unknown_user_secret, zeros, sizeof zeros) != 0) {
+            rc = ETHER_ERR_CORRUPT;
+        }
+    }
     return rc;
 }
 
@@ -1330,7 +1362,12 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
 {
     ETHER_ASSERT(controller_state_check(state) == ETHER_OK);
     Ether__ControllerSnapshot snapshot = ETHER__CONTROLLER_SNAPSHOT__INIT;
-    snapshot.version = CONTROLLER_SNAPSHOT_VERSION;
+    /* The oldest version that holds the state, so that a broker of the previous release can
+     * still read it during a rolling upgrade; it depends only on the state. */
+    bool needs_users_version =
+        state->users_count > 0 || state->acls_count > 0 || state->has_unknown_user_secret;
+    snapshot.version = needs_users_version ? CONTROLLER_SNAPSHOT_VERSION_USERS
+                                           : CONTROLLER_SNAPSHOT_VERSION_PRODUCERS;
     snapshot.applied_index = state->applied_index;
     snapshot.next_topic_id = state->next_topic_id;
     snapshot.next_producer_id = state->next_producer_id;
@@ -1459,6 +1496,10 @@ void controller_state_snapshot_encode(const struct controller_state *state, stru
     }
     snapshot.n_acls = state->acls_count;
     snapshot.acls = acl_pointers;
+    if (state->has_unknown_user_secret) {
+        snapshot.unknown_user_secret = (ProtobufCBinaryData){
+            CONTROLLER_UNKNOWN_USER_SECRET_BYTES, (uint8_t *)(uintptr_t)state->unknown_user_secret};
+    }
 
     size_t body_bytes = ether__controller_snapshot__get_packed_size(&snapshot);
     uint8_t *header = ether_buf_extend(out, SNAPSHOT_HEADER_BYTES + body_bytes);
@@ -1503,14 +1544,22 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
         snapshot->n_topics > CONTROLLER_PARTITIONS_TOTAL_MAX ||
         snapshot->n_producers > CONTROLLER_PRODUCERS_MAX ||
         snapshot->n_users > CONTROLLER_USERS_MAX || snapshot->n_acls > CONTROLLER_ACLS_MAX ||
-        (snapshot->version < 2 && snapshot->n_producers > 0) ||
+        (snapshot->version < CONTROLLER_SNAPSHOT_VERSION_PRODUCERS && snapshot->n_producers > 0) ||
         (snapshot->version < CONTROLLER_SNAPSHOT_VERSION_USERS &&
-         (snapshot->n_users > 0 || snapshot->n_acls > 0))) {
+         (snapshot->n_users > 0 || snapshot->n_acls > 0 ||
+          snapshot->unknown_user_secret.len > 0)) ||
+        (snapshot->unknown_user_secret.len != 0 &&
+         snapshot->unknown_user_secret.len != CONTROLLER_UNKNOWN_USER_SECRET_BYTES)) {
         return ETHER_ERR_CORRUPT;
     }
     state->applied_index = snapshot->applied_index;
     state->next_topic_id = snapshot->next_topic_id;
     state->next_producer_id = snapshot->next_producer_id;
+    if (snapshot->unknown_user_secret.len > 0) {
+        memcpy(state->unknown_user_secret, snapshot->unknown_user_secret.data,
+               CONTROLLER_UNKNOWN_USER_SECRET_BYTES);
+        state->has_unknown_user_secret = true;
+    }
 
     state->brokers = ether_calloc(snapshot->n_brokers, sizeof *state->brokers);
     for (size_t i = 0; i < snapshot->n_brokers; i++) {
@@ -1594,11 +1643,12 @@ static int snapshot_load(const Ether__ControllerSnapshot *snapshot, struct contr
         state->producers_count = i + 1;
     }
 
-    /* Users as encode writes them (replace false), so that equal states stay equal bytes. */
+    /* Users as encode writes them (replace false, no secret), so that equal states stay
+     * equal bytes. */
     state->users = ether_calloc(snapshot->n_users, sizeof *state->users);
     for (size_t i = 0; i < snapshot->n_users; i++) {
         const Ether__ControllerUpsertUser *in = snapshot->users[i];
-        if (has_unknown_fields(&in->base) || in->replace ||
+        if (has_unknown_fields(&in->base) || in->replace || in->unknown_user_secret.len > 0 ||
             strcmp(in->mechanism, ETHER_SCRAM_MECHANISM) != 0 || in->salt.len == 0 ||
             in->salt.len > ETHER_SCRAM_SALT_BYTES_MAX ||
             in->stored_key.len != ETHER_SCRAM_KEY_BYTES ||
@@ -1667,6 +1717,7 @@ int controller_state_snapshot_decode(const uint8_t *data, size_t size_bytes,
     ether__controller_snapshot__free_unpacked(snapshot, &allocator);
     controller_state_free(state);
     *state = loaded;
+    OPENSSL_cleanse(&loaded, sizeof loaded); /* the copy of the secret */
     ETHER_ASSERT(controller_state_check(state) == ETHER_OK);
     return ETHER_OK;
 

@@ -74,16 +74,25 @@
  * iterations, StoredKey, ServerKey; common/scram.h), never a password: the
  * leader's broker derives it before proposing. An UpsertUser for an existing
  * user is EXISTS unless it says replace (which also creates a missing one); a
- * mechanism other than SCRAM-SHA-256 is UNSUPPORTED. DeleteUser removes the
+ * mechanism other than SCRAM-SHA-256 is UNSUPPORTED; the name "*" (every
+ * principal in an ACL) is INVALID_ARGUMENT. The unknown-user secret: while the
+ * state has none, the leader puts CONTROLLER_UNKNOWN_USER_SECRET_BYTES random
+ * bytes in the UpsertUser it proposes; the first accepted UpsertUser that
+ * carries one stores it, later ones' are ignored (two leaders may race; the
+ * log order picks), a length other than 0 or
+ * CONTROLLER_UNKNOWN_USER_SECRET_BYTES is INVALID_ARGUMENT, and nothing
+ * removes it. Every broker derives the made-up salt of a user that does not
+ * exist from it, so the brokers answer a login for an unknown user alike and
+ * comparing them does not tell which users exist. DeleteUser removes the
  * user (NOT_FOUND when there is none). CreateAcl / DeleteAcl add and remove
  * one ACL binding (broker/acl.h); an invalid binding is INVALID_ARGUMENT with
  * acl_binding_validate's sentence, an identical one EXISTS, a missing one
  * NOT_FOUND. Deleting a user leaves its ACLs (as in Kafka: a principal may
  * also come from a certificate).
  *
- * Owns: every broker, topic, partition, user, ACL and string of the state (freed by
- * controller_state_free). Pointers returned by the queries stay valid until
- * the next apply, snapshot decode or free.
+ * Owns: every broker, topic, partition, user, ACL and string of the state, and the
+ * unknown-user secret (freed, the secret wiped, by controller_state_free). Pointers returned by the
+ * queries stay valid until the next apply, snapshot decode or free.
  *
  * Invariants (controller_state_check verifies them):
  *   - brokers are sorted by id, ids >= 1, unique; host, port, rack valid;
@@ -105,6 +114,8 @@
  *     replace false);
  *   - ACL bindings are valid (acl_binding_validate), sorted by
  *     acl_binding_compare and unique;
+ *   - has_unknown_user_secret never goes back to false and the secret never
+ *     changes once set; without one its bytes are zero;
  *   - a refused or malformed command leaves the state unchanged except for
  *     applied_index.
  */
@@ -135,9 +146,10 @@ enum {
     CONTROLLER_PRODUCERS_MAX = 1000000,
     CONTROLLER_USERS_MAX = 100000,
     CONTROLLER_ACLS_MAX = 100000,
+    CONTROLLER_UNKNOWN_USER_SECRET_BYTES = 32,
     CONTROLLER_ASSIGNMENT_VERSION = 1,
-    /* 2 added the named producers, 3 users and ACLs; older snapshots (none of them) still
-     * decode. */
+    /* The newest snapshot version: 2 added the named producers, 3 users, ACLs and the
+     * unknown-user secret; older snapshots (none of them) still decode. */
     CONTROLLER_SNAPSHOT_VERSION = 3,
     CONTROLLER_MESSAGE_BYTES_MAX = 160,
 };
@@ -225,6 +237,10 @@ struct controller_state {
     size_t users_count;
     struct acl_binding *acls; /* sorted by acl_binding_compare; the state owns the strings */
     size_t acls_count;
+    /* Made-up credentials of unknown users derive from it; set once, by the first UpsertUser
+     * that carries one, never removed. All zero while has_unknown_user_secret is false. */
+    bool has_unknown_user_secret;
+    uint8_t unknown_user_secret[CONTROLLER_UNKNOWN_USER_SECRET_BYTES];
 };
 
 enum controller_command_type {
@@ -283,12 +299,16 @@ void controller_state_apply(struct controller_state *state, const uint8_t *comma
  * Snapshot layout:
  *   OFFSET SIZE DESCRIPTION
  *        0    4 crc32c of bytes [4, end)
- *        4    - ControllerSnapshot (proto/ether.proto), version
- *               CONTROLLER_SNAPSHOT_VERSION (decode also takes versions 1 and
- *               2, which predate named producers and users/ACLs respectively;
- *               one that carries what its version predates is corrupt), lists
- *               sorted as documented there
- * Appends the snapshot of `state` to `out`. Equal states give equal bytes.
+ *        4    - ControllerSnapshot (proto/ether.proto), lists sorted as
+ *               documented there
+ * Versions: 1 predates named producers, 2 users, ACLs and the unknown-user
+ * secret; one that carries what its version predates is corrupt. Decode takes
+ * 1 to CONTROLLER_SNAPSHOT_VERSION. Encode writes the oldest version that can
+ * hold the state, for rolling upgrades: 2 while the state has no users, no
+ * ACLs and no unknown-user secret (a broker of the previous release reads it),
+ * else 3. The version is a function of the state, so equal states still give
+ * equal bytes.
+ * Appends the snapshot of `state` to `out`.
  */
 void controller_state_snapshot_encode(const struct controller_state *state, struct ether_buf *out);
 

@@ -1,8 +1,9 @@
 /*
  * Unit tests for broker/controller_state: users (UpsertUser, DeleteUser) and
  * ACL bindings (CreateAcl, DeleteAcl): each command applied or refused with
- * its error and the state otherwise unchanged, order, limits, snapshots of
- * version 3 and older ones, corrupt snapshots, and determinism.
+ * its error and the state otherwise unchanged, order, limits, the unknown-user
+ * secret, snapshots of version 3 and older ones (and which version encode
+ * writes), corrupt snapshots, and determinism.
  * CONTROLLER_TEST_SEED in the environment overrides the random tests' seed.
  */
 #include "tests/unit/test_broker_controller_fixture.h"
@@ -17,6 +18,7 @@ struct user_command {
     uint8_t salt[ETHER_SCRAM_SALT_BYTES_MAX + 1];
     uint8_t stored_key[ETHER_SCRAM_KEY_BYTES + 1];
     uint8_t server_key[ETHER_SCRAM_KEY_BYTES + 1];
+    uint8_t secret[CONTROLLER_UNKNOWN_USER_SECRET_BYTES + 1];
 };
 
 /* A valid command: 4096 iterations, 16 salt bytes, the bytes derived from `fill`. */
@@ -32,6 +34,14 @@ static void user_command_init(struct user_command *command, const char *name, ui
     command->body.salt = (ProtobufCBinaryData){ETHER_SCRAM_SALT_BYTES, command->salt};
     command->body.stored_key = (ProtobufCBinaryData){ETHER_SCRAM_KEY_BYTES, command->stored_key};
     command->body.server_key = (ProtobufCBinaryData){ETHER_SCRAM_KEY_BYTES, command->server_key};
+}
+
+/* Makes the command carry an unknown-user secret of `secret_bytes` bytes of `fill`. */
+static void user_command_set_secret(struct user_command *command, size_t secret_bytes, uint8_t fill)
+{
+    assert_true(secret_bytes <= sizeof command->secret);
+    memset(command->secret, fill, sizeof command->secret);
+    command->body.unknown_user_secret = (ProtobufCBinaryData){secret_bytes, command->secret};
 }
 
 static struct controller_apply_result upsert_user(struct fixture *fixture,
@@ -135,6 +145,34 @@ static void assert_accepted(struct controller_apply_result result)
         fail_msg("refused with %s: %s", ether_error_name(result.error), result.message);
     }
     assert_string_equal(result.message, "");
+}
+
+static void assert_secret_is(const struct controller_state *state, uint8_t fill)
+{
+    assert_true(state->has_unknown_user_secret);
+    uint8_t expected[CONTROLLER_UNKNOWN_USER_SECRET_BYTES];
+    memset(expected, fill, sizeof expected);
+    assert_memory_equal(state->unknown_user_secret, expected, sizeof expected);
+}
+
+/* The version field of an encoded snapshot. */
+static uint32_t snapshot_version(const struct controller_state *state)
+{
+    struct ether_buf bytes = ETHER_BUF_INIT;
+    snapshot_of(state, &bytes);
+    Ether__ControllerSnapshot *snapshot =
+        ether__controller_snapshot__unpack(NULL, bytes.length - 4, bytes.data + 4);
+    assert_non_null(snapshot);
+    uint32_t version = snapshot->version;
+    if (version < 3) {
+        /* What a broker of the previous release can read: none of version 3's fields. */
+        assert_int_equal(snapshot->n_users, 0);
+        assert_int_equal(snapshot->n_acls, 0);
+        assert_int_equal(snapshot->unknown_user_secret.len, 0);
+    }
+    ether__controller_snapshot__free_unpacked(snapshot, NULL);
+    ether_buf_free(&bytes);
+    return version;
 }
 
 static void assert_user_is(const struct controller_state *state, const char *name, uint8_t fill)
@@ -350,6 +388,133 @@ static void test_deleting_a_user_removes_only_it_and_keeps_its_acls(void **unuse
     /* And back. */
     assert_accepted(add_user(&fixture, "bob", 90));
     assert_user_is(&fixture.state, "bob", 90);
+    ether_buf_free(&before);
+    fixture_free(&fixture);
+}
+
+static void test_the_user_name_star_is_refused_because_acls_use_it_for_everyone(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    assert_accepted(add_user(&fixture, "alice", 10));
+    struct ether_buf before = ETHER_BUF_INIT;
+    struct user_command user;
+    for (int replace = 0; replace <= 1; replace++) {
+        user_command_init(&user, "*", 50);
+        user.body.replace = replace;
+        user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 9);
+        snapshot_of(&fixture.state, &before);
+        struct controller_apply_result result = upsert_user(&fixture, &user);
+        assert_refused(&fixture, &before, result, ETHER_ERR_INVALID_ARGUMENT,
+                       "\"*\" means every principal in ACLs and cannot be a user name");
+    }
+    assert_null(controller_state_user(&fixture.state, "*"));
+    assert_false(fixture.state.has_unknown_user_secret);
+    /* Names that merely contain a star are users like any other. */
+    assert_accepted(add_user(&fixture, "**", 20));
+    assert_accepted(add_user(&fixture, "a*", 30));
+    assert_int_equal(fixture.state.users_count, 3);
+    ether_buf_free(&before);
+    fixture_free(&fixture);
+}
+
+static void test_the_first_unknown_user_secret_is_kept_and_later_ones_are_ignored(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    assert_false(fixture.state.has_unknown_user_secret);
+    /* A command from a leader that sets none (an older one) stores none. */
+    assert_accepted(add_user(&fixture, "alice", 10));
+    assert_false(fixture.state.has_unknown_user_secret);
+
+    /* A refused command's secret is not stored either. */
+    struct user_command user;
+    user_command_init(&user, "alice", 11);
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0xAA);
+    struct ether_buf before = ETHER_BUF_INIT;
+    snapshot_of(&fixture.state, &before);
+    assert_refused(&fixture, &before, upsert_user(&fixture, &user), ETHER_ERR_EXISTS,
+                   "already exists");
+    assert_false(fixture.state.has_unknown_user_secret);
+
+    user_command_init(&user, "bob", 20);
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0xAA);
+    assert_accepted(upsert_user(&fixture, &user));
+    assert_secret_is(&fixture.state, 0xAA);
+    assert_user_is(&fixture.state, "bob", 20);
+
+    /* A second leader's secret, on a new user and on a replace, is ignored. */
+    user_command_init(&user, "carol", 30);
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0xBB);
+    assert_accepted(upsert_user(&fixture, &user));
+    assert_secret_is(&fixture.state, 0xAA);
+    user_command_init(&user, "alice", 12);
+    user.body.replace = true;
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0xCC);
+    assert_accepted(upsert_user(&fixture, &user));
+    assert_secret_is(&fixture.state, 0xAA);
+    assert_user_is(&fixture.state, "alice", 12);
+    assert_user_is(&fixture.state, "carol", 30);
+
+    /* Deleting every user keeps it. */
+    assert_accepted(delete_user(&fixture, "alice"));
+    assert_accepted(delete_user(&fixture, "bob"));
+    assert_accepted(delete_user(&fixture, "carol"));
+    assert_int_equal(fixture.state.users_count, 0);
+    assert_secret_is(&fixture.state, 0xAA);
+
+    /* And a snapshot carries it. */
+    struct ether_buf bytes = ETHER_BUF_INIT;
+    snapshot_of(&fixture.state, &bytes);
+    struct controller_state restored;
+    controller_state_init(&restored);
+    assert_int_equal(controller_state_snapshot_decode(bytes.data, bytes.length, &restored),
+                     ETHER_OK);
+    assert_secret_is(&restored, 0xAA);
+    assert_same_snapshot(&fixture.state, &restored);
+    controller_state_free(&restored);
+    assert_false(restored.has_unknown_user_secret);
+    ether_buf_free(&bytes);
+    ether_buf_free(&before);
+    fixture_free(&fixture);
+}
+
+static void
+test_an_unknown_user_secret_of_a_wrong_length_is_refused_and_changes_nothing(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    assert_accepted(add_user(&fixture, "alice", 10));
+    struct ether_buf before = ETHER_BUF_INIT;
+    struct user_command user;
+    const size_t bad_secret_bytes[] = {1, CONTROLLER_UNKNOWN_USER_SECRET_BYTES - 1,
+                                       CONTROLLER_UNKNOWN_USER_SECRET_BYTES + 1};
+    /* Without a secret in the state, then with one. */
+    for (int has_secret = 0; has_secret <= 1; has_secret++) {
+        for (int replace = 0; replace <= 1; replace++) {
+            for (size_t i = 0; i < sizeof bad_secret_bytes / sizeof bad_secret_bytes[0]; i++) {
+                user_command_init(&user, replace ? "alice" : "bob", 50);
+                user.body.replace = replace;
+                user_command_set_secret(&user, bad_secret_bytes[i], 0xDD);
+                snapshot_of(&fixture.state, &before);
+                assert_refused(&fixture, &before, upsert_user(&fixture, &user),
+                               ETHER_ERR_INVALID_ARGUMENT, "unknown-user secret is 32 bytes");
+            }
+        }
+        assert_int_equal(fixture.state.users_count, 1 + (size_t)has_secret);
+        if (!has_secret) {
+            assert_false(fixture.state.has_unknown_user_secret);
+            user_command_init(&user, "carol", 30);
+            user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0xEE);
+            assert_accepted(upsert_user(&fixture, &user));
+        }
+    }
+    assert_secret_is(&fixture.state, 0xEE);
+    assert_user_is(&fixture.state, "alice", 10);
+    assert_null(controller_state_user(&fixture.state, "bob"));
     ether_buf_free(&before);
     fixture_free(&fixture);
 }
@@ -642,17 +807,20 @@ static void test_users_and_acls_beyond_their_maximum_are_too_large(void **unused
     fixture_free(&fixture);
 }
 
-/* Brokers, a topic, a named producer, users (one replaced, one deleted) and ACLs. */
+/* Brokers, a topic, a named producer, users (one replaced, one deleted), the unknown-user
+ * secret (0x5E bytes) and ACLs. */
 static void build_secure_state(struct fixture *fixture)
 {
     register_brokers(fixture, 3);
     assert_accepted(create_topic(fixture, "orders", 3, 3));
     assert_accepted(init_producer(fixture, "writer"));
-    assert_accepted(add_user(fixture, "carol", 30));
+    struct user_command user;
+    user_command_init(&user, "carol", 30);
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0x5E);
+    assert_accepted(upsert_user(fixture, &user));
     assert_accepted(add_user(fixture, "alice", 10));
     assert_accepted(add_user(fixture, "gone", 40));
     assert_accepted(add_user(fixture, "bob", 20));
-    struct user_command user;
     user_command_init(&user, "bob", 25);
     user.body.replace = true;
     user.body.iterations = 10000;
@@ -707,6 +875,7 @@ static void test_snapshot_round_trip_with_users_and_acls_is_exact(void **unused)
     }
     assert_int_equal(restored.state.producers_count, 1);
     assert_int_equal(restored.state.topics_count, 1);
+    assert_secret_is(&restored.state, 0x5E);
 
     /* Both go on identically from there. */
     Ether__AclBinding binding = allow_read_topic("carol", "orders");
@@ -745,6 +914,55 @@ static void test_equal_states_reached_in_another_order_encode_to_equal_bytes(voi
     fixture_free(&right);
 }
 
+static void test_snapshots_are_version_two_until_the_state_has_users_acls_or_a_secret(void **unused)
+{
+    (void)unused;
+    struct fixture fixture;
+    fixture_init(&fixture);
+    assert_int_equal(snapshot_version(&fixture.state), 2);
+    register_brokers(&fixture, 3);
+    assert_accepted(create_topic(&fixture, "orders", 3, 3));
+    assert_accepted(init_producer(&fixture, "writer"));
+    assert_int_equal(snapshot_version(&fixture.state), 2);
+
+    assert_accepted(add_user(&fixture, "alice", 10));
+    assert_int_equal(snapshot_version(&fixture.state), 3);
+    assert_accepted(delete_user(&fixture, "alice"));
+    assert_int_equal(snapshot_version(&fixture.state), 2);
+
+    Ether__AclBinding binding = allow_read_topic("alice", "orders");
+    assert_accepted(create_acl(&fixture, &binding));
+    assert_int_equal(snapshot_version(&fixture.state), 3);
+    assert_accepted(delete_acl(&fixture, &binding));
+    assert_int_equal(snapshot_version(&fixture.state), 2);
+
+    /* The secret outlives the user that brought it, and keeps the snapshot at version 3. */
+    struct user_command user;
+    user_command_init(&user, "bob", 20);
+    user_command_set_secret(&user, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 0x42);
+    assert_accepted(upsert_user(&fixture, &user));
+    assert_accepted(delete_user(&fixture, "bob"));
+    assert_int_equal(fixture.state.users_count, 0);
+    assert_int_equal(snapshot_version(&fixture.state), 3);
+
+    /* A version 2 snapshot decodes to the same state and encodes to the same bytes. */
+    struct fixture empty;
+    fixture_init(&empty);
+    register_brokers(&empty, 2);
+    struct ether_buf bytes = ETHER_BUF_INIT;
+    snapshot_of(&empty.state, &bytes);
+    struct controller_state restored;
+    controller_state_init(&restored);
+    assert_int_equal(controller_state_snapshot_decode(bytes.data, bytes.length, &restored),
+                     ETHER_OK);
+    assert_int_equal(snapshot_version(&restored), 2);
+    assert_same_snapshot(&empty.state, &restored);
+    controller_state_free(&restored);
+    ether_buf_free(&bytes);
+    fixture_free(&empty);
+    fixture_free(&fixture);
+}
+
 /*
  * Unpacks the good snapshot, applies `edit`, packs it again with a correct checksum and
  * decodes it into `target`.
@@ -779,6 +997,24 @@ static void drop_acls(Ether__ControllerSnapshot *snapshot)
     snapshot->n_acls = 0;
 }
 
+/* A bytes field of an unpacked message, replaced by `bytes` bytes of `fill` (0: emptied). */
+static void set_bytes(ProtobufCBinaryData *field, size_t bytes, uint8_t fill)
+{
+    free(field->data);
+    field->data = NULL;
+    field->len = bytes;
+    if (bytes > 0) {
+        field->data = malloc(bytes);
+        assert_non_null(field->data);
+        memset(field->data, fill, bytes);
+    }
+}
+
+static void drop_secret(Ether__ControllerSnapshot *snapshot)
+{
+    set_bytes(&snapshot->unknown_user_secret, 0, 0);
+}
+
 /* A string field of an unpacked message, replaced (the message frees it with free(), unless
  * it is protobuf-c's shared empty string, what an absent field points to). */
 static void set_string(char **field, const char *value)
@@ -798,6 +1034,7 @@ static void edit_version_two_without_users_or_acls(Ether__ControllerSnapshot *sn
 {
     drop_users(snapshot);
     drop_acls(snapshot);
+    drop_secret(snapshot);
     snapshot->version = 2;
 }
 static void edit_version_one_without_producers_users_or_acls(Ether__ControllerSnapshot *snapshot)
@@ -808,7 +1045,44 @@ static void edit_version_one_without_producers_users_or_acls(Ether__ControllerSn
     snapshot->n_producers = 0;
     drop_users(snapshot);
     drop_acls(snapshot);
+    drop_secret(snapshot);
     snapshot->version = 1;
+}
+static void edit_version_three_without_users_or_acls(Ether__ControllerSnapshot *snapshot)
+{
+    drop_users(snapshot);
+    drop_acls(snapshot);
+}
+static void edit_secret_in_a_version_two_snapshot(Ether__ControllerSnapshot *snapshot)
+{
+    drop_users(snapshot);
+    drop_acls(snapshot);
+    snapshot->version = 2;
+}
+static void edit_secret_in_a_version_one_snapshot(Ether__ControllerSnapshot *snapshot)
+{
+    edit_secret_in_a_version_two_snapshot(snapshot);
+    for (size_t i = 0; i < snapshot->n_producers; i++) {
+        ether__controller_snapshot_producer__free_unpacked(snapshot->producers[i], NULL);
+    }
+    snapshot->n_producers = 0;
+    snapshot->version = 1;
+}
+static void edit_secret_too_short(Ether__ControllerSnapshot *snapshot)
+{
+    set_bytes(&snapshot->unknown_user_secret, CONTROLLER_UNKNOWN_USER_SECRET_BYTES - 1, 0x5E);
+}
+static void edit_secret_too_long(Ether__ControllerSnapshot *snapshot)
+{
+    set_bytes(&snapshot->unknown_user_secret, CONTROLLER_UNKNOWN_USER_SECRET_BYTES + 1, 0x5E);
+}
+static void edit_secret_of_one_byte(Ether__ControllerSnapshot *snapshot)
+{
+    set_bytes(&snapshot->unknown_user_secret, 1, 0x5E);
+}
+static void edit_secret_in_a_user(Ether__ControllerSnapshot *snapshot)
+{
+    set_bytes(&snapshot->users[0]->unknown_user_secret, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 7);
 }
 static void edit_users_in_a_version_two_snapshot(Ether__ControllerSnapshot *snapshot)
 {
@@ -925,7 +1199,7 @@ static void edit_acl_empty_principal(Ether__ControllerSnapshot *snapshot)
     set_string(&snapshot->acls[2]->principal, "");
 }
 
-static void test_older_snapshot_versions_decode_without_users_or_acls(void **unused)
+static void test_older_snapshot_versions_decode_without_users_acls_or_secret(void **unused)
 {
     (void)unused;
     struct fixture fixture;
@@ -948,7 +1222,9 @@ static void test_older_snapshot_versions_decode_without_users_or_acls(void **unu
     assert_int_equal(target.producers_count, 1);
     assert_int_equal(target.topics_count, 1);
     assert_int_equal(target.brokers_count, 3);
-    /* Re-encoded, it is a version 3 snapshot of the same state. */
+    assert_false(target.has_unknown_user_secret);
+    /* Re-encoded, it is still a version 2 snapshot of the same state. */
+    assert_int_equal(snapshot_version(&target), 2);
     struct ether_buf again = ETHER_BUF_INIT;
     snapshot_of(&target, &again);
     struct controller_state reloaded;
@@ -966,12 +1242,22 @@ static void test_older_snapshot_versions_decode_without_users_or_acls(void **unu
     assert_int_equal(target.producers_count, 0);
     assert_int_equal(target.topics_count, 1);
     controller_state_free(&target);
+
+    /* A version 3 snapshot with nothing but the secret (every user deleted). */
+    assert_int_equal(decode_edited(&good, edit_version_three_without_users_or_acls, &target),
+                     ETHER_OK);
+    assert_int_equal(target.users_count, 0);
+    assert_int_equal(target.acls_count, 0);
+    assert_secret_is(&target, 0x5E);
+    assert_int_equal(snapshot_version(&target), 3);
+    controller_state_free(&target);
     ether_buf_free(&again);
     ether_buf_free(&good);
     fixture_free(&fixture);
 }
 
-static void test_snapshots_with_bad_users_or_acls_are_corrupt_and_change_nothing(void **unused)
+static void
+test_snapshots_with_bad_users_acls_or_secret_are_corrupt_and_change_nothing(void **unused)
 {
     (void)unused;
     struct fixture fixture;
@@ -1011,6 +1297,12 @@ static void test_snapshots_with_bad_users_or_acls_are_corrupt_and_change_nothing
         edit_acl_negative_permission,
         edit_acl_cluster_with_a_name,
         edit_acl_empty_principal,
+        edit_secret_in_a_version_two_snapshot,
+        edit_secret_in_a_version_one_snapshot,
+        edit_secret_too_short,
+        edit_secret_too_long,
+        edit_secret_of_one_byte,
+        edit_secret_in_a_user,
     };
     for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
         int rc = decode_edited(&good, corrupt[i], &target.state);
@@ -1034,7 +1326,8 @@ static void test_snapshots_with_bad_users_or_acls_are_corrupt_and_change_nothing
 /* Packs a random user or ACL command, valid or not, over a small universe of names. */
 static void random_security_command(uint64_t *prng, struct ether_buf *out)
 {
-    static const char *const users[] = {"a", "b", "c", "bad name", ""};
+    static const char *const users[] = {"a", "b", "c", "bad name", "", "*"};
+    static const size_t secret_bytes[] = {0, 0, CONTROLLER_UNKNOWN_USER_SECRET_BYTES, 31};
     static const char *const principals[] = {"*", "a", "b", ""};
     static const char *const names[] = {"x", "y", "*", ""};
     static const uint32_t iterations[] = {4096, 5000, 100};
@@ -1049,12 +1342,14 @@ static void random_security_command(uint64_t *prng, struct ether_buf *out)
     Ether__ControllerDeleteAcl delete_body = ETHER__CONTROLLER_DELETE_ACL__INIT;
     create_body.binding = &binding;
     delete_body.binding = &binding;
-    const char *name = users[prng_below(prng, 5)];
+    const char *name = users[prng_below(prng, 6)];
     switch (prng_below(prng, 4)) {
     case 0:
         user_command_init(&user, name, (uint8_t)prng_below(prng, 256));
         user.body.iterations = iterations[prng_below(prng, 3)];
         user.body.replace = prng_below(prng, 2) == 0;
+        user_command_set_secret(&user, secret_bytes[prng_below(prng, 4)],
+                                (uint8_t)prng_below(prng, 256));
         command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_UPSERT_USER;
         command.upsert_user = &user.body;
         break;
@@ -1108,6 +1403,7 @@ static void test_replicas_applying_the_same_user_and_acl_commands_stay_identical
         }
     }
     assert_same_snapshot(&left.state, &right.state);
+    assert_true(left.state.has_unknown_user_secret);
     if (accepted < 400 || left.state.acls_count == 0) {
         fail_msg("seed %llu: only %d commands accepted, %zu ACLs at the end",
                  (unsigned long long)seed, accepted, left.state.acls_count);
@@ -1125,6 +1421,10 @@ int main(void)
         cmocka_unit_test(test_invalid_upserts_are_refused_naming_the_field_and_change_nothing),
         cmocka_unit_test(test_upserting_an_existing_user_is_exists_unless_it_replaces),
         cmocka_unit_test(test_deleting_a_user_removes_only_it_and_keeps_its_acls),
+        cmocka_unit_test(test_the_user_name_star_is_refused_because_acls_use_it_for_everyone),
+        cmocka_unit_test(test_the_first_unknown_user_secret_is_kept_and_later_ones_are_ignored),
+        cmocka_unit_test(
+            test_an_unknown_user_secret_of_a_wrong_length_is_refused_and_changes_nothing),
         cmocka_unit_test(test_created_acls_are_kept_sorted_and_an_identical_one_is_exists),
         cmocka_unit_test(test_invalid_acls_are_refused_with_the_sentence_of_acl_validate),
         cmocka_unit_test(test_an_acl_binding_with_an_unknown_field_is_unsupported),
@@ -1132,8 +1432,10 @@ int main(void)
         cmocka_unit_test(test_users_and_acls_beyond_their_maximum_are_too_large),
         cmocka_unit_test(test_snapshot_round_trip_with_users_and_acls_is_exact),
         cmocka_unit_test(test_equal_states_reached_in_another_order_encode_to_equal_bytes),
-        cmocka_unit_test(test_older_snapshot_versions_decode_without_users_or_acls),
-        cmocka_unit_test(test_snapshots_with_bad_users_or_acls_are_corrupt_and_change_nothing),
+        cmocka_unit_test(test_snapshots_are_version_two_until_the_state_has_users_acls_or_a_secret),
+        cmocka_unit_test(test_older_snapshot_versions_decode_without_users_acls_or_secret),
+        cmocka_unit_test(
+            test_snapshots_with_bad_users_acls_or_secret_are_corrupt_and_change_nothing),
         cmocka_unit_test(test_replicas_applying_the_same_user_and_acl_commands_stay_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
