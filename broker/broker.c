@@ -139,7 +139,7 @@ const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broke
     return &broker->replica_callbacks;
 }
 
-static bool is_seed(const struct broker *broker, uint32_t broker_id)
+bool broker_is_seed(const struct broker *broker, uint32_t broker_id)
 {
     for (size_t i = 0; i < broker->config->seeds_count; i++) {
         if (broker->config->seeds[i].broker_id == broker_id) {
@@ -151,7 +151,7 @@ static bool is_seed(const struct broker *broker, uint32_t broker_id)
 
 static void observe_incarnation(struct broker *broker, uint32_t broker_id, uint64_t incarnation)
 {
-    if (incarnation == 0 || incarnation > UINT32_MAX || !is_seed(broker, broker_id)) {
+    if (incarnation == 0 || incarnation > UINT32_MAX || !broker_is_seed(broker, broker_id)) {
         return;
     }
     for (size_t i = 0; i < broker->observed_count; i++) {
@@ -219,7 +219,7 @@ static bool raft_sender_authenticated(struct broker *broker, uint64_t connection
         snprintf(expected, sizeof expected, "broker-%u", from_broker_id);
         if (strcmp(principal, expected) != 0) {
             problem = "a certificate that is not the sender broker's";
-        } else if (!is_seed(broker, from_broker_id) &&
+        } else if (!broker_is_seed(broker, from_broker_id) &&
                    controller_state_broker(&broker->controller.state, from_broker_id) == NULL) {
             problem = "the certificate of a broker that is neither a seed nor registered";
         }

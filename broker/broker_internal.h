@@ -272,6 +272,9 @@ void broker_fetches_cancel_all(struct broker *broker);
 /* Topics whose name starts with "__" belong to Ether: clients cannot write, create or delete
  * them. */
 bool broker_topic_is_internal(const char *topic);
+
+/* Whether `broker_id` is one of the seeds (the founding brokers of the config). */
+bool broker_is_seed(const struct broker *broker, uint32_t broker_id);
 struct broker_coordinator *broker_coordinator_new(struct broker_partition *partition);
 void broker_coordinator_free(struct broker_coordinator *coordinator);
 void broker_coordinator_role_changed(struct broker_coordinator *coordinator, bool was_leader,

@@ -480,6 +480,13 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->tls_client_auth);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    if (config->authorization && !broker_config_tls_enabled(config)) {
+        snprintf(errbuf, errbuf_size,
+                 "authorization needs TLS (tls-ca-file, tls-certificate-file, "
+                 "tls-private-key-file): without it clients are anonymous and any of them "
+                 "could send Raft messages as a broker");
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
     return validate_tls(config, errbuf, errbuf_size);
 }
 

@@ -79,7 +79,8 @@ struct broker_seed {
        "maps a client certificate's CN to its principal: '' (the CN as is) or "                  \
        "'<regex>/<replacement>/' with \\1..\\9 for the groups, 'L' after it for lower case")     \
     XX(authorization, bool, "authorization", "false",                                            \
-       "true: every request is checked against the ACLs (ether acl); no matching ACL denies")    \
+       "true: every request is checked against the ACLs (ether acl); no matching ACL denies; "   \
+       "needs TLS")                                                                              \
     XX(super_users, string, "super-users", "",                                                   \
        "comma-separated principals allowed everything when authorization is on")
 

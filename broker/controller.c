@@ -28,6 +28,7 @@
 
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -516,10 +517,16 @@ enum { USER_ITERATIONS_MAX = 100000 };
  * goes into the controller's log. PBKDF2 runs on the event loop, hence the lower cap on
  * iterations than a client accepts.
  */
-static void handle_create_user(struct broker *broker, uint64_t connection_id,
-                               const struct proto_frame_header *header,
-                               const Ether__CreateUserRequest *request)
+static void create_user(struct broker *broker, uint64_t connection_id,
+                        const struct proto_frame_header *header,
+                        const Ether__CreateUserRequest *request)
 {
+    if (!broker_server_connection_uses_tls(broker->server, connection_id)) {
+        respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                      ETHER_ERR_UNSUPPORTED,
+                      "a new user's password travels in the request: only over TLS");
+        return;
+    }
     const char *problem = NULL;
     uint32_t iterations =
         request->iterations != 0 ? request->iterations : ETHER_SCRAM_ITERATIONS_DEFAULT;
@@ -557,11 +564,35 @@ static void handle_create_user(struct broker *broker, uint64_t connection_id,
     upsert.server_key.data = credential.server_key;
     upsert.server_key.len = sizeof credential.server_key;
     upsert.replace = request->replace;
+    /* The first user brings the secret that unknown users' made-up credentials come from. */
+    uint8_t secret[CONTROLLER_UNKNOWN_USER_SECRET_BYTES];
+    if (!broker->controller.state.has_unknown_user_secret) {
+        if (RAND_bytes(secret, sizeof secret) != 1) {
+            respond_admin(broker, connection_id, header->api_key, header->correlation_id,
+                          ETHER_ERR_IO, "no randomness for the unknown-user secret");
+            OPENSSL_cleanse(&credential, sizeof credential);
+            return;
+        }
+        upsert.unknown_user_secret.data = secret;
+        upsert.unknown_user_secret.len = sizeof secret;
+    }
     Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
     command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_UPSERT_USER;
     command.upsert_user = &upsert;
     propose_command(broker, connection_id, header, &command);
     OPENSSL_cleanse(&credential, sizeof credential);
+    OPENSSL_cleanse(secret, sizeof secret);
+}
+
+/* The password is wiped from the request whatever the outcome. */
+static void handle_create_user(struct broker *broker, uint64_t connection_id,
+                               const struct proto_frame_header *header,
+                               Ether__CreateUserRequest *request)
+{
+    create_user(broker, connection_id, header, request);
+    if (request->password != NULL) {
+        OPENSSL_cleanse(request->password, strlen(request->password));
+    }
 }
 
 static void handle_delete_user(struct broker *broker, uint64_t connection_id,
@@ -682,6 +713,8 @@ static void hide_undescribable_topics(struct broker *broker, uint64_t connection
     }
     bool named = request != NULL && request->n_topics > 0;
     size_t kept = 0;
+    size_t refused_count = 0;
+    char first_refused[ACL_RESOURCE_BYTES_MAX + 1] = "";
     for (size_t i = 0; i < response->n_topics; i++) {
         Ether__TopicMetadata *topic = response->topics[i];
         if (broker_security_may(broker, connection_id, ACL_RESOURCE_TOPIC, topic->name,
@@ -693,8 +726,9 @@ static void hide_undescribable_topics(struct broker *broker, uint64_t connection
             proto_message_free(&topic->base);
             continue;
         }
-        broker_security_note_denial(broker, connection_id, PROTO_API_METADATA, ACL_RESOURCE_TOPIC,
-                                    topic->name, ACL_OPERATION_DESCRIBE);
+        if (refused_count++ == 0) {
+            snprintf(first_refused, sizeof first_refused, "%s", topic->name);
+        }
         Ether__TopicMetadata *refused = ether_malloc(sizeof *refused);
         *refused = (Ether__TopicMetadata)ETHER__TOPIC_METADATA__INIT;
         refused->name = ether_strdup(topic->name);
@@ -703,6 +737,10 @@ static void hide_undescribable_topics(struct broker *broker, uint64_t connection
         response->topics[kept++] = refused;
     }
     response->n_topics = kept;
+    if (refused_count > 0) {
+        broker_security_note_denials(broker, connection_id, PROTO_API_METADATA, ACL_RESOURCE_TOPIC,
+                                     first_refused, refused_count, ACL_OPERATION_DESCRIBE);
+    }
 }
 
 static void handle_metadata(struct broker *broker, uint64_t connection_id,

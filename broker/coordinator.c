@@ -21,6 +21,7 @@
  * an older coordinator is unknown to every later one.
  */
 #include "broker/broker_internal.h"
+#include "broker/security.h"
 
 #include "broker/group.h"
 #include "broker/group_store.h"
@@ -953,6 +954,8 @@ static void handle_offset_commit(struct broker *broker, uint64_t connection_id,
 }
 
 struct offsets_collector {
+    struct broker *broker;
+    uint64_t connection_id; /* offsets of topics it may not describe are left out */
     const char *group;
     Ether__GroupPartitionOffset **offsets;
     size_t count;
@@ -963,6 +966,10 @@ static void collect_offset(void *context, const char *topic, uint32_t partition,
                            const struct group_offset *offset)
 {
     struct offsets_collector *collector = context;
+    if (!broker_security_may(collector->broker, collector->connection_id, ACL_RESOURCE_TOPIC, topic,
+                             ACL_OPERATION_DESCRIBE)) {
+        return;
+    }
     if (collector->count == collector->capacity) {
         collector->capacity = collector->capacity > 0 ? collector->capacity * 2 : 16;
         collector->offsets =
@@ -994,7 +1001,8 @@ static void handle_offset_fetch(struct broker *broker, uint64_t connection_id,
     Ether__OffsetFetchResponse response = ETHER__OFFSET_FETCH_RESPONSE__INIT;
     int error = ETHER_OK;
     struct broker_coordinator *coordinator = coordinator_for(broker, request->group, &error);
-    struct offsets_collector collector = {.group = request->group};
+    struct offsets_collector collector = {
+        .broker = broker, .connection_id = connection_id, .group = request->group};
     if (error == ETHER_OK && request->n_partitions == 0) {
         group_store_for_each_offset(&coordinator->store, request->group, collect_offset,
                                     &collector);
@@ -1101,7 +1109,8 @@ static void handle_describe_group(struct broker *broker, uint64_t connection_id,
     }
     Ether__GroupMember *members = NULL;
     Ether__GroupMember **pointers = NULL;
-    struct offsets_collector collector = {.group = request->group};
+    struct offsets_collector collector = {
+        .broker = broker, .connection_id = connection_id, .group = request->group};
     if (error == ETHER_OK) {
         const struct group *group = entry != NULL ? entry->group : NULL;
         response.state =

@@ -12,6 +12,7 @@
  */
 #include "broker/security.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,18 +20,19 @@
 #include "broker/principal_rule.h"
 #include "common/error.h"
 #include "common/mem.h"
+#include "common/panic.h"
 #include "common/scram.h"
 
-enum { PRINCIPAL_BYTES_MAX = ACL_PRINCIPAL_BYTES_MAX + 1 };
+enum { PRINCIPAL_BUFFER_BYTES = ACL_PRINCIPAL_BYTES_MAX + 1 };
 
 struct session {
     bool anonymous;                   /* no certificate and no login (yet) */
-    bool cluster_member;              /* certificate CN broker-<id> */
+    uint32_t certificate_broker_id;   /* N of a certificate CN broker-N; 0 for others */
     bool scram_done;                  /* authenticated by SCRAM */
     bool scram_failed;                /* the connection is closing */
     struct ether_scram_server *scram; /* between client-first and client-final */
     char scram_user[ETHER_SCRAM_USER_BYTES_MAX + 1];
-    char principal[PRINCIPAL_BYTES_MAX]; /* "" when anonymous */
+    char principal[PRINCIPAL_BUFFER_BYTES]; /* "" when anonymous */
 };
 
 static void session_free(void *context)
@@ -40,23 +42,25 @@ static void session_free(void *context)
     ether_free(session);
 }
 
-/* "broker-" followed by a broker id without leading zeros. */
-static bool is_broker_name(const char *name)
+/* N of "broker-N" (N a broker id without leading zeros); 0 for any other name. */
+static uint32_t broker_id_of_name(const char *name)
 {
     static const char prefix[] = "broker-";
     if (strncmp(name, prefix, sizeof prefix - 1) != 0) {
-        return false;
+        return 0;
     }
     const char *digits = name + sizeof prefix - 1;
     if (digits[0] < '1' || digits[0] > '9' || strlen(digits) > 10) {
-        return false;
+        return 0;
     }
+    uint64_t id = 0;
     for (const char *c = digits; *c != '\0'; c++) {
         if (*c < '0' || *c > '9') {
-            return false;
+            return 0;
         }
+        id = id * 10 + (uint64_t)(*c - '0');
     }
-    return true;
+    return id <= UINT32_MAX ? (uint32_t)id : 0;
 }
 
 static struct session *session_for(struct broker *broker, uint64_t connection_id)
@@ -70,9 +74,9 @@ static struct session *session_for(struct broker *broker, uint64_t connection_id
     const char *common_name =
         broker_server_connection_certificate_name(broker->server, connection_id);
     if (common_name != NULL) {
-        session->cluster_member = is_broker_name(common_name);
+        session->certificate_broker_id = broker_id_of_name(common_name);
         int rc = ETHER_OK;
-        if (broker->security.principal_rule != NULL && !session->cluster_member) {
+        if (broker->security.principal_rule != NULL && session->certificate_broker_id == 0) {
             rc = principal_rule_apply(broker->security.principal_rule, common_name,
                                       session->principal, sizeof session->principal);
         } else if (strlen(common_name) < sizeof session->principal) {
@@ -150,18 +154,39 @@ void broker_security_close(struct broker *broker)
 
 /* ---- decisions ---------------------------------------------------------------------------- */
 
-static bool session_allows(struct broker *broker, const struct session *session,
+/*
+ * A cluster member: a certificate named broker-N (the cluster's CA signed it) for a broker
+ * the cluster knows, a seed or a registered one, as the Raft check in broker.c demands too.
+ */
+static bool is_cluster_member(const struct broker *broker, const struct session *session)
+{
+    uint32_t id = session->certificate_broker_id;
+    return id != 0 && (broker_is_seed(broker, id) ||
+                       controller_state_broker(&broker->controller.state, id) != NULL);
+}
+
+static struct acl_super_users super_users_of(const struct broker *broker)
+{
+    return (struct acl_super_users){broker->security.super_users,
+                                    broker->security.super_users_count};
+}
+
+static const char *principal_of(const struct session *session)
+{
+    return session->anonymous ? NULL : session->principal;
+}
+
+static bool session_allows(const struct broker *broker, const struct session *session,
                            enum acl_resource_type resource_type, const char *resource_name,
                            enum acl_operation operation)
 {
-    if (!broker->config->authorization || session->cluster_member) {
+    if (!broker->config->authorization || is_cluster_member(broker, session)) {
         return true;
     }
     const struct controller_state *state = &broker->controller.state;
-    struct acl_super_users super_users = {broker->security.super_users,
-                                          broker->security.super_users_count};
+    struct acl_super_users super_users = super_users_of(broker);
     struct acl_request request = {
-        .principal = session->anonymous ? NULL : session->principal,
+        .principal = principal_of(session),
         .resource_type = resource_type,
         .resource_name = resource_name,
         .operation = operation,
@@ -193,41 +218,53 @@ static int denial_error(enum acl_resource_type resource_type)
     }
 }
 
-void broker_security_note_denial(struct broker *broker, uint64_t connection_id, uint16_t api_key,
-                                 enum acl_resource_type resource_type, const char *resource_name,
-                                 enum acl_operation operation)
+void broker_security_note_denials(struct broker *broker, uint64_t connection_id, uint16_t api_key,
+                                  enum acl_resource_type resource_type, const char *first_name,
+                                  size_t count, enum acl_operation operation)
 {
+    ETHER_ASSERT(count >= 1 && resource_type <= ACL_RESOURCE_CLUSTER);
     struct session *session = session_for(broker, connection_id);
     const char *peer = broker_server_connection_peer_name(broker->server, connection_id);
     const char *api = proto_api_name(api_key);
-    broker->security.denials[resource_type <= ACL_RESOURCE_CLUSTER ? resource_type : 0]++;
-    ether_log_warn(broker->logger, "denied %s%s%s %s on %s %.64s%s(%s request from %s)",
+    char more[48] = "";
+    if (count > 1) {
+        snprintf(more, sizeof more, " and %zu more", count - 1);
+    }
+    broker->security.denials[resource_type] += count;
+    ether_log_warn(broker->logger, "denied %s%s%s %s on %s %.64s%s%s(%s request from %s)",
                    session == NULL || session->anonymous ? "anonymous" : "principal ",
                    session == NULL || session->anonymous ? "" : session->principal,
                    session != NULL && session->scram_done ? " (scram)" : "",
-                   acl_operation_name(operation), acl_resource_type_name(resource_type),
-                   resource_name, resource_name[0] != '\0' ? " " : "", api != NULL ? api : "?",
-                   peer != NULL ? peer : "?");
+                   acl_operation_name(operation), acl_resource_type_name(resource_type), first_name,
+                   more, first_name[0] != '\0' || more[0] != '\0' ? " " : "",
+                   api != NULL ? api : "?", peer != NULL ? peer : "?");
 }
 
-/* Answers the request with the denial and frees it. */
+/* Answers the request with the denial (but acks=0 produce, which gets no answer) and frees
+ * it. `message` NULL: "not authorized to <operation> <resource>". */
 static void deny(struct broker *broker, uint64_t connection_id,
                  const struct proto_frame_header *header, ProtobufCMessage *request,
                  enum acl_resource_type resource_type, const char *resource_name,
-                 enum acl_operation operation)
+                 enum acl_operation operation, const char *message)
 {
-    char message[ACL_RESOURCE_BYTES_MAX + 96];
-    if (resource_type == ACL_RESOURCE_CLUSTER) {
-        snprintf(message, sizeof message, "not authorized to %s the cluster",
+    char sentence[ACL_RESOURCE_BYTES_MAX + 96];
+    if (message == NULL && resource_type == ACL_RESOURCE_CLUSTER) {
+        snprintf(sentence, sizeof sentence, "not authorized to %s the cluster",
                  acl_operation_name(operation));
-    } else {
-        snprintf(message, sizeof message, "not authorized to %s %s %s",
+        message = sentence;
+    } else if (message == NULL) {
+        snprintf(sentence, sizeof sentence, "not authorized to %s %s %.255s",
                  acl_operation_name(operation), acl_resource_type_name(resource_type),
                  resource_name);
+        message = sentence;
     }
-    broker_security_note_denial(broker, connection_id, header->api_key, resource_type,
-                                resource_name, operation);
-    broker_respond_error(broker, connection_id, header, denial_error(resource_type), message);
+    broker_security_note_denials(broker, connection_id, header->api_key, resource_type,
+                                 resource_name, 1, operation);
+    bool answered = !(header->api_key == PROTO_API_PRODUCE &&
+                      ((const Ether__ProduceRequest *)request)->acks == ETHER__ACKS__ACKS_NONE);
+    if (answered) {
+        broker_respond_error(broker, connection_id, header, denial_error(resource_type), message);
+    }
     proto_message_free(request);
 }
 
@@ -238,110 +275,139 @@ struct requirement {
     enum acl_operation operation;
 };
 
-static const char *text(const char *value)
+enum requirement_kind {
+    REQUIREMENT_NOTHING,  /* METADATA filters its answer; AUTHENTICATE, RAFT_MESSAGES: own checks */
+    REQUIREMENT_ONE,      /* `needed` */
+    REQUIREMENT_COMPOUND, /* admit_compound */
+};
+
+static const char *or_empty(const char *value)
 {
     return value != NULL ? value : "";
 }
 
-/* False when the api needs no single check here (handled by the caller or always allowed). */
-static bool requirement_of(uint16_t api_key, const ProtobufCMessage *request,
-                           struct requirement *needed)
+/* Each api has its row here: a new api is for super users until it gets one. */
+#define PROTO_API_COUNT_ONE(name, key, version, request, response) +1
+enum { APIS_COUNT = 0 PROTO_API_MAP(PROTO_API_COUNT_ONE) };
+#undef PROTO_API_COUNT_ONE
+_Static_assert(APIS_COUNT == 28, "a new api needs its row in requirement_of");
+
+static enum requirement_kind requirement_of(uint16_t api_key, const ProtobufCMessage *request,
+                                            struct requirement *needed)
 {
-    needed->resource_type = ACL_RESOURCE_CLUSTER;
-    needed->resource_name = "";
+    const enum acl_resource_type TOPIC = ACL_RESOURCE_TOPIC;
+    const enum acl_resource_type GROUP = ACL_RESOURCE_GROUP;
+    *needed = (struct requirement){ACL_RESOURCE_CLUSTER, "", ACL_OPERATION_ALTER};
     switch (api_key) {
+    case PROTO_API_METADATA:
+    case PROTO_API_AUTHENTICATE:
+    case PROTO_API_RAFT_MESSAGES:
+        return REQUIREMENT_NOTHING;
+    case PROTO_API_CREATE_TOPIC:
+    case PROTO_API_INIT_PRODUCER_ID:
+    case PROTO_API_JOIN_GROUP:
+    case PROTO_API_OFFSET_FETCH:
+    case PROTO_API_OFFSET_COMMIT:
+        return REQUIREMENT_COMPOUND;
     case PROTO_API_PRODUCE:
-        *needed = (struct requirement){ACL_RESOURCE_TOPIC,
-                                       text(((const Ether__ProduceRequest *)request)->topic),
-                                       ACL_OPERATION_WRITE};
-        return true;
+        *needed = (struct requirement){
+            TOPIC, or_empty(((const Ether__ProduceRequest *)request)->topic), ACL_OPERATION_WRITE};
+        return REQUIREMENT_ONE;
     case PROTO_API_FETCH:
-        *needed = (struct requirement){ACL_RESOURCE_TOPIC,
-                                       text(((const Ether__FetchRequest *)request)->topic),
-                                       ACL_OPERATION_READ};
-        return true;
+        *needed = (struct requirement){
+            TOPIC, or_empty(((const Ether__FetchRequest *)request)->topic), ACL_OPERATION_READ};
+        return REQUIREMENT_ONE;
     case PROTO_API_DESCRIBE_PRODUCERS:
         *needed = (struct requirement){
-            ACL_RESOURCE_TOPIC, text(((const Ether__DescribeProducersRequest *)request)->topic),
+            TOPIC, or_empty(((const Ether__DescribeProducersRequest *)request)->topic),
             ACL_OPERATION_READ};
-        return true;
+        return REQUIREMENT_ONE;
     case PROTO_API_LIST_OFFSETS:
-        *needed = (struct requirement){ACL_RESOURCE_TOPIC,
-                                       text(((const Ether__ListOffsetsRequest *)request)->topic),
-                                       ACL_OPERATION_DESCRIBE};
-        return true;
+        *needed = (struct requirement){
+            TOPIC, or_empty(((const Ether__ListOffsetsRequest *)request)->topic),
+            ACL_OPERATION_DESCRIBE};
+        return REQUIREMENT_ONE;
     case PROTO_API_DELETE_TOPIC:
-        *needed = (struct requirement){ACL_RESOURCE_TOPIC,
-                                       text(((const Ether__DeleteTopicRequest *)request)->name),
+        *needed = (struct requirement){TOPIC,
+                                       or_empty(((const Ether__DeleteTopicRequest *)request)->name),
                                        ACL_OPERATION_DELETE};
-        return true;
+        return REQUIREMENT_ONE;
     case PROTO_API_ALTER_TOPIC_CONFIG:
         *needed = (struct requirement){
-            ACL_RESOURCE_TOPIC, text(((const Ether__AlterTopicConfigRequest *)request)->name),
+            TOPIC, or_empty(((const Ether__AlterTopicConfigRequest *)request)->name),
             ACL_OPERATION_ALTER};
-        return true;
-    case PROTO_API_TRANSFER_LEADER:
-        needed->operation = ACL_OPERATION_ALTER;
-        return true;
+        return REQUIREMENT_ONE;
     case PROTO_API_FIND_COORDINATOR:
         *needed = (struct requirement){
-            ACL_RESOURCE_GROUP, text(((const Ether__FindCoordinatorRequest *)request)->group),
+            GROUP, or_empty(((const Ether__FindCoordinatorRequest *)request)->group),
             ACL_OPERATION_DESCRIBE};
-        return true;
+        return REQUIREMENT_ONE;
     case PROTO_API_DESCRIBE_GROUP:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__DescribeGroupRequest *)request)->group),
-                                       ACL_OPERATION_DESCRIBE};
-        return true;
-    case PROTO_API_OFFSET_FETCH:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__OffsetFetchRequest *)request)->group),
-                                       ACL_OPERATION_DESCRIBE};
-        return true;
-    case PROTO_API_JOIN_GROUP:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__JoinGroupRequest *)request)->group),
-                                       ACL_OPERATION_READ};
-        return true;
+        *needed = (struct requirement){
+            GROUP, or_empty(((const Ether__DescribeGroupRequest *)request)->group),
+            ACL_OPERATION_DESCRIBE};
+        return REQUIREMENT_ONE;
     case PROTO_API_SYNC_GROUP:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__SyncGroupRequest *)request)->group),
-                                       ACL_OPERATION_READ};
-        return true;
+        *needed = (struct requirement){
+            GROUP, or_empty(((const Ether__SyncGroupRequest *)request)->group), ACL_OPERATION_READ};
+        return REQUIREMENT_ONE;
     case PROTO_API_HEARTBEAT:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__HeartbeatRequest *)request)->group),
-                                       ACL_OPERATION_READ};
-        return true;
+        *needed = (struct requirement){
+            GROUP, or_empty(((const Ether__HeartbeatRequest *)request)->group), ACL_OPERATION_READ};
+        return REQUIREMENT_ONE;
     case PROTO_API_LEAVE_GROUP:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__LeaveGroupRequest *)request)->group),
+        *needed = (struct requirement){GROUP,
+                                       or_empty(((const Ether__LeaveGroupRequest *)request)->group),
                                        ACL_OPERATION_READ};
-        return true;
-    case PROTO_API_OFFSET_COMMIT:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__OffsetCommitRequest *)request)->group),
-                                       ACL_OPERATION_READ};
-        return true;
+        return REQUIREMENT_ONE;
     case PROTO_API_DELETE_GROUP:
-        *needed = (struct requirement){ACL_RESOURCE_GROUP,
-                                       text(((const Ether__DeleteGroupRequest *)request)->group),
-                                       ACL_OPERATION_DELETE};
-        return true;
+        *needed = (struct requirement){
+            GROUP, or_empty(((const Ether__DeleteGroupRequest *)request)->group),
+            ACL_OPERATION_DELETE};
+        return REQUIREMENT_ONE;
     case PROTO_API_LIST_GROUPS:
     case PROTO_API_LIST_USERS:
     case PROTO_API_LIST_ACLS:
         needed->operation = ACL_OPERATION_DESCRIBE;
-        return true;
+        return REQUIREMENT_ONE;
+    case PROTO_API_TRANSFER_LEADER:
     case PROTO_API_CREATE_USER:
     case PROTO_API_DELETE_USER:
     case PROTO_API_CREATE_ACL:
     case PROTO_API_DELETE_ACL:
-        needed->operation = ACL_OPERATION_ALTER;
-        return true;
     default:
-        return false; /* METADATA, AUTHENTICATE, RAFT_MESSAGES; the rest below */
+        return REQUIREMENT_ONE; /* ALTER on the cluster */
     }
+}
+
+/* True when every topic may be `operation`ed; else denies (naming the first) and frees. */
+static bool admit_topics(struct broker *broker, uint64_t connection_id,
+                         const struct session *session, const struct proto_frame_header *header,
+                         ProtobufCMessage *request, char *const *topics, size_t topics_count,
+                         enum acl_operation operation)
+{
+    for (size_t i = 0; i < topics_count; i++) {
+        const char *topic = or_empty(topics[i]);
+        if (!session_allows(broker, session, ACL_RESOURCE_TOPIC, topic, operation)) {
+            deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, topic, operation,
+                 NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when the group may be `operation`ed; else denies and frees. */
+static bool admit_group(struct broker *broker, uint64_t connection_id,
+                        const struct session *session, const struct proto_frame_header *header,
+                        ProtobufCMessage *request, const char *group, enum acl_operation operation)
+{
+    if (session_allows(broker, session, ACL_RESOURCE_GROUP, or_empty(group), operation)) {
+        return true;
+    }
+    deny(broker, connection_id, header, request, ACL_RESOURCE_GROUP, or_empty(group), operation,
+         NULL);
+    return false;
 }
 
 /* The checks of requests that need more than one thing. True when allowed; else denied. */
@@ -351,47 +417,66 @@ static bool admit_compound(struct broker *broker, uint64_t connection_id,
 {
     switch (header->api_key) {
     case PROTO_API_CREATE_TOPIC: {
-        const char *name = text(((const Ether__CreateTopicRequest *)request)->name);
+        const char *name = or_empty(((const Ether__CreateTopicRequest *)request)->name);
         if (session_allows(broker, session, ACL_RESOURCE_CLUSTER, "", ACL_OPERATION_CREATE) ||
             session_allows(broker, session, ACL_RESOURCE_TOPIC, name, ACL_OPERATION_CREATE)) {
             return true;
         }
-        deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, name,
-             ACL_OPERATION_CREATE);
+        deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, name, ACL_OPERATION_CREATE,
+             NULL);
         return false;
     }
     case PROTO_API_INIT_PRODUCER_ID: {
         const struct controller_state *state = &broker->controller.state;
-        struct acl_super_users super_users = {broker->security.super_users,
-                                              broker->security.super_users_count};
-        if (session->cluster_member ||
-            acl_authorize_any(state->acls, state->acls_count, &super_users,
-                              session->anonymous ? NULL : session->principal, ACL_RESOURCE_TOPIC,
-                              ACL_OPERATION_WRITE)) {
+        struct acl_super_users super_users = super_users_of(broker);
+        if (is_cluster_member(broker, session) ||
+            acl_authorize_any(state->acls, state->acls_count, &super_users, principal_of(session),
+                              ACL_RESOURCE_TOPIC, ACL_OPERATION_WRITE)) {
             return true;
         }
-        broker_security_note_denial(broker, connection_id, header->api_key, ACL_RESOURCE_TOPIC, "*",
-                                    ACL_OPERATION_WRITE);
-        broker_respond_error(broker, connection_id, header, ETHER_ERR_TOPIC_AUTHORIZATION_FAILED,
-                             "not authorized to write to any topic, which an idempotent "
-                             "producer needs");
-        proto_message_free(request);
+        deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, "*", ACL_OPERATION_WRITE,
+             "not authorized to write to any topic, which an idempotent producer needs");
         return false;
+    }
+    case PROTO_API_JOIN_GROUP: {
+        /* The assignment would tell of the subscribed topics' partitions. */
+        const Ether__JoinGroupRequest *join = (const Ether__JoinGroupRequest *)request;
+        return admit_group(broker, connection_id, session, header, request, join->group,
+                           ACL_OPERATION_READ) &&
+               admit_topics(broker, connection_id, session, header, request, join->topics,
+                            join->n_topics, ACL_OPERATION_DESCRIBE);
+    }
+    case PROTO_API_OFFSET_FETCH: {
+        /* Asked for every offset, the answer leaves out the topics it may not describe. */
+        const Ether__OffsetFetchRequest *fetch = (const Ether__OffsetFetchRequest *)request;
+        if (!admit_group(broker, connection_id, session, header, request, fetch->group,
+                         ACL_OPERATION_DESCRIBE)) {
+            return false;
+        }
+        for (size_t i = 0; i < fetch->n_partitions; i++) {
+            if (!admit_topics(broker, connection_id, session, header, request,
+                              &fetch->partitions[i]->topic, 1, ACL_OPERATION_DESCRIBE)) {
+                return false;
+            }
+        }
+        return true;
     }
     case PROTO_API_OFFSET_COMMIT: {
         const Ether__OffsetCommitRequest *commit = (const Ether__OffsetCommitRequest *)request;
+        if (!admit_group(broker, connection_id, session, header, request, commit->group,
+                         ACL_OPERATION_READ)) {
+            return false;
+        }
         for (size_t i = 0; i < commit->n_offsets; i++) {
-            const char *topic = text(commit->offsets[i]->topic);
-            if (!session_allows(broker, session, ACL_RESOURCE_TOPIC, topic, ACL_OPERATION_READ)) {
-                deny(broker, connection_id, header, request, ACL_RESOURCE_TOPIC, topic,
-                     ACL_OPERATION_READ);
+            if (!admit_topics(broker, connection_id, session, header, request,
+                              &commit->offsets[i]->topic, 1, ACL_OPERATION_READ)) {
                 return false;
             }
         }
         return true;
     }
     default:
-        return true;
+        ETHER_PANIC("admit_compound: an api requirement_of does not call compound");
     }
 }
 
@@ -434,19 +519,25 @@ bool broker_security_admit(struct broker *broker, uint64_t connection_id,
         refuse_unauthenticated(broker, connection_id, header, request);
         return false;
     }
-    if (!broker->config->authorization || session->cluster_member) {
+    if (!broker->config->authorization || is_cluster_member(broker, session)) {
         return true;
     }
     struct requirement needed;
-    if (requirement_of(header->api_key, request, &needed)) {
-        if (!session_allows(broker, session, needed.resource_type, needed.resource_name,
-                            needed.operation)) {
-            deny(broker, connection_id, header, request, needed.resource_type, needed.resource_name,
-                 needed.operation);
-            return false;
+    switch (requirement_of(header->api_key, request, &needed)) {
+    case REQUIREMENT_NOTHING:
+        return true;
+    case REQUIREMENT_COMPOUND:
+        return admit_compound(broker, connection_id, session, header, request);
+    case REQUIREMENT_ONE:
+        if (session_allows(broker, session, needed.resource_type, needed.resource_name,
+                           needed.operation)) {
+            return true;
         }
+        deny(broker, connection_id, header, request, needed.resource_type, needed.resource_name,
+             needed.operation, NULL);
+        return false;
     }
-    return admit_compound(broker, connection_id, session, header, request);
+    ETHER_PANIC("requirement_of: unknown kind");
 }
 
 /* ---- SCRAM logins ------------------------------------------------------------------------- */
@@ -517,10 +608,23 @@ void broker_security_handle_authenticate(struct broker *broker, uint64_t connect
             fail_login(broker, connection_id, header, session, ETHER_ERR_AUTHENTICATION_FAILED,
                        problem, problem);
         } else {
-            const struct controller_user *user =
-                controller_state_user(&broker->controller.state, session->scram_user);
-            rc = ether_scram_server_first(session->scram, user != NULL ? &user->credential : NULL,
-                                          &answer);
+            const struct controller_state *state = &broker->controller.state;
+            const struct controller_user *user = controller_state_user(state, session->scram_user);
+            struct ether_scram_credential made_up;
+            const struct ether_scram_credential *credential = NULL;
+            if (user != NULL) {
+                credential = &user->credential;
+            } else if (state->has_unknown_user_secret) {
+                /* Every broker makes up the same credential: asking two tells nothing. */
+                ether_scram_credential_for_unknown_user(state->unknown_user_secret,
+                                                        sizeof state->unknown_user_secret,
+                                                        session->scram_user, &made_up);
+                credential = &made_up;
+            }
+            rc = ether_scram_server_first(session->scram, credential, &answer);
+            if (credential == &made_up) {
+                OPENSSL_cleanse(&made_up, sizeof made_up);
+            }
             if (rc != ETHER_OK) {
                 fail_login(broker, connection_id, header, session, rc, ether_strerror(rc),
                            ether_strerror(rc));

@@ -35,9 +35,12 @@
  *     NONCE_TEXT_BYTES_MAX characters, and a server nonce must add at least one.
  *
  * Process-wide state, the one exception to "no mutable globals": the secret from which
- * unknown users' made-up salts are derived. It must be the same for every exchange of
- * the process (a salt that changed from one try to the next would tell that the user
- * does not exist), is drawn once (pthread_once) and never changes afterwards.
+ * unknown users' made-up salts are derived when the caller has no secret of its own
+ * (ether_scram_server_first with a NULL credential). It must be the same for every
+ * exchange of the process (a salt that changed from one try to the next would tell that
+ * the user does not exist), is drawn once (pthread_once) and never changes afterwards.
+ * Servers that must answer alike (the brokers of a cluster) share a secret instead and
+ * pass ether_scram_credential_for_unknown_user's credential.
  */
 #include "common/scram.h"
 
@@ -799,14 +802,29 @@ static void draw_fake_secret(void)
 }
 
 /* HMAC(secret, label NUL user): made-up values that stay the same for a user name. */
-static void fake_value(const char *label, const char *user, uint8_t out[ETHER_SCRAM_KEY_BYTES])
+static void fake_value(const uint8_t *secret, size_t secret_bytes, const char *label,
+                       const char *user, uint8_t out[ETHER_SCRAM_KEY_BYTES])
 {
-    ETHER_ASSERT(fake_secret_ready);
     struct ether_buf input = ETHER_BUF_INIT;
     ether_buf_append(&input, label, strlen(label) + 1);
     append_string(&input, user);
-    hmac_sha256(fake_secret, sizeof fake_secret, input.data, input.length, out);
+    hmac_sha256(secret, secret_bytes, input.data, input.length, out);
     ether_buf_free(&input);
+}
+
+void ether_scram_credential_for_unknown_user(const uint8_t *secret, size_t secret_bytes,
+                                             const char *user,
+                                             struct ether_scram_credential *credential)
+{
+    ETHER_ASSERT(secret != NULL && secret_bytes > 0 && user != NULL && credential != NULL);
+    uint8_t salt[ETHER_SCRAM_KEY_BYTES];
+    memset(credential, 0, sizeof *credential);
+    credential->iterations = ETHER_SCRAM_ITERATIONS_DEFAULT;
+    credential->salt_bytes = ETHER_SCRAM_SALT_BYTES;
+    fake_value(secret, secret_bytes, "salt", user, salt);
+    memcpy(credential->salt, salt, ETHER_SCRAM_SALT_BYTES);
+    fake_value(secret, secret_bytes, "stored key", user, credential->stored_key);
+    fake_value(secret, secret_bytes, "server key", user, credential->server_key);
 }
 
 static void server_wipe(struct ether_scram_server *server)
@@ -953,12 +971,16 @@ int ether_scram_server_first(struct ether_scram_server *server,
             return server_fail(server, ETHER_ERR_IO);
         }
         server->user_known = false;
-        fake_value("salt", server->user, fake_salt);
+        struct ether_scram_credential made_up;
+        ether_scram_credential_for_unknown_user(fake_secret, sizeof fake_secret, server->user,
+                                                &made_up);
+        memcpy(fake_salt, made_up.salt, made_up.salt_bytes);
         salt = fake_salt;
-        salt_bytes = ETHER_SCRAM_SALT_BYTES;
-        iterations = ETHER_SCRAM_ITERATIONS_DEFAULT;
-        fake_value("stored key", server->user, server->stored_key);
-        fake_value("server key", server->user, server->server_key);
+        salt_bytes = made_up.salt_bytes;
+        iterations = made_up.iterations;
+        memcpy(server->stored_key, made_up.stored_key, sizeof server->stored_key);
+        memcpy(server->server_key, made_up.server_key, sizeof server->server_key);
+        OPENSSL_cleanse(&made_up, sizeof made_up);
     }
 
     char nonce[NONCE_TEXT_BYTES_MAX + 1];

@@ -32,9 +32,11 @@
  *   - an exchange moves forward only: calling a step out of order is
  *     ETHER_ERR_INVALID_ARGUMENT and the exchange is then failed for good;
  *   - the server treats an unknown user exactly like a wrong password (it
- *     answers server-first with a salt derived from the user name and a
- *     per-process secret, and fails at client-final), so a client cannot tell
- *     which users exist;
+ *     answers server-first with a salt derived from the user name and a secret,
+ *     the caller's through ether_scram_credential_for_unknown_user or else a
+ *     per-process one, and fails at client-final), so a client cannot tell
+ *     which users exist (but for users created with a non-default iteration
+ *     count, which server-first shows);
  *   - comparisons of proofs and signatures take constant time.
  */
 #ifndef ETHER_COMMON_SCRAM_H
@@ -82,6 +84,17 @@ int ether_scram_credential_new(const char *password, uint32_t iterations,
 /* The same with a given salt (deterministic; for tests and RFC test vectors). */
 int ether_scram_credential_derive(const char *password, const uint8_t *salt, size_t salt_bytes,
                                   uint32_t iterations, struct ether_scram_credential *credential);
+
+/*
+ * The made-up credential of a user that does not exist: salt, keys derived from `secret` and
+ * the user name with HMAC-SHA-256, iterations ETHER_SCRAM_ITERATIONS_DEFAULT. Servers that
+ * share the secret (a cluster's brokers) answer such a user identically, and the same every
+ * time, as they would a real one; no password matches it. Pass it to ether_scram_server_first
+ * in place of the missing user's.
+ */
+void ether_scram_credential_for_unknown_user(const uint8_t *secret, size_t secret_bytes,
+                                             const char *user,
+                                             struct ether_scram_credential *credential);
 
 /* True when the user name is one SCRAM carries (see the top of this file). */
 bool ether_scram_user_name_valid(const char *user);

@@ -154,14 +154,20 @@ static void test_security_options(void **state)
     assert_string_equal(config.tls_principal_rule, "");
     broker_config_free(&config);
 
-    char *requested[] = {"etherd", "--tls-client-auth", "requested", "--authorization",
-                         "true",   "--super-users",     "admin,ops", NULL};
+    char *requested[] = {"etherd",        "--tls-client-auth", "requested",
+                         "--super-users", "admin,ops",         NULL};
     assert_int_equal(
-        broker_config_load(&config, 7, requested, no_environment, errbuf, sizeof errbuf), ETHER_OK);
+        broker_config_load(&config, 5, requested, no_environment, errbuf, sizeof errbuf), ETHER_OK);
     assert_int_equal(broker_config_client_auth(&config), BROKER_CLIENT_AUTH_REQUESTED);
-    assert_true(config.authorization);
     assert_string_equal(config.super_users, "admin,ops");
     broker_config_free(&config);
+
+    /* ACLs mean nothing where any client can send Raft messages as a broker. */
+    char *authorization_in_clear[] = {"etherd", "--authorization", "true", NULL};
+    assert_int_equal(broker_config_load(&config, 3, authorization_in_clear, no_environment, errbuf,
+                                        sizeof errbuf),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errbuf, "authorization needs TLS"));
 
     char *unknown_mode[] = {"etherd", "--tls-client-auth", "optional", NULL};
     assert_int_equal(

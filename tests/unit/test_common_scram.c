@@ -335,6 +335,34 @@ static void test_unknown_user_gets_the_same_made_up_salt_every_time(void **state
     }
 }
 
+/* Brokers sharing a secret make up the same credential for a missing user; no password
+ * opens it, and the sentence is a wrong password's. */
+static void test_unknown_user_credential_from_a_shared_secret(void **state)
+{
+    (void)state;
+    const uint8_t secret[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    const uint8_t other_secret[32] = {42};
+    struct ether_scram_credential a;
+    struct ether_scram_credential b;
+    ether_scram_credential_for_unknown_user(secret, sizeof secret, "mallory", &a);
+    ether_scram_credential_for_unknown_user(secret, sizeof secret, "mallory", &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(a.iterations, ETHER_SCRAM_ITERATIONS_DEFAULT);
+    assert_int_equal(a.salt_bytes, ETHER_SCRAM_SALT_BYTES);
+    ether_scram_credential_for_unknown_user(secret, sizeof secret, "trudy", &b);
+    assert_memory_not_equal(a.salt, b.salt, ETHER_SCRAM_SALT_BYTES);
+    ether_scram_credential_for_unknown_user(other_secret, sizeof other_secret, "mallory", &b);
+    assert_memory_not_equal(a.salt, b.salt, ETHER_SCRAM_SALT_BYTES);
+
+    struct ether_scram_credential credential = rfc_credential();
+    char wrong_password[ERRBUF_BYTES];
+    char unknown_user[ERRBUF_BYTES];
+    assert_int_equal(login(RFC_USER, "pencil2", &credential, wrong_password),
+                     ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_int_equal(login("mallory", "pencil", &a, unknown_user), ETHER_ERR_AUTHENTICATION_FAILED);
+    assert_string_equal(unknown_user, wrong_password);
+}
+
 static void test_tampered_server_final_fails_the_client(void **state)
 {
     (void)state;
@@ -947,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password_fails_authentication),
         cmocka_unit_test(test_unknown_user_fails_like_a_wrong_password),
         cmocka_unit_test(test_unknown_user_gets_the_same_made_up_salt_every_time),
+        cmocka_unit_test(test_unknown_user_credential_from_a_shared_secret),
         cmocka_unit_test(test_tampered_server_final_fails_the_client),
         cmocka_unit_test(test_tampered_proof_fails_the_server),
         cmocka_unit_test(test_every_truncation_of_server_first_is_refused),
