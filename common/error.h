@@ -61,7 +61,7 @@
     XX(ERR_TLS_HANDSHAKE, 70,                                                                 \
        "the TLS handshake failed (no common protocol version or cipher, or not TLS at all)")  \
     XX(ERR_AUTHENTICATION_FAILED, 71,                                                         \
-       "authentication failed (certificate missing, untrusted, expired or for another name, "  \
+       "authentication failed (certificate missing, untrusted, expired or for another name, " \
        "or a wrong user name or password)")                                                   \
     XX(ERR_TOPIC_AUTHORIZATION_FAILED, 72, "not authorized to access the topic")              \
     XX(ERR_GROUP_AUTHORIZATION_FAILED, 73, "not authorized to access the consumer group")     \

@@ -122,7 +122,8 @@
        ether__create_acl_response__descriptor)                                                    \
     XX(DELETE_ACL, 26, 1, ether__delete_acl_request__descriptor,                                  \
        ether__delete_acl_response__descriptor)                                                    \
-    XX(LIST_ACLS, 27, 1, ether__list_acls_request__descriptor, ether__list_acls_response__descriptor)
+    XX(LIST_ACLS, 27, 1, ether__list_acls_request__descriptor,                                    \
+       ether__list_acls_response__descriptor)
 
 enum proto_api {
 #define PROTO_API_ENUM(name, key, version, request, response) PROTO_API_##name = key,
