@@ -90,24 +90,6 @@ static void sleep_ms(int ms)
     usleep((useconds_t)ms * 1000);
 }
 
-static int run_command(const char *command, char *output, size_t output_size)
-{
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t used = 0;
-    size_t got;
-    while (used + 1 < output_size &&
-           (got = fread(output + used, 1, output_size - 1 - used, pipe)) > 0) {
-        used += got;
-    }
-    output[used] = '\0';
-    char ignored[256];
-    while (fread(ignored, 1, sizeof ignored, pipe) > 0) {
-    }
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* True once the broker has closed the connection (it reads EOF). */
 static bool closed_by_broker(int fd)
 {
@@ -325,49 +307,6 @@ static int fetch_until_records(int fd, const char *topic, uint32_t partition)
     return rc == ETHER_OK ? ETHER_ERR_TIMED_OUT : rc;
 }
 
-static int log_count_all(struct harness *harness, const char *text)
-{
-    int count = 0;
-    for (int id = 1; id <= harness->brokers_count; id++) {
-        count += harness_log_count(harness, id, text);
-    }
-    return count;
-}
-
-/* GET /metrics from broker `broker_id` (its HTTP port is the client port + 100). */
-static bool http_get_metrics(struct harness *harness, int broker_id, char *response,
-                             size_t response_size)
-{
-    int fd = harness_connect((uint16_t)(harness_port(harness, broker_id) + 100));
-    if (fd < 0) {
-        return false;
-    }
-    static const char request[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-    harness_send_raw(fd, request, sizeof request - 1);
-    size_t used = 0;
-    ssize_t got;
-    while (used + 1 < response_size &&
-           (got = recv(fd, response + used, response_size - 1 - used, 0)) > 0) {
-        used += (size_t)got;
-    }
-    response[used] = '\0';
-    close(fd);
-    return used > 0;
-}
-
-/* The value of the sample `series` (name and labels) in a /metrics answer; false if absent. */
-static bool metric_value(const char *response, const char *series, uint64_t *value)
-{
-    char needle[256];
-    snprintf(needle, sizeof needle, "\n%s ", series);
-    const char *line = strstr(response, needle);
-    if (line == NULL) {
-        return false;
-    }
-    *value = strtoull(line + strlen(needle), NULL, 10);
-    return true;
-}
-
 /* ---- tests -------------------------------------------------------------------------------- */
 
 static void test_a_connection_without_certificate_or_login_is_refused_and_closed(void **state)
@@ -506,7 +445,7 @@ static void test_the_password_is_stored_only_salted_and_hashed(void **state)
     /* Data directories and logs of every broker: grep exits 1 when nothing matches. */
     snprintf(command, sizeof command, "grep -r -l -F -a '%s' '%s' 2>&1", BOB_PASSWORD,
              harness->data_root);
-    int status = run_command(command, output, sizeof output);
+    int status = harness_run_command(command, output, sizeof output);
     if (status != 1) {
         print_message("found the password in: %s\n", output);
     }
@@ -547,7 +486,7 @@ static void test_a_read_only_principal_consumes_but_may_do_nothing_else(void **s
     }
 
     int fd = connect_as_bob(harness, 1);
-    int denials_before = log_count_all(harness, "denied principal bob");
+    int denials_before = harness_log_count_all(harness, "denied principal bob");
     /* ... but may not write to it, */
     CHECK(harness, produce_error(fd, TOPIC, 0, 100) == ETHER_ERR_TOPIC_AUTHORIZATION_FAILED);
     Ether__InitProducerIdRequest init = ETHER__INIT_PRODUCER_ID_REQUEST__INIT;
@@ -613,7 +552,7 @@ static void test_a_read_only_principal_consumes_but_may_do_nothing_else(void **s
     CHECK(harness, fetch_until_records(fd, TOPIC, 0) == ETHER_OK);
     harness_close(fd);
     /* One log line per denial (metadata: one per named topic). */
-    int denials = log_count_all(harness, "denied principal bob") - denials_before;
+    int denials = harness_log_count_all(harness, "denied principal bob") - denials_before;
     print_message("denials logged: %d\n", denials);
     CHECK(harness, denials == 9); /* the two named topics of one METADATA share a line */
     CHECK(harness, harness_log_count(harness, 1,
@@ -624,16 +563,17 @@ static void test_a_read_only_principal_consumes_but_may_do_nothing_else(void **s
     uint64_t group_denials = 0;
     uint64_t cluster_denials = 0;
     char response_text[OUTPUT_BYTES_MAX * 4];
-    CHECK(harness, http_get_metrics(harness, 1, response_text, sizeof response_text));
-    CHECK(harness,
-          metric_value(response_text, "ether_authorization_denials_total{resource=\"topic\"}",
-                       &topic_denials));
-    CHECK(harness,
-          metric_value(response_text, "ether_authorization_denials_total{resource=\"group\"}",
-                       &group_denials));
-    CHECK(harness,
-          metric_value(response_text, "ether_authorization_denials_total{resource=\"cluster\"}",
-                       &cluster_denials));
+    CHECK(harness, harness_http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                         response_text, sizeof response_text) > 0);
+    CHECK(harness, harness_metric_value(response_text,
+                                        "ether_authorization_denials_total{resource=\"topic\"}",
+                                        &topic_denials));
+    CHECK(harness, harness_metric_value(response_text,
+                                        "ether_authorization_denials_total{resource=\"group\"}",
+                                        &group_denials));
+    CHECK(harness, harness_metric_value(response_text,
+                                        "ether_authorization_denials_total{resource=\"cluster\"}",
+                                        &cluster_denials));
     print_message("broker 1 /metrics: denials topic %llu, group %llu, cluster %llu\n",
                   (unsigned long long)topic_denials, (unsigned long long)group_denials,
                   (unsigned long long)cluster_denials);

@@ -828,52 +828,17 @@ test_broker_back_with_an_empty_disk_rejoins_as_a_new_member_and_loses_nothing(vo
     CHECK(harness, base_offset == 200);
 }
 
-/* Sends one raw HTTP request to broker_id's HTTP port and reads the answer until the broker
- * closes the connection. Returns the bytes read, or -1. */
-static int http_exchange(struct harness *harness, int broker_id, const char *request,
-                         char *response, size_t response_bytes_max)
-{
-    int fd = harness_connect((uint16_t)(harness_port(harness, broker_id) + 100));
-    if (fd < 0) {
-        return -1;
-    }
-    harness_send_raw(fd, request, strlen(request));
-    size_t used = 0;
-    while (used + 1 < response_bytes_max) {
-        ssize_t got = recv(fd, response + used, response_bytes_max - 1 - used, 0);
-        if (got <= 0) {
-            break;
-        }
-        used += (size_t)got;
-    }
-    response[used] = '\0';
-    close(fd);
-    return (int)used;
-}
-
-/* The value of the sample `series` (name and labels) in a /metrics answer; false if absent. */
-static bool metric_value(const char *response, const char *series, uint64_t *value)
-{
-    char needle[256];
-    snprintf(needle, sizeof needle, "\n%s ", series);
-    const char *line = strstr(response, needle);
-    if (line == NULL) {
-        return false;
-    }
-    *value = strtoull(line + strlen(needle), NULL, 10);
-    return true;
-}
-
 /* The sum of `series` over every broker of the cluster. */
 static uint64_t metric_sum(struct harness *harness, const char *series)
 {
     static char response[256 * 1024];
     uint64_t sum = 0;
     for (int id = 1; id <= harness->brokers_count; id++) {
-        CHECK(harness, http_exchange(harness, id, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
-                                     response, sizeof response) > 0);
+        CHECK(harness,
+              harness_http_exchange(harness, id, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                    response, sizeof response) > 0);
         uint64_t value = 0;
-        CHECK(harness, metric_value(response, series, &value));
+        CHECK(harness, harness_metric_value(response, series, &value));
         sum += value;
     }
     return sum;
@@ -885,8 +850,8 @@ static void test_health_and_metrics_are_served_over_http(void **state)
     static char response[256 * 1024];
     bool healthy = false;
     for (int attempt = 0; attempt < 100 && !healthy; attempt++) {
-        if (http_exchange(harness, 1, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", response,
-                          sizeof response) > 0 &&
+        if (harness_http_exchange(harness, 1, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", response,
+                                  sizeof response) > 0 &&
             strncmp(response, "HTTP/1.1 200", 12) == 0) {
             healthy = true;
         } else {
@@ -900,8 +865,8 @@ static void test_health_and_metrics_are_served_over_http(void **state)
     CHECK(harness, harness_wait_for_leaders(harness, 1, "observed", 1, 15000));
     bool has_partition = false;
     for (int attempt = 0; attempt < 100 && !has_partition; attempt++) {
-        CHECK(harness, http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
-                                     response, sizeof response) > 0);
+        CHECK(harness, harness_http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                             response, sizeof response) > 0);
         has_partition = strstr(response, "ether_partition_high_watermark{topic=\"observed\","
                                          "partition=\"0\"}") != NULL;
         if (!has_partition) {
@@ -936,7 +901,7 @@ static void test_health_and_metrics_are_served_over_http(void **state)
     }
     /* Broker 1 has synced at least its controller log by now. */
     uint64_t fsyncs = 0;
-    CHECK(harness, metric_value(response, "ether_fsync_latency_seconds_count", &fsyncs));
+    CHECK(harness, harness_metric_value(response, "ether_fsync_latency_seconds_count", &fsyncs));
     CHECK(harness, fsyncs > 0);
 
     /* A produce moves the produce counters of the broker that took it; a fetch the fetch ones. */
@@ -950,21 +915,21 @@ static void test_health_and_metrics_are_served_over_http(void **state)
     CHECK(harness, metric_sum(harness, "ether_produce_latency_seconds_count") > timed_before);
     CHECK(harness, metric_sum(harness, "ether_bytes_in_total") > bytes_in_before);
     expect_partition_content(harness, 1, "observed", 0, 0, 10);
-    CHECK(harness, http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", response,
-                                 sizeof response) > 0);
+    CHECK(harness, harness_http_exchange(harness, 1, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                         response, sizeof response) > 0);
     uint64_t fetched_ok = 0;
     uint64_t bytes_out = 0;
-    CHECK(harness,
-          metric_value(response, "ether_fetch_requests_total{outcome=\"ok\"}", &fetched_ok));
-    CHECK(harness, metric_value(response, "ether_bytes_out_total", &bytes_out));
+    CHECK(harness, harness_metric_value(response, "ether_fetch_requests_total{outcome=\"ok\"}",
+                                        &fetched_ok));
+    CHECK(harness, harness_metric_value(response, "ether_bytes_out_total", &bytes_out));
     CHECK(harness, fetched_ok > 0);
     CHECK(harness, bytes_out > 0);
 
-    CHECK(harness, http_exchange(harness, 1, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", response,
-                                 sizeof response) > 0);
+    CHECK(harness, harness_http_exchange(harness, 1, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                                         response, sizeof response) > 0);
     CHECK(harness, strncmp(response, "HTTP/1.1 405", 12) == 0);
-    CHECK(harness, http_exchange(harness, 1, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", response,
-                                 sizeof response) > 0);
+    CHECK(harness, harness_http_exchange(harness, 1, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+                                         response, sizeof response) > 0);
     CHECK(harness, strncmp(response, "HTTP/1.1 404", 12) == 0);
 }
 

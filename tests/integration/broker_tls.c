@@ -102,36 +102,6 @@ static bool wait_for_log(struct harness *harness, int broker_id, const char *tex
     return false;
 }
 
-/* Lines containing `text` in every broker's log together. */
-static int log_count_all(struct harness *harness, const char *text)
-{
-    int count = 0;
-    for (int id = 1; id <= harness->brokers_count; id++) {
-        count += harness_log_count(harness, id, text);
-    }
-    return count;
-}
-
-/* Runs `command` through the shell; returns its exit status, its output (stdout and stderr)
- * in `output`. */
-static int run_command(const char *command, char *output, size_t output_size)
-{
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t used = 0;
-    size_t got;
-    while (used + 1 < output_size &&
-           (got = fread(output + used, 1, output_size - 1 - used, pipe)) > 0) {
-        used += got;
-    }
-    output[used] = '\0';
-    char ignored[256];
-    while (fread(ignored, 1, sizeof ignored, pipe) > 0) {
-    }
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* A METADATA call over a TLS connection as alice; true when the broker answered. */
 static bool metadata_answers(int fd)
 {
@@ -445,7 +415,7 @@ static void test_raft_frames_from_a_certificate_that_is_not_the_senders_are_refu
     char forged_term[32];
     snprintf(forged_term, sizeof forged_term, "in term %d", FORGED_TERM);
     sleep_ms(500);
-    CHECK(harness, log_count_all(harness, forged_term) == 0);
+    CHECK(harness, harness_log_count_all(harness, forged_term) == 0);
     Ether__MetadataResponse *metadata = harness_metadata(harness, 1, NULL);
     CHECK(harness, metadata != NULL);
     CHECK(harness, metadata->controller_id != 0);
@@ -467,7 +437,7 @@ static int run_s_client(struct harness *harness, const char *options, char *outp
         S_CLIENT_TIMEOUT_S, harness_port(harness, 3), options, harness->certs_dir,
         harness->certs_dir, harness->certs_dir);
     CHECK(harness, length > 0 && (size_t)length < sizeof command);
-    return run_command(command, output, output_size);
+    return harness_run_command(command, output, output_size);
 }
 
 /* Whether `output` of s_client -brief has the line "`label`: `value`". */
@@ -517,7 +487,7 @@ static void test_openssl_cli_is_refused_ssl_3(void **state)
 {
     struct harness *harness = *state;
     char output[OUTPUT_BYTES_MAX];
-    run_command("openssl s_client -help 2>&1", output, sizeof output);
+    harness_run_command("openssl s_client -help 2>&1", output, sizeof output);
     if (strstr(output, " -ssl3 ") == NULL) {
         printf("s_client has no -ssl3 flag here: SSL 3.0 not tried\n");
         skip();
@@ -555,7 +525,7 @@ static size_t list_cipher_suites(struct harness *harness, const char *arguments,
     assert_non_null(output);
     char command[512];
     snprintf(command, sizeof command, "openssl ciphers -v %s 2>&1", arguments);
-    CHECK(harness, run_command(command, output, CIPHER_LIST_BYTES_MAX) == 0);
+    CHECK(harness, harness_run_command(command, output, CIPHER_LIST_BYTES_MAX) == 0);
     CHECK(harness, strlen(output) + 1 < CIPHER_LIST_BYTES_MAX); /* the whole list */
     size_t count = 0;
     char *save = NULL;
@@ -707,7 +677,7 @@ static void expect_etherd_refuses(struct harness *harness, const char *arguments
         harness->etherd_path, harness->data_root, harness_port(harness, 1) + 50, arguments);
     CHECK(harness, length > 0 && (size_t)length < sizeof command);
     char output[OUTPUT_BYTES_MAX];
-    int exit_status = run_command(command, output, sizeof output);
+    int exit_status = harness_run_command(command, output, sizeof output);
     if (exit_status != status || strstr(output, expected) == NULL) {
         fprintf(stderr, "%s\nexit status %d, expected %d and '%s':\n%s\n", command, exit_status,
                 status, expected, output);
@@ -826,7 +796,7 @@ static void test_the_same_raft_frame_with_the_senders_certificate_reaches_raft(v
     struct harness *harness = *state;
     char forged_term[32];
     snprintf(forged_term, sizeof forged_term, "in term %d", FORGED_TERM);
-    CHECK(harness, log_count_all(harness, forged_term) == 0);
+    CHECK(harness, harness_log_count_all(harness, forged_term) == 0);
     int refusals = harness_log_count(harness, 1, "refusing Raft messages");
     uint32_t sender = forged_sender(harness);
     char identity[16];

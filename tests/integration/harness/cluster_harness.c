@@ -710,3 +710,65 @@ void harness_build_producer_batch(struct ether_buf *batch, uint64_t first, uint3
     ETHER_ASSERT(rc == ETHER_OK);
     ether_buf_free(&records);
 }
+
+int harness_log_count_all(const struct harness *harness, const char *text)
+{
+    int count = 0;
+    for (int id = 1; id <= harness->brokers_count; id++) {
+        count += harness_log_count(harness, id, text);
+    }
+    return count;
+}
+
+int harness_run_command(const char *command, char *output, size_t output_size)
+{
+    FILE *pipe = popen(command, "r");
+    if (pipe == NULL) {
+        return -1;
+    }
+    size_t used = 0;
+    size_t got;
+    while (used + 1 < output_size &&
+           (got = fread(output + used, 1, output_size - 1 - used, pipe)) > 0) {
+        used += got;
+    }
+    output[used] = '\0';
+    char ignored[256];
+    while (fread(ignored, 1, sizeof ignored, pipe) > 0) {
+    }
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+int harness_http_exchange(const struct harness *harness, int broker_id, const char *request,
+                          char *response, size_t response_bytes_max)
+{
+    int fd = harness_connect((uint16_t)(harness_port(harness, broker_id) + 100));
+    if (fd < 0) {
+        return -1;
+    }
+    harness_send_raw(fd, request, strlen(request));
+    size_t used = 0;
+    while (used + 1 < response_bytes_max) {
+        ssize_t got = recv(fd, response + used, response_bytes_max - 1 - used, 0);
+        if (got <= 0) {
+            break;
+        }
+        used += (size_t)got;
+    }
+    response[used] = '\0';
+    close(fd);
+    return (int)used;
+}
+
+bool harness_metric_value(const char *response, const char *series, uint64_t *value)
+{
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    const char *line = strstr(response, needle);
+    if (line == NULL) {
+        return false;
+    }
+    *value = strtoull(line + strlen(needle), NULL, 10);
+    return true;
+}

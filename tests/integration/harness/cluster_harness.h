@@ -126,4 +126,21 @@ int harness_call_controller(struct harness *harness, uint16_t api_key,
 
 uint64_t harness_now_ms(void);
 
+/* Lines containing `text` in every broker's log together. */
+int harness_log_count_all(const struct harness *harness, const char *text);
+
+/* Runs `command` through the shell; returns its exit status (128 when it did not exit), its
+ * output (stdout, and stderr if the command redirects it) in `output`. -1 when it cannot
+ * start. */
+int harness_run_command(const char *command, char *output, size_t output_size);
+
+/* Sends `request` (a whole HTTP/1.1 request) to broker `broker_id`'s HTTP port (its client
+ * port + 100) and reads the answer into `response` until the broker closes; the bytes read,
+ * -1 when it cannot connect. */
+int harness_http_exchange(const struct harness *harness, int broker_id, const char *request,
+                          char *response, size_t response_bytes_max);
+
+/* The value of the sample `series` (name and labels) in a /metrics answer; false if absent. */
+bool harness_metric_value(const char *response, const char *series, uint64_t *value);
+
 #endif
