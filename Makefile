@@ -344,6 +344,13 @@ run: all
 run-tls: all
 	@scripts/run-local-cluster $(B) --tls
 
+# `make run-secure`: the TLS cluster with authorization: clients log in with a certificate or
+# SCRAM-SHA-256 (ether user), ACLs decide what they may do (ether acl); alice is super user.
+.PHONY: run-secure
+run-secure: all
+	@scripts/run-local-cluster $(B) --tls -- --tls-client-auth requested --authorization true \
+		--super-users alice
+
 # `make bench-tls`: produce throughput over TLS and in clear, one three-broker cluster after
 # the other on this machine (tests/integration/client_tls.py --bench; prints, asserts nothing).
 # ROUNDS=3 alternates three of each and prints the medians (for a noisy machine).
