@@ -510,8 +510,6 @@ static void handle_init_producer(struct broker *broker, uint64_t connection_id,
 
 /* ---- users and ACLs ------------------------------------------------------------------------ */
 
-enum { USER_ITERATIONS_MAX = 100000 };
-
 /*
  * The password stops here: the leader's broker salts and hashes it, and only the credential
  * goes into the controller's log. PBKDF2 runs on the event loop, hence the lower cap on
@@ -535,7 +533,8 @@ static void create_user(struct broker *broker, uint64_t connection_id,
     } else if (request->password == NULL || request->password[0] == '\0' ||
                strlen(request->password) > ETHER_SCRAM_PASSWORD_BYTES_MAX) {
         problem = "a password is 1 to 1024 bytes";
-    } else if (iterations < ETHER_SCRAM_ITERATIONS_MIN || iterations > USER_ITERATIONS_MAX) {
+    } else if (iterations < ETHER_SCRAM_ITERATIONS_MIN ||
+               iterations > ETHER_SCRAM_ITERATIONS_CREATE_MAX) {
         problem = "iterations must be between 4096 and 100000";
     }
     if (problem != NULL) {

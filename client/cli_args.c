@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/scram.h"
+
 enum flag_id {
     F_BROKERS,
     F_FORMAT,
@@ -151,7 +153,7 @@ static const struct flag flags[F_COUNT_OF_FLAGS] = {
     [F_PASSWORD_FILE] = {"password-file", 0, true, "FILE",
                          "read the password of --user from the first line of FILE"},
     [F_ITERATIONS] = {"iterations", 0, true, "N",
-                      "PBKDF2 iterations of the user's SCRAM credential, 4096 to 1000000 "
+                      "PBKDF2 iterations of the user's SCRAM credential, 4096 to 100000 "
                       "(default: the broker's, 4096)"},
     [F_REPLACE] = {"replace", 0, false, NULL,
                    "change the password of a user that exists (default: refuse)"},
@@ -426,7 +428,8 @@ static int apply_flag(int id, const char *shown, const char *value, struct cli_o
     }
     case F_ITERATIONS:
         /* common/scram.h's bounds, which ether_user_create checks too. */
-        rc = parse_number(shown, value, 4096, 1000000, &number, errstr, errstr_size);
+        rc = parse_number(shown, value, ETHER_SCRAM_ITERATIONS_MIN,
+                          ETHER_SCRAM_ITERATIONS_CREATE_MAX, &number, errstr, errstr_size);
         options->iterations = (uint32_t)number;
         break;
     case F_REPLACE:

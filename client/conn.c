@@ -430,9 +430,11 @@ static bool login_send(struct client_conn *conn, struct ether_buf *auth_bytes)
     explicit_bzero(frame.data, frame.capacity);
     ether_buf_free(&frame);
     if (rc != ETHER_OK) {
-        char why[CLIENT_ERROR_MESSAGE_BYTES / 2];
-        snprintf(why, sizeof why, "cannot send AUTHENTICATE: %s", ether_strerror(rc));
-        login_fail(conn, why);
+        /* The session failed or the broker closed it: the connection broke, nobody refused. */
+        char message[CLIENT_ERROR_MESSAGE_BYTES];
+        snprintf(message, sizeof message, "%s: cannot send AUTHENTICATE: %s", conn->name,
+                 ether_strerror(rc));
+        conn_fail(conn, rc == ETHER_ERR_CLOSED ? ETHER_ERR_IO : rc, message);
         return false;
     }
     conn->login_correlation_id = header.correlation_id;
@@ -466,6 +468,13 @@ static void conn_established(struct client_conn *conn)
     ether_buf_free(&client_first);
 }
 
+/* The answers that refuse this client's login for good (not retried). */
+static bool login_refusal(int error)
+{
+    return error == ETHER_ERR_AUTHENTICATION_FAILED || error == ETHER_ERR_UNSUPPORTED ||
+           error == ETHER_ERR_INVALID_ARGUMENT || error == ETHER_ERR_CORRUPT;
+}
+
 /* Handles the answer to a login step; false when the connection was closed. */
 static bool handle_login_frame(struct client_conn *conn, const struct proto_frame_header *header,
                                const uint8_t *body)
@@ -484,27 +493,29 @@ static bool handle_login_frame(struct client_conn *conn, const struct proto_fram
         login_fail(conn, "the broker sent an undecodable AUTHENTICATE answer");
         return false;
     }
-    if (header->is_error) {
-        /* A broker that does not know AUTHENTICATE, or refused the frame as such. */
-        const Ether__ErrorResponse *error = (const Ether__ErrorResponse *)body_message;
+    /* An ErrorResponse: a broker that does not know AUTHENTICATE, or refused the frame. */
+    int error = header->is_error ? ((const Ether__ErrorResponse *)body_message)->error != 0
+                                       ? (int)((const Ether__ErrorResponse *)body_message)->error
+                                       : ETHER_ERR_CORRUPT
+                                 : (int)((const Ether__AuthenticateResponse *)body_message)->error;
+    if (error != ETHER_OK) {
+        const char *said = header->is_error
+                               ? ((const Ether__ErrorResponse *)body_message)->error_message
+                               : ((const Ether__AuthenticateResponse *)body_message)->error_message;
         snprintf(why, sizeof why, "%s",
-                 error->error_message != NULL && error->error_message[0] != '\0'
-                     ? error->error_message
-                     : ether_strerror(error->error != 0 ? (int)error->error : ETHER_ERR_CORRUPT));
+                 said != NULL && said[0] != '\0' ? said : ether_strerror(error));
         proto_message_free(body_message);
-        login_fail(conn, why);
+        if (login_refusal(error)) {
+            login_fail(conn, why);
+        } else { /* BUSY, STOPPED, ...: the broker could not log anyone in just now */
+            char message[CLIENT_ERROR_MESSAGE_BYTES];
+            snprintf(message, sizeof message, "%.64s: SCRAM-SHA-256 login: %.160s", conn->name,
+                     why);
+            conn_fail(conn, error, message);
+        }
         return false;
     }
     const Ether__AuthenticateResponse *answer = (const Ether__AuthenticateResponse *)body_message;
-    if (answer->error != ETHER_OK) {
-        snprintf(why, sizeof why, "%s",
-                 answer->error_message != NULL && answer->error_message[0] != '\0'
-                     ? answer->error_message
-                     : ether_strerror((int)answer->error));
-        proto_message_free(body_message);
-        login_fail(conn, why);
-        return false;
-    }
     char scram_error[ETHER_SCRAM_ERROR_BYTES];
     scram_error[0] = '\0';
     if (conn->login_step == LOGIN_FIRST_SENT) {
@@ -693,11 +704,8 @@ static void receive_tls(struct client_conn *conn, const uint8_t *bytes, size_t b
     parse_frames(conn);
     if (conn->state != CONN_CLOSING && ether_tls_session_peer_closed(session)) {
         /* Our close_notify answer went out with send_tls_output above. */
-        if (conn->state == CONN_AUTHENTICATING) {
-            login_fail(conn, "the broker closed the connection");
-            return;
-        }
-        snprintf(message, sizeof message, "%s closed the connection", conn->name);
+        snprintf(message, sizeof message, "%s closed the connection%s", conn->name,
+                 conn->state == CONN_AUTHENTICATING ? " during the SCRAM-SHA-256 login" : "");
         conn_fail(conn, ETHER_ERR_IO, message);
     }
 }

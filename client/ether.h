@@ -264,8 +264,9 @@ ETHER_API void ether_config_free(struct ether_config *config);
  * A certificate refused on either side (the broker's by the client, or the
  * client's, or its absence, by a broker that requires one) fails the requests on
  * that connection at once with ETHER_ERR_AUTHENTICATION_FAILED; so does a failed
- * SCRAM login (a wrong user name or password, with the broker's reason; a broker
- * that closes the connection during the login, or whose proof does not verify);
+ * SCRAM login (a wrong user name or password, with the broker's reason, or a
+ * broker whose proof does not verify; a broker that closes the connection during
+ * the login without refusing it is a broken connection, retried);
  * another failed TLS handshake, or a broker that answers a client in clear in TLS, with
  * ETHER_ERR_TLS_HANDSHAKE. errstr and error_message carry the reason ("...: TLS
  * handshake failed: certificate verify failed: ..."). These errors are not retried.
@@ -814,10 +815,13 @@ ETHER_API int ether_group_delete(struct ether_client *client, const char *group,
  * Creates user `name` with a SCRAM-SHA-256 credential for `password`; with
  * `replace` non-zero, an existing user gets the new password instead of
  * ETHER_ERR_EXISTS. `iterations` is the PBKDF2 iteration count: 0 for the
- * broker's default (4096), else 4096 to 1000000. The password travels to the
- * controller's broker (use TLS), which keeps only a salted hash; it never
- * appears in errstr. User names are 1 to 128 printable ASCII characters
- * without spaces; passwords 1 to 1024 bytes.
+ * broker's default (4096), else 4096 to 100000. The password travels to the
+ * controller's broker, so only over TLS (ETHER_ERR_INVALID_ARGUMENT without
+ * tls_ca_file); it keeps only a salted hash. The password never appears in
+ * errstr. A retried ether_acl_create that finds its binding (or ether_acl_delete
+ * that finds it gone) counts as done; a retried ether_user_create may answer
+ * ETHER_ERR_EXISTS for the user its first attempt created. User names are 1 to 128 printable ASCII
+ * characters without spaces; passwords 1 to 1024 bytes.
  */
 ETHER_API int ether_user_create(struct ether_client *client, const char *name, const char *password,
                                 uint32_t iterations, int replace, int timeout_ms, char *errstr,

@@ -968,6 +968,7 @@ static int run_user_create(const struct cli_options *options, struct ether_clien
         snprintf(password, sizeof password, "%s", options->user_password);
     } else if (!read_password_file("--password-file", options->user_password_file, password,
                                    sizeof password, errstr, sizeof errstr)) {
+        explicit_bzero(password, sizeof password); /* a partial line may be there */
         return fail(CLI_EXIT_USAGE, "%s", errstr);
     }
     int rc =

@@ -82,21 +82,6 @@ enum { SHOWN_NAME_BYTES = 60 };
 
 /* ---- users ---------------------------------------------------------------------------------- */
 
-/* 1 to ETHER_SCRAM_USER_BYTES_MAX bytes of printable ASCII, no space (common/scram.h). */
-static bool valid_user_name(const char *name)
-{
-    if (name == NULL || name[0] == '\0') {
-        return false;
-    }
-    size_t length = 0;
-    for (const char *c = name; *c != '\0'; c++) {
-        if (*c < 0x21 || *c > 0x7e || ++length > ETHER_SCRAM_USER_BYTES_MAX) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static int user_name_error(char *errstr, size_t errstr_size)
 {
     return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
@@ -122,7 +107,7 @@ int ether_user_create(struct ether_client *client, const char *name, const char 
     if (client == NULL) {
         return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT, "no client");
     }
-    if (!valid_user_name(name)) {
+    if (!ether_scram_user_name_valid(name)) {
         return user_name_error(errstr, errstr_size);
     }
     if (password == NULL || password[0] == '\0' ||
@@ -130,11 +115,16 @@ int ether_user_create(struct ether_client *client, const char *name, const char 
         return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                             "a password is 1 to %d bytes", ETHER_SCRAM_PASSWORD_BYTES_MAX);
     }
-    if (iterations != 0 &&
-        (iterations < ETHER_SCRAM_ITERATIONS_MIN || iterations > ETHER_SCRAM_ITERATIONS_MAX)) {
+    if (iterations != 0 && (iterations < ETHER_SCRAM_ITERATIONS_MIN ||
+                            iterations > ETHER_SCRAM_ITERATIONS_CREATE_MAX)) {
         return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                             "iterations must be 0 (the default) or from %d to %d, not %u",
-                            ETHER_SCRAM_ITERATIONS_MIN, ETHER_SCRAM_ITERATIONS_MAX, iterations);
+                            ETHER_SCRAM_ITERATIONS_MIN, ETHER_SCRAM_ITERATIONS_CREATE_MAX,
+                            iterations);
+    }
+    if (client->tls_config == NULL) { /* the password must not cross the network in clear */
+        return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
+                            "creating a user sends its password: it needs TLS (set tls_ca_file)");
     }
     Ether__CreateUserRequest request = ETHER__CREATE_USER_REQUEST__INIT;
     request.name = unconst(name);
@@ -171,7 +161,7 @@ int ether_user_delete(struct ether_client *client, const char *name, int timeout
     if (client == NULL) {
         return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT, "no client");
     }
-    if (!valid_user_name(name)) {
+    if (!ether_scram_user_name_valid(name)) {
         return user_name_error(errstr, errstr_size);
     }
     Ether__DeleteUserRequest request = ETHER__DELETE_USER_REQUEST__INIT;
@@ -358,6 +348,16 @@ static void binding_what(char *what, size_t what_size, const char *verb,
     }
 }
 
+/*
+ * A binding is its value, so a retry that finds it already there (create) or already gone
+ * (delete) means an earlier attempt, whose answer was lost, did the work: done.
+ */
+static uint32_t acl_error_after_retries(const struct client_op *op, uint32_t error,
+                                        int already_done)
+{
+    return op->attempts > 1 && error == (uint32_t)already_done ? ETHER_OK : error;
+}
+
 static enum client_verdict create_acl_result(struct ether_client *client, struct client_op *op,
                                              const ProtobufCMessage *response)
 {
@@ -365,7 +365,8 @@ static enum client_verdict create_acl_result(struct ether_client *client, struct
     const Ether__CreateAclResponse *answer = (const Ether__CreateAclResponse *)response;
     char what[CLIENT_ERROR_MESSAGE_BYTES];
     binding_what(what, sizeof what, "create", op->output);
-    return client_op_verdict(op, answer->error, answer->error_message, what);
+    return client_op_verdict(op, acl_error_after_retries(op, answer->error, ETHER_ERR_EXISTS),
+                             answer->error_message, what);
 }
 
 static enum client_verdict delete_acl_result(struct ether_client *client, struct client_op *op,
@@ -375,7 +376,8 @@ static enum client_verdict delete_acl_result(struct ether_client *client, struct
     const Ether__DeleteAclResponse *answer = (const Ether__DeleteAclResponse *)response;
     char what[CLIENT_ERROR_MESSAGE_BYTES];
     binding_what(what, sizeof what, "delete", op->output);
-    return client_op_verdict(op, answer->error, answer->error_message, what);
+    return client_op_verdict(op, acl_error_after_retries(op, answer->error, ETHER_ERR_NOT_FOUND),
+                             answer->error_message, what);
 }
 
 /* ether_acl_create and ether_acl_delete: the same binding in two requests. */

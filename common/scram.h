@@ -57,6 +57,8 @@ enum {
     ETHER_SCRAM_ITERATIONS_DEFAULT = 4096, /* RFC 7677's minimum, Kafka's default */
     ETHER_SCRAM_ITERATIONS_MIN = 4096,     /* fewer is refused on both sides */
     ETHER_SCRAM_ITERATIONS_MAX = 1000000,  /* more is refused (a client-side DoS guard) */
+    /* The most a new user may get: a broker hashes the password on its event loop. */
+    ETHER_SCRAM_ITERATIONS_CREATE_MAX = 100000,
     ETHER_SCRAM_USER_BYTES_MAX = 128,
     ETHER_SCRAM_PASSWORD_BYTES_MAX = 1024,
     ETHER_SCRAM_MESSAGE_BYTES_MAX = 1024, /* longer peer messages are refused */
