@@ -4,12 +4,13 @@
  * one file of a program.
  *
  * It runs broker/server.c (the real framing server, compiled into the test)
- * for each fake broker on one libuv loop on its own thread, and answers
- * METADATA, PRODUCE, FETCH (with long-poll parking), LIST_OFFSETS,
- * CREATE/DELETE_TOPIC, ALTER_TOPIC_CONFIG, TRANSFER_LEADER, INIT_PRODUCER_ID
- * and DESCRIBE_PRODUCERS from a small in-memory model: topics, partitions
- * with a leader each, stored batches, and per partition the idempotent
- * producers it knows. A broker that does not lead a partition answers
+ * for each fake broker, in clear or over TLS (fake_cluster_start_with_tls;
+ * test_client_fake_tls.h makes the certificates), on one libuv loop on its
+ * own thread, and answers METADATA, PRODUCE, FETCH (with long-poll parking),
+ * LIST_OFFSETS, CREATE/DELETE_TOPIC, ALTER_TOPIC_CONFIG, TRANSFER_LEADER,
+ * INIT_PRODUCER_ID and DESCRIBE_PRODUCERS from a small in-memory model:
+ * topics, partitions with a leader each, stored batches, and per partition
+ * the idempotent producers it knows. A broker that does not lead a partition answers
  * NOT_LEADER (with the leader's id as hint when `hint_on_not_leader`).
  * Every field of the model is guarded by `mutex`, so a test thread can move
  * leaders, arm faults and read counters while the loop thread serves.
@@ -48,7 +49,10 @@
  * exists is EXISTS unless `replace`, and so is an ACL binding equal to one
  * stored; deleting what is not there is NOT_FOUND; LIST_ACLS filters as the
  * proto says. `security_not_leader` answers that many of those requests
- * NOT_LEADER, `security_error` answers every one with that error.
+ * NOT_LEADER, `security_error` answers every one with that error;
+ * `security_lose_answers` serves that many of them that succeed but loses
+ * their answers (the connection closes instead, as if the broker went away
+ * right after doing the work), counted in `security_lost_answers`.
  *
  * `intercept` (NULL: none) sees every request first, with the mutex held, and
  * answers it itself when it returns true: a test's seam for what the fake does
@@ -64,6 +68,7 @@
 #define TEST_CLIENT_FAKE_CLUSTER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,9 +281,11 @@ struct fake_cluster {
     uint32_t user_count;
     struct fake_acl acls[FAKE_ACLS_MAX];
     uint32_t acl_count;
-    uint32_t security_not_leader; /* answer that many user/ACL requests NOT_LEADER */
-    uint32_t security_error;      /* answer every user/ACL request with it (0: none) */
-    uint32_t security_requests;   /* user/ACL requests received, by any broker */
+    uint32_t security_not_leader;   /* answer that many user/ACL requests NOT_LEADER */
+    uint32_t security_error;        /* answer every user/ACL request with it (0: none) */
+    uint32_t security_lose_answers; /* serve that many, then close instead of answering */
+    uint32_t security_lost_answers;
+    uint32_t security_requests; /* user/ACL requests received, by any broker */
     uint32_t security_not_controller;
     uint32_t last_create_user_timeout_ms;
     /* a test's own answers (see the header comment) */
@@ -1678,6 +1685,12 @@ static bool fake_answer_security(struct fake_broker *broker, uint64_t connection
         response = &list_acls.base;
         break;
     }
+    if (error == ETHER_OK && cluster->security_lose_answers > 0) {
+        cluster->security_lose_answers--;
+        cluster->security_lost_answers++;
+        broker_server_close_connection(broker->server, connection_id);
+        return true;
+    }
     (void)broker_server_respond(broker->server, connection_id, api, header->correlation_id,
                                 response);
     return true;
@@ -1877,27 +1890,41 @@ static void fake_on_stop_signal(uv_async_t *async)
 static void *fake_loop_thread(void *argument)
 {
     struct fake_cluster *cluster = argument;
+    /* A write to a client that has gone (over TLS: the close_notify answering a closing
+     * client's) fails with EPIPE here, not with a SIGPIPE that would end the test program.
+     * SIGPIPE goes to the writing thread, and only this one writes the brokers' sockets. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     uv_run(&cluster->loop, UV_RUN_DEFAULT);
     return NULL;
 }
 
 /*
  * Starts `broker_count` fake brokers (ids 1..broker_count, racks "rack-<id>")
- * on ports[i] (0: any free port). Returns 0, or -1 when a port cannot be bound.
+ * on ports[i] (0: any free port), broker i over TLS with tls_configs[i] (a
+ * server-role config; tls_configs NULL or tls_configs[i] NULL: in clear). The
+ * cluster takes every config over, started or not. Returns 0, or -1 when a
+ * port cannot be bound.
  */
-static int fake_cluster_start(struct fake_cluster *cluster, uint32_t broker_count,
-                              const uint16_t *ports)
+static int fake_cluster_start_with_tls(struct fake_cluster *cluster, uint32_t broker_count,
+                                       const uint16_t *ports,
+                                       struct ether_tls_config *const *tls_configs)
 {
     memset(cluster, 0, sizeof *cluster);
     pthread_mutex_init(&cluster->mutex, NULL);
     cluster->hint_on_not_leader = true;
     cluster->coordinator_id = 1;
-    if (uv_loop_init(&cluster->loop) != 0) {
-        return -1;
-    }
+    int rc = uv_loop_init(&cluster->loop) == 0 ? 0 : -1;
     cluster->loop.data = cluster;
     cluster->broker_count = broker_count;
     for (uint32_t b = 0; b < broker_count; b++) {
+        struct ether_tls_config *tls = tls_configs != NULL ? tls_configs[b] : NULL;
+        if (rc != 0) {
+            ether_tls_config_free(tls);
+            continue;
+        }
         struct fake_broker *broker = &cluster->brokers[b];
         broker->cluster = cluster;
         broker->broker_id = b + 1;
@@ -1908,18 +1935,31 @@ static int fake_cluster_start(struct fake_cluster *cluster, uint32_t broker_coun
         options.frame_bytes_max = 16 * 1024 * 1024;
         options.on_request = fake_on_request;
         options.handler_context = broker;
+        options.tls_config = tls;
         char errbuf[256];
         if (broker_server_start(&cluster->loop, &options, &broker->server, errbuf, sizeof errbuf) !=
             ETHER_OK) {
             fprintf(stderr, "fake cluster: %s\n", errbuf);
-            return -1;
+            ether_tls_config_free(tls);
+            rc = -1;
+            continue;
         }
         broker->port = broker_server_port(broker->server);
+    }
+    if (rc != 0) {
+        return rc;
     }
     uv_async_init(&cluster->loop, &cluster->stop_signal, fake_on_stop_signal);
     cluster->stop_signal.data = cluster;
     pthread_create(&cluster->thread, NULL, fake_loop_thread, cluster);
     return 0;
+}
+
+/* fake_cluster_start_with_tls with every broker in clear. */
+__attribute__((unused)) static int fake_cluster_start(struct fake_cluster *cluster,
+                                                      uint32_t broker_count, const uint16_t *ports)
+{
+    return fake_cluster_start_with_tls(cluster, broker_count, ports, NULL);
 }
 
 static void fake_cluster_stop(struct fake_cluster *cluster)

@@ -1,10 +1,12 @@
 /*
  * Tests of libether's user and ACL administration (ether_user_*, ether_acl_*)
- * against the fake cluster of test_client_fake_cluster.h, whose controller
+ * against the fake cluster over TLS of test_client_fake_tls.h, whose controller
  * (broker 1) keeps users and ACL bindings: what each request carries, how
- * answers are decoded, which errors are retried (NOT_LEADER) and which end
- * the call at once, and the arguments refused before anything is sent.
- * (SCRAM logins are tested over TLS in test_client_tls.c.)
+ * answers are decoded, which errors are retried (NOT_LEADER, a lost answer) and
+ * which end the call at once, and the arguments refused before anything is sent
+ * (a password only ever travels over TLS). Each test gets a new cluster and a
+ * client that trusts its CA and presents alice's certificate; the certificates
+ * are made once per run. (SCRAM logins are tested in test_client_tls.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,47 +15,47 @@
 
 #include <cmocka.h>
 
-#include "test_client_fake_cluster.h"
+#include "test_client_fake_tls.h"
 
 #include <time.h>
 
 #include "client/ether.h"
+#include "common/scram.h"
 
 enum { ERRSTR_BYTES = 512, BROKERS = 3, TIMEOUT_MS = 5000 };
 
 struct fixture {
     struct fake_cluster cluster;
-    struct ether_client *client;
+    const struct fake_certs *certs; /* the run's */
+    struct ether_client *client;    /* over mTLS, as alice */
 };
 
+static int certs_make(void **state)
+{
+    *state = fake_certs_new(BROKERS);
+    return *state != NULL ? 0 : -1;
+}
+
+static int certs_remove(void **state)
+{
+    return fake_certs_free(*state);
+}
+
+/* *state is the run's certificates (cmocka hands the group's state to each test). */
 static int fixture_start(void **state)
 {
     struct fixture *fixture = calloc(1, sizeof *fixture);
-    if (fixture == NULL || fake_cluster_start(&fixture->cluster, BROKERS, NULL) != 0) {
-        free(fixture);
-        return -1;
-    }
+    assert_non_null(fixture);
+    fixture->certs = *state;
+    assert_non_null(fixture->certs);
+    fake_tls_cluster_start(&fixture->cluster, BROKERS, fixture->certs, NULL, true);
     char brokers[256];
     fake_cluster_brokers(&fixture->cluster, BROKERS, brokers, sizeof brokers);
-    struct ether_config *config = ether_config_new();
+    struct ether_config *config = fake_tls_config(fixture->certs, brokers, "ca", "alice");
     char errstr[ERRSTR_BYTES];
-    const char *settings[][2] = {
-        {"brokers", brokers},  {"retry_backoff_ms", "10"}, {"retry_backoff_max_ms", "50"},
-        {"seed", "1"},         {"tls_ca_file", ""},        {"sasl_username", ""},
-        {"sasl_password", ""},
-    };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (ether_config_set(config, settings[i][0], settings[i][1], errstr, sizeof errstr) != 0) {
-            fprintf(stderr, "%s\n", errstr);
-            return -1;
-        }
-    }
-    fixture->client = ether_client_new(config, errstr, sizeof errstr);
-    ether_config_free(config);
-    if (fixture->client == NULL) {
-        fprintf(stderr, "%s\n", errstr);
-        return -1;
-    }
+    assert_int_equal(ether_config_set(config, "retry_backoff_max_ms", "50", errstr, sizeof errstr),
+                     ETHER_OK);
+    fixture->client = fake_tls_client_from(config);
     *state = fixture;
     return 0;
 }
@@ -294,15 +296,51 @@ static void test_bad_users_are_refused_before_anything_is_sent(void **state)
     assert_int_equal(ether_user_create(client, "frank", "the-password", 4095, 0, TIMEOUT_MS, errstr,
                                        sizeof errstr),
                      ETHER_ERR_INVALID_ARGUMENT);
-    assert_string_equal(errstr, "iterations must be 0 (the default) or from 4096 to 1000000, not "
+    assert_string_equal(errstr, "iterations must be 0 (the default) or from 4096 to 100000, not "
                                 "4095");
     assert_null(strstr(errstr, "the-password"));
+    /* A new credential is hashed on the broker's event loop: fewer than a login accepts. */
+    assert_int_equal(ether_user_create(client, "frank", "the-password",
+                                       ETHER_SCRAM_ITERATIONS_CREATE_MAX + 1, 0, TIMEOUT_MS, errstr,
+                                       sizeof errstr),
+                     ETHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(errstr, "iterations must be 0 (the default) or from 4096 to 100000, not "
+                                "100001");
     assert_int_equal(ether_user_create(client, "frank", "the-password", 1000001, 0, TIMEOUT_MS,
                                        errstr, sizeof errstr),
                      ETHER_ERR_INVALID_ARGUMENT);
     assert_int_equal(ether_user_list(client, TIMEOUT_MS, NULL, NULL, errstr, sizeof errstr),
                      ETHER_ERR_INVALID_ARGUMENT);
     assert_int_equal(fake_read(cluster, &cluster->security_requests), requests);
+}
+
+static void
+test_user_create_on_a_client_without_tls_is_refused_before_anything_is_sent(void **state)
+{
+    struct fixture *fixture = *state;
+    struct fake_cluster *cluster = &fixture->cluster;
+    char brokers[256];
+    fake_cluster_brokers(cluster, BROKERS, brokers, sizeof brokers);
+    struct ether_client *in_clear = fake_tls_client(fixture->certs, brokers, NULL, NULL);
+    char errstr[ERRSTR_BYTES];
+    uint32_t requests = fake_read(cluster, &cluster->security_requests);
+    for (int replace = 0; replace <= 1; replace++) {
+        assert_int_equal(ether_user_create(in_clear, "grace", "grace-password", 0, replace,
+                                           TIMEOUT_MS, errstr, sizeof errstr),
+                         ETHER_ERR_INVALID_ARGUMENT);
+        assert_string_equal(errstr,
+                            "creating a user sends its password: it needs TLS (set tls_ca_file)");
+    }
+    ether_client_destroy(in_clear);
+    assert_int_equal(fake_read(cluster, &cluster->security_requests), requests);
+    assert_string_equal(stored_user(cluster, "grace").name, "");
+
+    /* The same call over TLS is one request. */
+    assert_int_equal(ether_user_create(fixture->client, "grace", "grace-password", 0, 0, TIMEOUT_MS,
+                                       errstr, sizeof errstr),
+                     ETHER_OK);
+    assert_int_equal(fake_read(cluster, &cluster->security_requests), requests + 1);
+    assert_string_equal(stored_user(cluster, "grace").password, "grace-password");
 }
 
 /* ---- ACLs ------------------------------------------------------------------------------------ */
@@ -493,6 +531,70 @@ static void test_bad_acl_bindings_are_refused_before_anything_is_sent(void **sta
     assert_int_equal(fake_read(cluster, &cluster->security_requests), requests);
 }
 
+/* The user/ACL requests the controller received (a retry may first ask another broker). */
+static uint32_t controller_requests(struct fake_cluster *cluster)
+{
+    pthread_mutex_lock(&cluster->mutex);
+    uint32_t count = cluster->security_requests - cluster->security_not_controller;
+    pthread_mutex_unlock(&cluster->mutex);
+    return count;
+}
+
+/* A binding is its value: when a retry finds the work of an attempt whose answer was lost
+ * already done, the call is done. */
+static void test_acl_writes_whose_answers_were_lost_succeed_when_retried(void **state)
+{
+    struct fixture *fixture = *state;
+    struct fake_cluster *cluster = &fixture->cluster;
+    struct ether_client *client = fixture->client;
+    char errstr[ERRSTR_BYTES];
+    struct fake_acl stored[FAKE_ACLS_MAX];
+    const struct ether_acl acl = {"alice",
+                                  ETHER_ACL_RESOURCE_TOPIC,
+                                  "orders",
+                                  ETHER_ACL_PATTERN_LITERAL,
+                                  ETHER_ACL_OPERATION_WRITE,
+                                  ETHER_ACL_PERMISSION_ALLOW};
+    uint32_t requests = controller_requests(cluster);
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->security_lose_answers = 1;
+    pthread_mutex_unlock(&cluster->mutex);
+    if (ether_acl_create(client, &acl, TIMEOUT_MS, errstr, sizeof errstr) != ETHER_OK) {
+        fail_msg("create: %s", errstr);
+    }
+    /* Created by the first attempt, found by the second (EXISTS). */
+    assert_int_equal(fake_read(cluster, &cluster->security_lost_answers), 1);
+    assert_int_equal(controller_requests(cluster), requests + 2);
+    assert_int_equal(stored_acls(cluster, stored), 1);
+
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->security_lose_answers = 1;
+    pthread_mutex_unlock(&cluster->mutex);
+    if (ether_acl_delete(client, &acl, TIMEOUT_MS, errstr, sizeof errstr) != ETHER_OK) {
+        fail_msg("delete: %s", errstr);
+    }
+    /* Deleted by the first attempt, missed by the second (NOT_FOUND). */
+    assert_int_equal(fake_read(cluster, &cluster->security_lost_answers), 2);
+    assert_int_equal(controller_requests(cluster), requests + 4);
+    assert_int_equal(stored_acls(cluster, stored), 0);
+
+    /* A first attempt's NOT_FOUND is still the answer. */
+    assert_int_equal(ether_acl_delete(client, &acl, TIMEOUT_MS, errstr, sizeof errstr),
+                     ETHER_ERR_NOT_FOUND);
+    assert_int_equal(controller_requests(cluster), requests + 5);
+
+    /* A user is not its value (the password is secret): a retry that finds the user its
+     * first attempt created cannot tell it from another's, and says EXISTS (ether.h). */
+    pthread_mutex_lock(&cluster->mutex);
+    cluster->security_lose_answers = 1;
+    pthread_mutex_unlock(&cluster->mutex);
+    assert_int_equal(ether_user_create(client, "heidi", "heidi-password", 0, 0, TIMEOUT_MS, errstr,
+                                       sizeof errstr),
+                     ETHER_ERR_EXISTS);
+    assert_string_equal(stored_user(cluster, "heidi").password, "heidi-password");
+    assert_int_equal(fake_read(cluster, &cluster->security_lost_answers), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,10 +614,16 @@ int main(void)
             fixture_stop),
         cmocka_unit_test_setup_teardown(test_bad_users_are_refused_before_anything_is_sent,
                                         fixture_start, fixture_stop),
+        cmocka_unit_test_setup_teardown(
+            test_user_create_on_a_client_without_tls_is_refused_before_anything_is_sent,
+            fixture_start, fixture_stop),
         cmocka_unit_test_setup_teardown(test_acl_bindings_are_created_listed_and_deleted_as_given,
                                         fixture_start, fixture_stop),
+        cmocka_unit_test_setup_teardown(
+            test_acl_writes_whose_answers_were_lost_succeed_when_retried, fixture_start,
+            fixture_stop),
         cmocka_unit_test_setup_teardown(test_bad_acl_bindings_are_refused_before_anything_is_sent,
                                         fixture_start, fixture_stop),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, certs_make, certs_remove);
 }

@@ -1,21 +1,23 @@
 /*
  * Tests of TLS in libether: the TLS files behind the settings, and connections to brokers
- * on loopback that speak TLS. Two kinds of broker: the fake cluster of
- * test_client_fake_cluster.h started with a TLS config (the real framing server,
- * broker/server.c, with its TLS sessions) for requests end to end, and a bare socket with a
- * TLS server session of its own (common/tls.h) for what is on the wire: the close_notify a
- * closing client sends, and a TLS alert sent to a client in clear.
+ * on loopback that speak TLS. Two kinds of broker: the fake cluster over TLS of
+ * test_client_fake_tls.h (the real framing server, broker/server.c, with its TLS
+ * sessions) for requests end to end, and a bare socket with a TLS server session of its
+ * own (common/tls.h) for what is on the wire: the close_notify a closing client sends,
+ * and a TLS alert sent to a client in clear.
  *
  * SCRAM-SHA-256 logins run against the fake cluster over TLS, whose brokers answer
  * AUTHENTICATE with the server side of common/scram.h (through the fake's `intercept`
  * seam) for the users of the fake controller, and refuse every other request of a
  * connection that has not logged in; faults make a broker forge its signature, close the
- * connection or stay silent during the login.
+ * connection (abruptly or after its close_notify), answer BUSY or stay silent during the
+ * login. Only a refusal or a forged signature is final; the others are retried.
  *
- * Certificates come from scripts/make-test-certs in a temporary directory for the whole
- * run (broker-N for the brokers, alice as the client, other-ca / other-alice from an
- * unrelated CA), plus one made here that names only another host. Every wait is bounded
- * by the client's own timeouts or a socket timeout; none sleeps for an outcome.
+ * Certificates come from scripts/make-test-certs (test_client_fake_tls.h) in a temporary
+ * directory for the whole run (broker-N for the brokers, alice as the client, other-ca /
+ * other-alice from an unrelated CA), plus one made here that names only another host.
+ * Every wait is bounded by the client's own timeouts or a socket timeout; none sleeps for
+ * an outcome.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "test_client_fake_cluster.h"
+#include "test_client_fake_tls.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,58 +47,17 @@ enum {
     FRAME_BYTES_MAX = 16 * 1024 * 1024,
 };
 
-struct certs {
-    char dir[PATH_BYTES_MAX];
-};
-
 /* ---- certificates ------------------------------------------------------------------------ */
 
-/* The repository's root: four levels above build/<flavour>/tests/unit/test_client_tls,
- * else the working directory (tests/run-checks runs from the root). */
-static void find_root(char *root, size_t root_size)
-{
-    char exe[PATH_BYTES_MAX];
-    ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (length > 0) {
-        exe[length] = '\0';
-        for (int up = 0; up < 5; up++) {
-            char *slash = strrchr(exe, '/');
-            if (slash == NULL) {
-                break;
-            }
-            *slash = '\0';
-        }
-        char script[PATH_BYTES_MAX + 32];
-        snprintf(script, sizeof script, "%s/scripts/make-test-certs", exe);
-        if (access(script, X_OK) == 0) {
-            snprintf(root, root_size, "%s", exe);
-            return;
-        }
-    }
-    snprintf(root, root_size, ".");
-}
-
+/* The run's certificates (test_client_fake_tls.h), and one more: a broker certificate from
+ * the right CA that names only another host. */
 static int make_certs(void **state)
 {
-    struct certs *certs = calloc(1, sizeof *certs);
-    snprintf(certs->dir, sizeof certs->dir, "%s/ether-client-tls-test-XXXXXX",
-             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(certs->dir) == NULL) {
-        perror("mkdtemp");
-        free(certs);
+    struct fake_certs *certs = fake_certs_new(BROKERS);
+    if (certs == NULL) {
         return -1;
     }
-    char root[PATH_BYTES_MAX];
-    find_root(root, sizeof root);
     char command[4 * PATH_BYTES_MAX];
-    snprintf(command, sizeof command, "'%s/scripts/make-test-certs' '%s' %d", root, certs->dir,
-             BROKERS);
-    if (system(command) != 0) {
-        fprintf(stderr, "test_client_tls: '%s' failed\n", command);
-        free(certs);
-        return -1;
-    }
-    /* A broker certificate from the right CA that names only another host. */
     snprintf(command, sizeof command,
              "cd '%s' && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
              "-out elsewhere.key 2>/dev/null && "
@@ -109,7 +70,7 @@ static int make_certs(void **state)
              certs->dir);
     if (system(command) != 0) {
         fprintf(stderr, "test_client_tls: cannot make elsewhere.crt\n");
-        free(certs);
+        (void)fake_certs_free(certs);
         return -1;
     }
     *state = certs;
@@ -118,158 +79,14 @@ static int make_certs(void **state)
 
 static int remove_certs(void **state)
 {
-    struct certs *certs = *state;
-    char command[PATH_BYTES_MAX + 16];
-    snprintf(command, sizeof command, "rm -rf '%s'", certs->dir);
-    int status = system(command);
-    free(certs);
-    return status == 0 ? 0 : -1;
+    return fake_certs_free(*state);
 }
-
-/* "<dir>/<name>" into `path`. */
-static const char *cert_path(const struct certs *certs, const char *name, char *path,
-                             size_t path_size)
-{
-    int length = snprintf(path, path_size, "%s/%s", certs->dir, name);
-    assert_true(length > 0 && (size_t)length < path_size);
-    return path;
-}
-
-/* ---- clients ----------------------------------------------------------------------------- */
 
 static uint64_t now_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
-
-/*
- * A config for `brokers` trusting certs' CA file `ca` (NULL: in clear) and presenting
- * certificate `identity` (NULL: none).
- */
-static struct ether_config *config_for(const struct certs *certs, const char *brokers,
-                                       const char *ca, const char *identity)
-{
-    struct ether_config *config = ether_config_new();
-    char errstr[ERRSTR_BYTES];
-    char path[PATH_BYTES_MAX + 64];
-    char name[64];
-    assert_int_equal(ether_config_set(config, "brokers", brokers, errstr, sizeof errstr), ETHER_OK);
-    assert_int_equal(ether_config_set(config, "retry_backoff_ms", "10", errstr, sizeof errstr),
-                     ETHER_OK);
-    assert_int_equal(ether_config_set(config, "retry_backoff_max_ms", "100", errstr, sizeof errstr),
-                     ETHER_OK);
-    assert_int_equal(ether_config_set(config, "seed", "1", errstr, sizeof errstr), ETHER_OK);
-    if (ca != NULL) {
-        snprintf(name, sizeof name, "%s.crt", ca);
-        assert_int_equal(ether_config_set(config, "tls_ca_file",
-                                          cert_path(certs, name, path, sizeof path), errstr,
-                                          sizeof errstr),
-                         ETHER_OK);
-    }
-    if (identity != NULL) {
-        snprintf(name, sizeof name, "%s.crt", identity);
-        assert_int_equal(ether_config_set(config, "tls_certificate_file",
-                                          cert_path(certs, name, path, sizeof path), errstr,
-                                          sizeof errstr),
-                         ETHER_OK);
-        snprintf(name, sizeof name, "%s.key", identity);
-        assert_int_equal(ether_config_set(config, "tls_private_key_file",
-                                          cert_path(certs, name, path, sizeof path), errstr,
-                                          sizeof errstr),
-                         ETHER_OK);
-    }
-    return config;
-}
-
-static struct ether_client *client_for(const struct certs *certs, const char *brokers,
-                                       const char *ca, const char *identity)
-{
-    struct ether_config *config = config_for(certs, brokers, ca, identity);
-    char errstr[ERRSTR_BYTES];
-    struct ether_client *client = ether_client_new(config, errstr, sizeof errstr);
-    if (client == NULL) {
-        fail_msg("ether_client_new: %s", errstr);
-    }
-    ether_config_free(config);
-    return client;
-}
-
-/* ---- a fake cluster over TLS ------------------------------------------------------------- */
-
-/*
- * fake_cluster_start with TLS on every broker: broker N presents certs' `certificate`
- * ("broker-N" when NULL) and, with `require_client_certificate`, refuses clients without
- * one signed by the CA (mTLS, as etherd does by default).
- */
-static void fake_tls_cluster_start(struct fake_cluster *cluster, uint32_t broker_count,
-                                   const struct certs *certs, const char *certificate,
-                                   bool require_client_certificate)
-{
-    memset(cluster, 0, sizeof *cluster);
-    pthread_mutex_init(&cluster->mutex, NULL);
-    cluster->hint_on_not_leader = true;
-    cluster->coordinator_id = 1;
-    assert_int_equal(uv_loop_init(&cluster->loop), 0);
-    cluster->loop.data = cluster;
-    cluster->broker_count = broker_count;
-    for (uint32_t b = 0; b < broker_count; b++) {
-        struct fake_broker *broker = &cluster->brokers[b];
-        broker->cluster = cluster;
-        broker->broker_id = b + 1;
-        snprintf(broker->rack, sizeof broker->rack, "rack-%u", b + 1);
-        char name[64];
-        if (certificate != NULL) {
-            snprintf(name, sizeof name, "%s", certificate);
-        } else {
-            snprintf(name, sizeof name, "broker-%u", b + 1);
-        }
-        char ca_file[PATH_BYTES_MAX + 64];
-        char certificate_file[PATH_BYTES_MAX + 64];
-        char private_key_file[PATH_BYTES_MAX + 64];
-        char file_name[80];
-        snprintf(file_name, sizeof file_name, "%s.crt", name);
-        cert_path(certs, file_name, certificate_file, sizeof certificate_file);
-        snprintf(file_name, sizeof file_name, "%s.key", name);
-        cert_path(certs, file_name, private_key_file, sizeof private_key_file);
-        struct ether_tls_config_options tls = {
-            .role = ETHER_TLS_ROLE_SERVER,
-            .ca_file = cert_path(certs, "ca.crt", ca_file, sizeof ca_file),
-            .certificate_file = certificate_file,
-            .private_key_file = private_key_file,
-            .require_client_certificate = require_client_certificate,
-        };
-        struct broker_server_options options;
-        broker_server_options_init(&options);
-        options.frame_bytes_max = 16 * 1024 * 1024;
-        options.on_request = fake_on_request;
-        options.handler_context = broker;
-        char errbuf[256];
-        if (ether_tls_config_new(&tls, &options.tls_config, errbuf, sizeof errbuf) != ETHER_OK) {
-            fail_msg("fake TLS cluster: %s", errbuf);
-        }
-        if (broker_server_start(&cluster->loop, &options, &broker->server, errbuf, sizeof errbuf) !=
-            ETHER_OK) {
-            fail_msg("fake TLS cluster: %s", errbuf);
-        }
-        broker->port = broker_server_port(broker->server);
-    }
-    uv_async_init(&cluster->loop, &cluster->stop_signal, fake_on_stop_signal);
-    cluster->stop_signal.data = cluster;
-    pthread_create(&cluster->thread, NULL, fake_loop_thread, cluster);
-}
-
-/* "<host>:p1,<host>:p2,..." of every broker. */
-static void brokers_at(const struct fake_cluster *cluster, const char *host, char *out,
-                       size_t out_bytes)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (uint32_t b = 0; b < cluster->broker_count; b++) {
-        used += (size_t)snprintf(out + used, out_bytes - used, "%s%s:%u", b > 0 ? "," : "", host,
-                                 cluster->brokers[b].port);
-    }
 }
 
 /* ---- a bare TLS broker on a socket ------------------------------------------------------- */
@@ -426,7 +243,7 @@ static void *bare_broker_main(void *argument)
     return NULL;
 }
 
-static void bare_broker_start(struct bare_broker *bare, const struct certs *certs,
+static void bare_broker_start(struct bare_broker *bare, const struct fake_certs *certs,
                               bool alert_in_clear)
 {
     memset(bare, 0, sizeof *bare);
@@ -437,11 +254,11 @@ static void bare_broker_start(struct bare_broker *bare, const struct certs *cert
         char private_key_file[PATH_BYTES_MAX + 64];
         struct ether_tls_config_options tls = {
             .role = ETHER_TLS_ROLE_SERVER,
-            .ca_file = cert_path(certs, "ca.crt", ca_file, sizeof ca_file),
+            .ca_file = fake_cert_path(certs, "ca.crt", ca_file, sizeof ca_file),
             .certificate_file =
-                cert_path(certs, "broker-1.crt", certificate_file, sizeof certificate_file),
+                fake_cert_path(certs, "broker-1.crt", certificate_file, sizeof certificate_file),
             .private_key_file =
-                cert_path(certs, "broker-1.key", private_key_file, sizeof private_key_file),
+                fake_cert_path(certs, "broker-1.key", private_key_file, sizeof private_key_file),
         };
         char errstr[ERRSTR_BYTES];
         assert_int_equal(ether_tls_config_new(&tls, &bare->tls, errstr, sizeof errstr), ETHER_OK);
@@ -479,44 +296,44 @@ static void client_refused(struct ether_config *config, char *errstr, size_t err
 
 static void test_unusable_tls_files_are_named_when_the_client_is_made(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     char errstr[ERRSTR_BYTES];
     char path[PATH_BYTES_MAX + 64];
     const char *brokers = "127.0.0.1:1";
 
-    struct ether_config *config = config_for(certs, brokers, "missing", NULL);
+    struct ether_config *config = fake_tls_config(certs, brokers, "missing", NULL);
     client_refused(config, errstr, sizeof errstr);
     assert_non_null(strstr(errstr, "CA file"));
     assert_non_null(strstr(errstr, "missing.crt"));
     assert_non_null(strstr(errstr, "No such file"));
 
     /* A file that holds no certificate, where the CA certificates should be. */
-    config = config_for(certs, brokers, NULL, NULL);
+    config = fake_tls_config(certs, brokers, NULL, NULL);
     assert_int_equal(ether_config_set(config, "tls_ca_file",
-                                      cert_path(certs, "alice.key", path, sizeof path), errstr,
+                                      fake_cert_path(certs, "alice.key", path, sizeof path), errstr,
                                       sizeof errstr),
                      ETHER_OK);
     client_refused(config, errstr, sizeof errstr);
     assert_non_null(strstr(errstr, "alice.key"));
 
-    config = config_for(certs, brokers, "ca", "nobody");
+    config = fake_tls_config(certs, brokers, "ca", "nobody");
     client_refused(config, errstr, sizeof errstr);
     assert_non_null(strstr(errstr, "nobody.crt"));
 
     /* A key that is not the certificate's. */
-    config = config_for(certs, brokers, "ca", "alice");
+    config = fake_tls_config(certs, brokers, "ca", "alice");
     assert_int_equal(ether_config_set(config, "tls_private_key_file",
-                                      cert_path(certs, "broker-1.key", path, sizeof path), errstr,
-                                      sizeof errstr),
+                                      fake_cert_path(certs, "broker-1.key", path, sizeof path),
+                                      errstr, sizeof errstr),
                      ETHER_OK);
     client_refused(config, errstr, sizeof errstr);
     assert_non_null(strstr(errstr, "broker-1.key"));
     assert_non_null(strstr(errstr, "match the private key"));
 
     /* Usable files make a client; none is opened again on connections. */
-    struct ether_client *client = client_for(certs, brokers, "ca", "alice");
+    struct ether_client *client = fake_tls_client(certs, brokers, "ca", "alice");
     ether_client_destroy(client);
-    client = client_for(certs, brokers, "ca", NULL);
+    client = fake_tls_client(certs, brokers, "ca", NULL);
     ether_client_destroy(client);
 }
 
@@ -553,14 +370,14 @@ static size_t record_value(int i, char *value, size_t value_size)
 
 static void test_records_produced_and_consumed_over_mtls_arrive_intact(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     fake_tls_cluster_start(cluster, BROKERS, certs, NULL, true);
     fake_add_topic(cluster, "orders", PARTITIONS);
     /* Bootstrap by name (a DNS SAN); the metadata then says 127.0.0.1 (an IP SAN). */
     char brokers[256];
-    brokers_at(cluster, "localhost", brokers, sizeof brokers);
-    struct ether_config *config = config_for(certs, brokers, "ca", "alice");
+    fake_cluster_brokers_at(cluster, "localhost", brokers, sizeof brokers);
+    struct ether_config *config = fake_tls_config(certs, brokers, "ca", "alice");
     struct deliveries deliveries = {0};
     ether_config_set_delivery_callback(config, on_delivery, &deliveries);
     char errstr[ERRSTR_BYTES];
@@ -612,12 +429,12 @@ static void test_records_produced_and_consumed_over_mtls_arrive_intact(void **st
 
 static void test_client_without_a_certificate_is_refused_at_once_with_the_reason(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     fake_tls_cluster_start(cluster, 1, certs, NULL, true);
     char brokers[64];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_client *client = client_for(certs, brokers, "ca", NULL);
+    struct ether_client *client = fake_tls_client(certs, brokers, "ca", NULL);
     struct ether_cluster *description = NULL;
     char errstr[ERRSTR_BYTES];
     uint64_t started_ms = now_ms();
@@ -634,7 +451,7 @@ static void test_client_without_a_certificate_is_refused_at_once_with_the_reason
     ether_client_destroy(client);
 
     /* A certificate from another CA is refused by the broker, which says why. */
-    client = client_for(certs, brokers, "ca", "other-alice");
+    client = fake_tls_client(certs, brokers, "ca", "other-alice");
     assert_int_equal(
         ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
         ETHER_ERR_AUTHENTICATION_FAILED);
@@ -646,13 +463,13 @@ static void test_client_without_a_certificate_is_refused_at_once_with_the_reason
 
 static void test_group_member_without_a_certificate_stops_with_the_reason(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     fake_tls_cluster_start(cluster, 1, certs, NULL, true);
     fake_add_topic(cluster, "orders", 1);
     char brokers[64];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_config *config = config_for(certs, brokers, "ca", NULL);
+    struct ether_config *config = fake_tls_config(certs, brokers, "ca", NULL);
     char errstr[ERRSTR_BYTES];
     assert_int_equal(ether_config_set(config, "group_id", "billing", errstr, sizeof errstr),
                      ETHER_OK);
@@ -675,7 +492,7 @@ static void test_group_member_without_a_certificate_stops_with_the_reason(void *
 
 static void test_broker_certificates_the_client_cannot_trust_are_refused(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     char errstr[ERRSTR_BYTES];
     struct ether_cluster *description = NULL;
 
@@ -684,7 +501,7 @@ static void test_broker_certificates_the_client_cannot_trust_are_refused(void **
     fake_tls_cluster_start(cluster, 1, certs, NULL, false);
     char brokers[64];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_client *client = client_for(certs, brokers, "other-ca", "alice");
+    struct ether_client *client = fake_tls_client(certs, brokers, "other-ca", "alice");
     assert_int_equal(
         ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
         ETHER_ERR_AUTHENTICATION_FAILED);
@@ -695,14 +512,14 @@ static void test_broker_certificates_the_client_cannot_trust_are_refused(void **
     /* Signed by the right CA for another host: the name dialled is what is checked. */
     fake_tls_cluster_start(cluster, 1, certs, "elsewhere", false);
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    client = client_for(certs, brokers, "ca", NULL);
+    client = fake_tls_client(certs, brokers, "ca", NULL);
     assert_int_equal(
         ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
         ETHER_ERR_AUTHENTICATION_FAILED);
     assert_non_null(strstr(errstr, "mismatch"));
     ether_client_destroy(client);
-    brokers_at(cluster, "localhost", brokers, sizeof brokers);
-    client = client_for(certs, brokers, "ca", NULL);
+    fake_cluster_brokers_at(cluster, "localhost", brokers, sizeof brokers);
+    client = fake_tls_client(certs, brokers, "ca", NULL);
     assert_int_equal(
         ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr),
         ETHER_ERR_AUTHENTICATION_FAILED);
@@ -720,7 +537,12 @@ enum login_fault {
     LOGIN_HONEST,
     LOGIN_FORGED_SIGNATURE, /* server-final with another signature: an impostor */
     LOGIN_CLOSE,            /* closes the connection at the first AUTHENTICATE */
+    LOGIN_CLOSE_GRACEFULLY, /* the same after its close_notify, as a stopping broker does */
     LOGIN_SILENT,           /* never answers AUTHENTICATE */
+    /* BUSY (a broker that cannot log anyone in just now), then honest: */
+    LOGIN_BUSY_FIRST_ONCE, /* the cluster's first client-first gets an ErrorResponse */
+    LOGIN_BUSY_FINAL_ONCE, /* the cluster's first client-final gets an AuthenticateResponse */
+    LOGIN_BUSY,            /* every AUTHENTICATE gets an AuthenticateResponse BUSY */
 };
 
 /* One connection's login, at one broker (connection ids are per server). */
@@ -739,6 +561,7 @@ struct logins {
     uint32_t authenticate_requests;
     uint32_t succeeded;
     uint32_t refused;
+    uint32_t busy_answers;
     uint32_t requests_before_login; /* other apis on a connection not logged in */
     uint32_t requests_after_login;
 };
@@ -800,6 +623,24 @@ static bool login_intercept(struct fake_broker *broker, uint64_t connection_id,
         broker_server_close_connection(broker->server, connection_id);
         return true;
     }
+    if (logins->fault == LOGIN_CLOSE_GRACEFULLY) {
+        broker_server_close_connection_after_writes(broker->server, connection_id);
+        return true;
+    }
+    const char *busy = "the broker is busy; try again";
+    if (logins->fault == LOGIN_BUSY || (logins->fault == LOGIN_BUSY_FINAL_ONCE &&
+                                        logins->busy_answers == 0 && login->scram != NULL)) {
+        logins->busy_answers++;
+        login_respond(broker, connection_id, header->correlation_id, ETHER_ERR_BUSY, busy, NULL,
+                      false, "");
+        return true;
+    }
+    if (logins->fault == LOGIN_BUSY_FIRST_ONCE && logins->busy_answers == 0) {
+        logins->busy_answers++;
+        (void)broker_server_respond_error(broker->server, connection_id, header, ETHER_ERR_BUSY,
+                                          busy);
+        return true;
+    }
     const Ether__AuthenticateRequest *authenticate = (const Ether__AuthenticateRequest *)request;
     assert_string_equal(authenticate->mechanism, "SCRAM-SHA-256");
     char errbuf[ETHER_SCRAM_ERROR_BYTES] = "";
@@ -850,8 +691,8 @@ static bool login_intercept(struct fake_broker *broker, uint64_t connection_id,
  * A fake TLS cluster (no client certificates required) whose brokers log users in:
  * "alice" with password "alice-password". Free with login_cluster_stop.
  */
-static struct fake_cluster *login_cluster_start(const struct certs *certs, uint32_t broker_count,
-                                                enum login_fault fault)
+static struct fake_cluster *login_cluster_start(const struct fake_certs *certs,
+                                                uint32_t broker_count, enum login_fault fault)
 {
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     struct logins *logins = calloc(1, sizeof *logins);
@@ -891,13 +732,13 @@ static void login_cluster_stop(struct fake_cluster *cluster)
 }
 
 /* A config trusting the test CA that logs in as `user` with `password`. */
-static struct ether_config *login_config(const struct certs *certs,
+static struct ether_config *login_config(const struct fake_certs *certs,
                                          const struct fake_cluster *cluster, const char *user,
                                          const char *password)
 {
     char brokers[256];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_config *config = config_for(certs, brokers, "ca", NULL);
+    struct ether_config *config = fake_tls_config(certs, brokers, "ca", NULL);
     char errstr[ERRSTR_BYTES];
     assert_int_equal(ether_config_set(config, "sasl_username", user, errstr, sizeof errstr),
                      ETHER_OK);
@@ -906,7 +747,7 @@ static struct ether_config *login_config(const struct certs *certs,
     return config;
 }
 
-static struct ether_client *login_client(const struct certs *certs,
+static struct ether_client *login_client(const struct fake_certs *certs,
                                          const struct fake_cluster *cluster, const char *user,
                                          const char *password)
 {
@@ -935,7 +776,7 @@ static int describe_within(struct ether_client *client, int timeout_ms, char *er
 
 static void test_scram_login_comes_before_every_request_and_lets_them_flow(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, BROKERS, LOGIN_HONEST);
     fake_add_topic(cluster, "orders", PARTITIONS);
     struct ether_config *config = login_config(certs, cluster, "alice", "alice-password");
@@ -981,7 +822,7 @@ static void test_scram_login_comes_before_every_request_and_lets_them_flow(void 
 
 static void test_wrong_password_fails_at_once_with_the_brokers_reason(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_HONEST);
     char errstr[ERRSTR_BYTES];
     uint64_t took_ms = 0;
@@ -1012,7 +853,7 @@ static void test_wrong_password_fails_at_once_with_the_brokers_reason(void **sta
 
 static void test_group_member_with_a_wrong_password_stops_with_the_reason(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_HONEST);
     fake_add_topic(cluster, "orders", 1);
     struct ether_config *config = login_config(certs, cluster, "alice", "wrong");
@@ -1036,7 +877,7 @@ static void test_group_member_with_a_wrong_password_stops_with_the_reason(void *
 
 static void test_broker_whose_signature_is_wrong_is_refused_before_any_request(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_FORGED_SIGNATURE);
     struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
     char errstr[ERRSTR_BYTES];
@@ -1059,7 +900,7 @@ static void test_broker_whose_signature_is_wrong_is_refused_before_any_request(v
  * login is tried again until the deadline, which then names what happened. */
 static void test_broker_closing_the_connection_during_the_login_is_retried(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_CLOSE);
     struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
     char errstr[ERRSTR_BYTES];
@@ -1074,9 +915,79 @@ static void test_broker_closing_the_connection_during_the_login_is_retried(void 
     login_cluster_stop(cluster);
 }
 
+/* As above, with the close_notify of a broker that stops cleanly: not a refusal either. */
+static void test_broker_closing_gracefully_during_the_login_is_retried(void **state)
+{
+    struct fake_certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_CLOSE_GRACEFULLY);
+    struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    assert_int_equal(describe_within(client, 2000, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_TIMED_OUT);
+    assert_true(took_ms >= 1500);
+    assert_non_null(strstr(errstr, "closed the connection during the SCRAM-SHA-256 login"));
+    assert_null(strstr(errstr, "login as alice failed"));
+    ether_client_destroy(client);
+    struct logins logins = login_counters(cluster);
+    assert_true(logins.authenticate_requests >= 2);
+    assert_true(logins.count >= 2); /* each attempt on a new connection */
+    assert_int_equal(logins.refused, 0);
+    assert_int_equal(logins.requests_before_login, 0);
+    login_cluster_stop(cluster);
+}
+
+/* BUSY said nothing against the client: a new connection logs in, and the request flows. */
+static void test_broker_busy_at_a_login_step_is_retried_on_a_new_connection(void **state)
+{
+    struct fake_certs *certs = *state;
+    const enum login_fault faults[] = {LOGIN_BUSY_FIRST_ONCE, LOGIN_BUSY_FINAL_ONCE};
+    for (size_t f = 0; f < sizeof faults / sizeof faults[0]; f++) {
+        struct fake_cluster *cluster = login_cluster_start(certs, 1, faults[f]);
+        struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+        char errstr[ERRSTR_BYTES];
+        uint64_t took_ms = 0;
+        if (describe_within(client, 10000, errstr, sizeof errstr, &took_ms) != ETHER_OK) {
+            fail_msg("fault %zu: describe: %s", f, errstr);
+        }
+        assert_true(took_ms < 5000);
+        ether_client_destroy(client);
+        struct logins logins = login_counters(cluster);
+        assert_int_equal(logins.busy_answers, 1);
+        assert_int_equal(logins.refused, 0);
+        assert_true(logins.succeeded >= 1);
+        assert_true(logins.count >= 2); /* the busy connection was dropped, not reused */
+        /* The first login took 1 (first) or 2 (final) steps, the next one 2. */
+        assert_true(logins.authenticate_requests >= 3 + f);
+        assert_int_equal(logins.requests_before_login, 0);
+        assert_true(logins.requests_after_login >= 1);
+        login_cluster_stop(cluster);
+    }
+}
+
+static void test_broker_busy_at_every_login_times_out_with_its_reason(void **state)
+{
+    struct fake_certs *certs = *state;
+    struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_BUSY);
+    struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
+    char errstr[ERRSTR_BYTES];
+    uint64_t took_ms = 0;
+    assert_int_equal(describe_within(client, 1500, errstr, sizeof errstr, &took_ms),
+                     ETHER_ERR_TIMED_OUT);
+    assert_true(took_ms >= 1000);
+    assert_non_null(strstr(errstr, "SCRAM-SHA-256 login: the broker is busy; try again"));
+    assert_null(strstr(errstr, "failed"));
+    ether_client_destroy(client);
+    struct logins logins = login_counters(cluster);
+    assert_true(logins.busy_answers >= 2);
+    assert_int_equal(logins.succeeded, 0);
+    assert_int_equal(logins.requests_before_login, 0);
+    login_cluster_stop(cluster);
+}
+
 static void test_broker_silent_during_the_login_times_out(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = login_cluster_start(certs, 1, LOGIN_SILENT);
     struct ether_client *client = login_client(certs, cluster, "alice", "alice-password");
     char errstr[ERRSTR_BYTES];
@@ -1092,7 +1003,7 @@ static void test_broker_silent_during_the_login_times_out(void **state)
 
 static void test_scram_settings_are_checked_when_the_client_is_made(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     char errstr[ERRSTR_BYTES];
     const char *brokers = "127.0.0.1:1";
     struct {
@@ -1110,7 +1021,7 @@ static void test_scram_settings_are_checked_when_the_client_is_made(void **state
          "sasl_username must be 1 to 128 printable ASCII characters without spaces"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        struct ether_config *config = config_for(certs, brokers, refused[i].ca, NULL);
+        struct ether_config *config = fake_tls_config(certs, brokers, refused[i].ca, NULL);
         if (refused[i].ca == NULL) { /* whatever ETHER_TLS_CA_FILE says */
             assert_int_equal(ether_config_set(config, "tls_ca_file", "", errstr, sizeof errstr),
                              ETHER_OK);
@@ -1131,12 +1042,12 @@ static void test_scram_settings_are_checked_when_the_client_is_made(void **state
 
 static void test_client_in_clear_against_a_tls_port_fails_within_its_timeout(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     fake_tls_cluster_start(cluster, 1, certs, NULL, true);
     char brokers[64];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_client *client = client_for(certs, brokers, NULL, NULL);
+    struct ether_client *client = fake_tls_client(certs, brokers, NULL, NULL);
     struct ether_cluster *description = NULL;
     char errstr[ERRSTR_BYTES];
     uint64_t started_ms = now_ms();
@@ -1154,12 +1065,12 @@ static void test_client_in_clear_against_a_tls_port_fails_within_its_timeout(voi
 
 static void test_tls_client_against_a_port_in_clear_times_out_in_the_handshake(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct fake_cluster *cluster = calloc(1, sizeof *cluster);
     assert_int_equal(fake_cluster_start(cluster, 1, NULL), 0);
     char brokers[64];
     fake_cluster_brokers(cluster, cluster->broker_count, brokers, sizeof brokers);
-    struct ether_client *client = client_for(certs, brokers, "ca", "alice");
+    struct ether_client *client = fake_tls_client(certs, brokers, "ca", "alice");
     struct ether_cluster *description = NULL;
     char errstr[ERRSTR_BYTES];
     uint64_t started_ms = now_ms();
@@ -1178,12 +1089,12 @@ static void test_tls_client_against_a_port_in_clear_times_out_in_the_handshake(v
 
 static void test_client_in_clear_answered_with_a_tls_alert_fails_at_once(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct bare_broker bare;
     bare_broker_start(&bare, certs, true);
     char brokers[64];
     snprintf(brokers, sizeof brokers, "127.0.0.1:%u", bare.port);
-    struct ether_client *client = client_for(certs, brokers, NULL, NULL);
+    struct ether_client *client = fake_tls_client(certs, brokers, NULL, NULL);
     struct ether_cluster *description = NULL;
     char errstr[ERRSTR_BYTES];
     uint64_t started_ms = now_ms();
@@ -1201,12 +1112,12 @@ static void test_client_in_clear_answered_with_a_tls_alert_fails_at_once(void **
 
 static void test_closing_a_client_sends_close_notify_before_closing_the_socket(void **state)
 {
-    struct certs *certs = *state;
+    struct fake_certs *certs = *state;
     struct bare_broker bare;
     bare_broker_start(&bare, certs, false);
     char brokers[64];
     snprintf(brokers, sizeof brokers, "127.0.0.1:%u", bare.port);
-    struct ether_client *client = client_for(certs, brokers, "ca", NULL);
+    struct ether_client *client = fake_tls_client(certs, brokers, "ca", NULL);
     struct ether_cluster *description = NULL;
     char errstr[ERRSTR_BYTES];
     if (ether_describe_cluster(client, NULL, 0, 10000, &description, errstr, sizeof errstr) !=
@@ -1239,6 +1150,9 @@ int main(void)
         cmocka_unit_test(test_group_member_with_a_wrong_password_stops_with_the_reason),
         cmocka_unit_test(test_broker_whose_signature_is_wrong_is_refused_before_any_request),
         cmocka_unit_test(test_broker_closing_the_connection_during_the_login_is_retried),
+        cmocka_unit_test(test_broker_closing_gracefully_during_the_login_is_retried),
+        cmocka_unit_test(test_broker_busy_at_a_login_step_is_retried_on_a_new_connection),
+        cmocka_unit_test(test_broker_busy_at_every_login_times_out_with_its_reason),
         cmocka_unit_test(test_broker_silent_during_the_login_times_out),
         cmocka_unit_test(test_scram_settings_are_checked_when_the_client_is_made),
     };
