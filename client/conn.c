@@ -143,9 +143,18 @@ static void conn_maybe_free(struct client_conn *conn)
     }
 }
 
+/* A frame that carries a password (CREATE_USER) is wiped before its memory is reused or freed. */
+static void wipe_if_secret(const struct client_request *request)
+{
+    if (request->api_key == PROTO_API_CREATE_USER && request->frame.data != NULL) {
+        explicit_bzero(request->frame.data, request->frame.capacity);
+    }
+}
+
 static void request_maybe_free(struct client_request *request)
 {
     if (request->answered && !request->writing) {
+        wipe_if_secret(request);
         ether_buf_free(&request->frame);
         ether_free(request);
     }
@@ -212,13 +221,15 @@ static void take_tls_output(struct client_conn *conn, struct ether_buf *out)
 }
 
 /* Replaces a request's frame by its ciphertext. Never calls back (client_send runs it). */
-static int seal_frame(struct client_conn *conn, struct ether_buf *frame)
+static int seal_frame(struct client_conn *conn, struct client_request *request)
 {
     ETHER_ASSERT(ether_tls_session_output_bytes(conn->tls) == 0);
+    struct ether_buf *frame = &request->frame;
     int rc = ether_tls_session_write(conn->tls, frame->data, frame->length);
     if (rc != ETHER_OK) {
         return rc;
     }
+    wipe_if_secret(request); /* the buffer is reused, maybe moved, for the ciphertext */
     ether_buf_clear(frame);
     take_tls_output(conn, frame);
     return ETHER_OK;
@@ -229,7 +240,7 @@ static void write_request(struct client_conn *conn, struct client_request *reque
     ETHER_ASSERT(conn->state == CONN_READY);
     ETHER_ASSERT(!request->writing);
     if (conn->tls != NULL) {
-        int rc = seal_frame(conn, &request->frame);
+        int rc = seal_frame(conn, request);
         if (rc != ETHER_OK) {
             conn->fail_pending = rc; /* answered from the next tick, like a write error */
             return;
