@@ -149,67 +149,39 @@ static void respond_init_producer(struct broker *broker, uint64_t connection_id,
                    &response.base);
 }
 
+/*
+ * Answers an admin request. Every admin response but InitProducerId's is just
+ * (uint32 error = 1; string error_message = 2): it is built from the api's descriptor.
+ */
 static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_t api_key,
                           uint32_t correlation_id, int error, const char *message)
 {
-    char *text = (char *)(uintptr_t)(message != NULL ? message : "");
-    switch (api_key) {
-    case PROTO_API_INIT_PRODUCER_ID:
+    if (api_key == PROTO_API_INIT_PRODUCER_ID) {
         ETHER_ASSERT(error != ETHER_OK); /* successes carry an id: respond_init_producer */
         respond_init_producer(broker, connection_id, correlation_id, error, message, -1, 0);
         return;
-    case PROTO_API_CREATE_TOPIC: {
-        Ether__CreateTopicResponse response = ETHER__CREATE_TOPIC_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
     }
-    case PROTO_API_DELETE_TOPIC: {
-        Ether__DeleteTopicResponse response = ETHER__DELETE_TOPIC_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    case PROTO_API_ALTER_TOPIC_CONFIG: {
-        Ether__AlterTopicConfigResponse response = ETHER__ALTER_TOPIC_CONFIG_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    case PROTO_API_CREATE_USER: {
-        Ether__CreateUserResponse response = ETHER__CREATE_USER_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    case PROTO_API_DELETE_USER: {
-        Ether__DeleteUserResponse response = ETHER__DELETE_USER_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    case PROTO_API_CREATE_ACL: {
-        Ether__CreateAclResponse response = ETHER__CREATE_ACL_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    case PROTO_API_DELETE_ACL: {
-        Ether__DeleteAclResponse response = ETHER__DELETE_ACL_RESPONSE__INIT;
-        response.error = (uint32_t)error;
-        response.error_message = text;
-        broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
-        return;
-    }
-    default:
-        ETHER_PANIC("respond_admin: not an admin api");
-    }
+    const ProtobufCMessageDescriptor *descriptor = proto_api_descriptor(api_key, true);
+    ETHER_ASSERT(descriptor != NULL);
+    const ProtobufCFieldDescriptor *error_field =
+        protobuf_c_message_descriptor_get_field(descriptor, 1);
+    const ProtobufCFieldDescriptor *message_field =
+        protobuf_c_message_descriptor_get_field(descriptor, 2);
+    ETHER_ASSERT(error_field != NULL && error_field->type == PROTOBUF_C_TYPE_UINT32 &&
+                 strcmp(error_field->name, "error") == 0);
+    ETHER_ASSERT(message_field != NULL && message_field->type == PROTOBUF_C_TYPE_STRING &&
+                 strcmp(message_field->name, "error_message") == 0);
+    union {
+        ProtobufCMessage base;
+        uint64_t align;
+        uint8_t bytes[128];
+    } response;
+    ETHER_ASSERT(descriptor->sizeof_message <= sizeof response.bytes);
+    protobuf_c_message_init(descriptor, &response);
+    *(uint32_t *)(void *)(response.bytes + error_field->offset) = (uint32_t)error;
+    *(const char **)(void *)(response.bytes + message_field->offset) =
+        message != NULL ? message : "";
+    broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
 }
 
 /* Answers the unnamed InitProducerId requests that wait for an id block. */
