@@ -149,20 +149,37 @@ bool broker_is_seed(const struct broker *broker, uint32_t broker_id)
     return false;
 }
 
-static void observe_incarnation(struct broker *broker, uint32_t broker_id, uint64_t incarnation)
+/* A rack the controller accepts: at most CONTROLLER_RACK_BYTES_MAX printable bytes, no space. */
+static bool rack_valid(const char *rack)
+{
+    size_t length = 0;
+    for (const char *c = rack; *c != '\0'; c++) {
+        if (*c <= ' ' || *c > '~' || ++length > CONTROLLER_RACK_BYTES_MAX) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void observe_peer(struct broker *broker, uint32_t broker_id, uint64_t incarnation,
+                         const char *rack)
 {
     if (incarnation == 0 || incarnation > UINT32_MAX || !broker_is_seed(broker, broker_id)) {
         return;
     }
-    for (size_t i = 0; i < broker->observed_count; i++) {
+    struct broker_observed_peer *peer = NULL;
+    for (size_t i = 0; i < broker->observed_count && peer == NULL; i++) {
         if (broker->observed[i].broker_id == broker_id) {
-            broker->observed[i].incarnation = (uint32_t)incarnation;
-            return;
+            peer = &broker->observed[i];
         }
     }
-    ETHER_ASSERT(broker->observed_count < BROKER_SEEDS_MAX);
-    broker->observed[broker->observed_count++] =
-        (struct broker_observed_incarnation){broker_id, (uint32_t)incarnation};
+    if (peer == NULL) {
+        ETHER_ASSERT(broker->observed_count < BROKER_SEEDS_MAX);
+        peer = &broker->observed[broker->observed_count++];
+        peer->broker_id = broker_id;
+    }
+    peer->incarnation = (uint32_t)incarnation;
+    snprintf(peer->rack, sizeof peer->rack, "%s", rack != NULL && rack_valid(rack) ? rack : "");
 }
 
 uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broker_id)
@@ -176,6 +193,19 @@ uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broke
         }
     }
     return 0;
+}
+
+const char *broker_observed_rack(const struct broker *broker, uint32_t broker_id)
+{
+    if (broker_id == broker->broker_id) {
+        return broker->config->rack;
+    }
+    for (size_t i = 0; i < broker->observed_count; i++) {
+        if (broker->observed[i].broker_id == broker_id) {
+            return broker->observed[i].rack;
+        }
+    }
+    return "";
 }
 
 /* An unpacked RAFT_MESSAGES request, kept while any Raft group points into it. */
@@ -246,7 +276,7 @@ static void route_raft_messages(struct broker *broker, uint64_t connection_id,
         broker_server_close_connection(broker->server, connection_id);
         return;
     }
-    observe_incarnation(broker, request->from_broker_id, request->from_incarnation);
+    observe_peer(broker, request->from_broker_id, request->from_incarnation, request->from_rack);
     size_t entries_total = 0;
     for (size_t i = 0; i < request->n_messages; i++) {
         entries_total += request->messages[i]->n_entries;
@@ -628,6 +658,7 @@ int broker_start(uv_loop_t *loop, const struct broker_config *config,
     struct broker_transport_options transport_options;
     broker_transport_options_init(&transport_options);
     transport_options.self_broker_id = broker->broker_id;
+    transport_options.self_rack = config->rack;
     transport_options.frame_bytes_max = config->frame_bytes_max; /* what every peer accepts */
     transport_options.logger = logger;
     transport_options.tls_config = tls_client;

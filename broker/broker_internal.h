@@ -135,10 +135,11 @@ struct broker_security {
     uint64_t authentication_failures; /* failed SCRAM logins, requests before a needed login */
 };
 
-/* A peer's incarnation as its own frames say. */
-struct broker_observed_incarnation {
+/* A seed peer as its own frames say: its incarnation and rack ("" when none or not valid). */
+struct broker_observed_peer {
     uint32_t broker_id;
     uint32_t incarnation;
+    char rack[CONTROLLER_RACK_BYTES_MAX + 1];
 };
 
 struct broker {
@@ -177,7 +178,7 @@ struct broker {
     struct broker_discovery *discovery; /* non-NULL while deciding */
     bool joined;                        /* identity known, controller opened, timers run */
     bool knows_cluster; /* this broker belongs to a cluster that exists (metadata cluster_id) */
-    struct broker_observed_incarnation observed[BROKER_SEEDS_MAX];
+    struct broker_observed_peer observed[BROKER_SEEDS_MAX];
     size_t observed_count;
 
     bool stopping;
@@ -198,6 +199,8 @@ void broker_respond(struct broker *broker, uint64_t connection_id, uint16_t api_
 /* The incarnation broker_id last announced in its frames (this broker's own for itself); 0 if
  * not heard from yet. */
 uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broker_id);
+/* The rack a seed's frames announce (this broker's own from its config); "" when unknown. */
+const char *broker_observed_rack(const struct broker *broker, uint32_t broker_id);
 
 void broker_respond_error(struct broker *broker, uint64_t connection_id,
                           const struct proto_frame_header *request, int error, const char *message);

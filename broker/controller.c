@@ -962,19 +962,20 @@ void broker_controller_housekeeping(struct broker *broker)
         const struct broker_seed *seed = &broker->config->seeds[i];
         const struct controller_broker *registered =
             controller_state_broker(&controller->state, seed->broker_id);
-        /* A broker is registered with the incarnation its own frames announce. */
+        /* A broker is registered with the incarnation and rack its own frames announce. */
         uint32_t incarnation = broker_observed_incarnation(broker, seed->broker_id);
-        if (incarnation == 0 ||
-            (registered != NULL && registered->incarnation >= incarnation &&
-             registered->port == seed->port && strcmp(registered->host, seed->host) == 0)) {
+        const char *rack = broker_observed_rack(broker, seed->broker_id);
+        if (incarnation == 0 || (registered != NULL && registered->incarnation > incarnation) ||
+            (registered != NULL && registered->incarnation == incarnation &&
+             registered->port == seed->port && strcmp(registered->host, seed->host) == 0 &&
+             strcmp(registered->rack, rack) == 0)) {
             continue;
         }
         Ether__ControllerRegisterBroker registration = ETHER__CONTROLLER_REGISTER_BROKER__INIT;
         registration.broker_id = seed->broker_id;
         registration.host = (char *)(uintptr_t)seed->host;
         registration.port = seed->port;
-        registration.rack =
-            (char *)(uintptr_t)(seed->broker_id == broker->broker_id ? broker->config->rack : "");
+        registration.rack = (char *)(uintptr_t)rack;
         registration.incarnation = incarnation;
         Ether__ControllerCommand command = ETHER__CONTROLLER_COMMAND__INIT;
         command.command_case = ETHER__CONTROLLER_COMMAND__COMMAND_REGISTER_BROKER;

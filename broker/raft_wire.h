@@ -39,13 +39,14 @@ void broker_raft_wire_append(struct ether_buf *out, struct broker_raft_wire_scra
                              const struct raft_message *message);
 
 /*
- * Appends a RAFT_MESSAGES frame carrying the sender's id and incarnation and the packed
- * messages (as built by broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE
- * when they do not fit in frame_bytes_max; `out` is then unchanged.
+ * Appends a RAFT_MESSAGES frame carrying the sender's id, incarnation and rack (NULL or ""
+ * for none; at most 255 bytes) and the packed messages (as built by
+ * broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE when they do not fit in
+ * frame_bytes_max; `out` is then unchanged.
  */
 int broker_raft_wire_frame(struct ether_buf *out, uint32_t from_broker_id,
-                           uint32_t from_incarnation, const struct ether_buf *messages,
-                           size_t frame_bytes_max);
+                           uint32_t from_incarnation, const char *from_rack,
+                           const struct ether_buf *messages, size_t frame_bytes_max);
 
 /*
  * Converts a received message. Entries go to entries_out (room for

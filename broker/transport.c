@@ -489,9 +489,9 @@ static void write_frame(struct broker_transport *transport, struct peer *peer,
                         const struct ether_buf *fields)
 {
     struct ether_buf frame = ETHER_BUF_INIT;
-    int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id,
-                                    transport->options.self_incarnation, fields,
-                                    transport->options.frame_bytes_max);
+    int rc = broker_raft_wire_frame(
+        &frame, transport->options.self_broker_id, transport->options.self_incarnation,
+        transport->options.self_rack, fields, transport->options.frame_bytes_max);
     if (rc != ETHER_OK) {
         /* Only a single message larger than a frame gets here: Raft sends it again
          * smaller (its append and chunk limits are far below the frame limit). */
@@ -537,8 +537,9 @@ static size_t field_bytes(const uint8_t *data, size_t size_bytes)
 
 void broker_transport_flush(struct broker_transport *transport)
 {
-    /* Room for the frame header and the sender's id and incarnation. */
-    size_t frame_fields_max = transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES - 32;
+    /* Room for the frame header and the sender's id, incarnation and rack. */
+    size_t frame_fields_max =
+        transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES - 32 - 256;
     struct ether_buf chunk = ETHER_BUF_INIT;
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];

@@ -39,6 +39,7 @@ struct broker_transport;
 struct broker_transport_options {
     uint32_t self_broker_id;
     uint32_t self_incarnation; /* 0 until known (see broker_transport_set_incarnation) */
+    const char *self_rack;     /* "" or NULL: none; must outlive the transport */
     uint32_t frame_bytes_max;
     uint64_t output_bytes_max; /* per peer */
     uint32_t reconnect_delay_min_ms;

@@ -27,7 +27,8 @@ enum { PARTITIONS = 6, BATCHES = 20, RECORDS_PER_BATCH = 50 };
 static int setup_cluster(void **state)
 {
     struct harness *harness = calloc(1, sizeof *harness);
-    harness_start(harness, 3);
+    struct harness_options options = {.racks = true};
+    harness_start_with(harness, 3, &options);
     *state = harness;
     return 0;
 }
@@ -273,6 +274,30 @@ static void test_three_brokers_replicate_a_topic_and_every_replica_serves_it(voi
                                      BATCHES * RECORDS_PER_BATCH);
         }
     }
+}
+
+/* Each broker's rack reaches the controller in its own Raft frames, whichever broker leads. */
+static void test_every_broker_is_registered_with_its_own_rack(void **state)
+{
+    struct harness *harness = *state;
+    uint64_t deadline = harness_now_ms() + 30000;
+    uint32_t matching = 0;
+    while (harness_now_ms() < deadline && matching < 3) {
+        matching = 0;
+        Ether__MetadataResponse *metadata = harness_metadata(harness, 2, NULL);
+        for (size_t i = 0; metadata != NULL && i < metadata->n_brokers; i++) {
+            char expected[32];
+            snprintf(expected, sizeof expected, "rack-%u", metadata->brokers[i]->broker_id);
+            matching += strcmp(metadata->brokers[i]->rack, expected) == 0;
+        }
+        if (metadata != NULL) {
+            proto_message_free(&metadata->base);
+        }
+        if (matching < 3) {
+            usleep(100 * 1000);
+        }
+    }
+    CHECK(harness, matching == 3);
 }
 
 static void test_produce_to_a_follower_is_refused_with_the_leader_named(void **state)
@@ -939,6 +964,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_three_brokers_replicate_a_topic_and_every_replica_serves_it, setup_cluster,
             teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_every_broker_is_registered_with_its_own_rack,
+                                        setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_produce_to_a_follower_is_refused_with_the_leader_named,
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(

@@ -184,6 +184,11 @@ void harness_start_broker(struct harness *harness, int broker_id)
     add_option(arguments, &arguments_count, capacity, "--election-ticks", "10");
     add_option(arguments, &arguments_count, capacity, "--heartbeat-ticks", "2");
     add_option(arguments, &arguments_count, capacity, "--retention-check-ms", "500");
+    char rack[32];
+    if (harness->racks) {
+        snprintf(rack, sizeof rack, "rack-%d", broker_id);
+        add_option(arguments, &arguments_count, capacity, "--rack", rack);
+    }
     char ca_file[400];
     char certificate_file[400];
     char private_key_file[400];
@@ -289,6 +294,7 @@ void harness_start_with(struct harness *harness, int brokers_count,
     if (options != NULL) {
         harness->extra_arguments = options->extra_arguments;
         harness->tls = options->tls;
+        harness->racks = options->racks;
     }
     if (harness->tls) {
         snprintf(harness->certs_dir, sizeof harness->certs_dir, "%s/certs", harness->data_root);

@@ -34,6 +34,8 @@ struct harness_options {
     /* More arguments for every broker ("--option", "value", ...), NULL-terminated; the
      * strings must outlive the harness. NULL: none. */
     const char *const *extra_arguments;
+    /* Broker N runs with --rack rack-N. */
+    bool racks;
 };
 
 struct harness {
@@ -45,6 +47,7 @@ struct harness {
     bool tls;
     char certs_dir[300]; /* with tls: <data root>/certs */
     const char *const *extra_arguments;
+    bool racks;
 };
 
 /* Starts `brokers_count` brokers (ids 1..n) and waits until every one answers. */
