@@ -10,8 +10,9 @@
  * the same salt, as it does a real one; the password is nowhere on disk or in
  * the logs; a read-only principal consumes from every replica but is refused produce, other
  * topics, other groups and cluster changes with the named errors, each denial logged and
- * counted; certificate principals get their ACLs (prefix allow, literal deny wins, deleting
- * the deny restores access); users and ACLs survive a restart of every broker.
+ * counted; certificate principals (carol's CN mapped by tls-principal-rule) get their ACLs
+ * (prefix allow, literal deny wins, deleting the deny restores access); users and ACLs
+ * survive a restart of every broker.
  *
  * One cluster for the whole file; the tests run in order and build on each other.
  */
@@ -48,8 +49,17 @@ static const char *const OTHER_TOPIC = "payroll";
 static const char *const BOB_PASSWORD = "correct-horse-7391";
 static const char *const READ_GROUP = "billing";
 
+/* carol's certificate maps to the principal team-carol; other CNs stay as they are. */
 static const char *const BROKER_ARGUMENTS[] = {
-    "--tls-client-auth", "requested", "--authorization", "true", "--super-users", "alice", NULL,
+    "--tls-client-auth",
+    "requested",
+    "--authorization",
+    "true",
+    "--super-users",
+    "alice",
+    "--tls-principal-rule",
+    "(carol)/team-\\1/",
+    NULL,
 };
 
 /* Fails the test after printing the brokers' logs. */
@@ -587,14 +597,16 @@ static void test_certificate_principals_get_their_acls(void **state)
     CHECK(harness, fd >= 0);
     size_t batches = 0;
     CHECK(harness, fetch_error(fd, TOPIC, 0, &batches) == ETHER_ERR_TOPIC_AUTHORIZATION_FAILED);
-    CHECK(harness, change_acl(harness, PROTO_API_CREATE_ACL, "carol",
+    /* The principal is what tls-principal-rule made of the certificate's CN. */
+    CHECK(harness, harness_log_count(harness, 2, "denied principal team-carol read on topic") >= 1);
+    CHECK(harness, change_acl(harness, PROTO_API_CREATE_ACL, "team-carol",
                               ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_TOPIC, "secure-",
                               ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_PREFIXED,
                               ETHER__ACL_OPERATION__ACL_OPERATION_ALL,
                               ETHER__ACL_PERMISSION__ACL_PERMISSION_ALLOW) == ETHER_OK);
     CHECK(harness, fetch_until_records(fd, TOPIC, 0) == ETHER_OK);
     /* A literal DENY wins over the prefixed ALLOW ... */
-    CHECK(harness, change_acl(harness, PROTO_API_CREATE_ACL, "carol",
+    CHECK(harness, change_acl(harness, PROTO_API_CREATE_ACL, "team-carol",
                               ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_TOPIC, TOPIC,
                               ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_LITERAL,
                               ETHER__ACL_OPERATION__ACL_OPERATION_READ,
@@ -607,12 +619,12 @@ static void test_certificate_principals_get_their_acls(void **state)
     }
     CHECK(harness, rc == ETHER_ERR_TOPIC_AUTHORIZATION_FAILED);
     /* ... and removing it gives access back. */
-    CHECK(harness, change_acl(harness, PROTO_API_DELETE_ACL, "carol",
+    CHECK(harness, change_acl(harness, PROTO_API_DELETE_ACL, "team-carol",
                               ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_TOPIC, TOPIC,
                               ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_LITERAL,
                               ETHER__ACL_OPERATION__ACL_OPERATION_READ,
                               ETHER__ACL_PERMISSION__ACL_PERMISSION_DENY) == ETHER_OK);
-    CHECK(harness, change_acl(harness, PROTO_API_DELETE_ACL, "carol",
+    CHECK(harness, change_acl(harness, PROTO_API_DELETE_ACL, "team-carol",
                               ETHER__ACL_RESOURCE_TYPE__ACL_RESOURCE_TOPIC, TOPIC,
                               ETHER__ACL_PATTERN_TYPE__ACL_PATTERN_LITERAL,
                               ETHER__ACL_OPERATION__ACL_OPERATION_READ,
@@ -623,7 +635,7 @@ static void test_certificate_principals_get_their_acls(void **state)
     harness_close(fd);
 
     Ether__ListAclsRequest list = ETHER__LIST_ACLS_REQUEST__INIT;
-    list.principal = "carol";
+    list.principal = "team-carol";
     ProtobufCMessage *response = NULL;
     CHECK(harness,
           harness_call_controller(harness, PROTO_API_LIST_ACLS, &list.base, &response) == ETHER_OK);
