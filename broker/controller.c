@@ -497,19 +497,23 @@ static void create_user(struct broker *broker, uint64_t connection_id,
                       "a new user's password travels in the request: only over TLS");
         return;
     }
-    const char *problem = NULL;
     uint32_t iterations =
         request->iterations != 0 ? request->iterations : ETHER_SCRAM_ITERATIONS_DEFAULT;
+    char problem[96] = "";
     if (request->name == NULL || !ether_scram_user_name_valid(request->name)) {
-        problem = "a user name is 1 to 128 printable ASCII characters";
+        snprintf(problem, sizeof problem,
+                 "a user name is 1 to %d printable ASCII characters without spaces",
+                 ETHER_SCRAM_USER_BYTES_MAX);
     } else if (request->password == NULL || request->password[0] == '\0' ||
                strlen(request->password) > ETHER_SCRAM_PASSWORD_BYTES_MAX) {
-        problem = "a password is 1 to 1024 bytes";
+        snprintf(problem, sizeof problem, "a password is 1 to %d bytes",
+                 ETHER_SCRAM_PASSWORD_BYTES_MAX);
     } else if (iterations < ETHER_SCRAM_ITERATIONS_MIN ||
                iterations > ETHER_SCRAM_ITERATIONS_CREATE_MAX) {
-        problem = "iterations must be between 4096 and 100000";
+        snprintf(problem, sizeof problem, "iterations must be from %d to %d, not %u",
+                 ETHER_SCRAM_ITERATIONS_MIN, ETHER_SCRAM_ITERATIONS_CREATE_MAX, iterations);
     }
-    if (problem != NULL) {
+    if (problem[0] != '\0') {
         respond_admin(broker, connection_id, header->api_key, header->correlation_id,
                       ETHER_ERR_INVALID_ARGUMENT, problem);
         return;

@@ -276,7 +276,7 @@ struct requirement {
 };
 
 enum requirement_kind {
-    REQUIREMENT_NOTHING,  /* METADATA filters its answer; AUTHENTICATE, RAFT_MESSAGES: own checks */
+    REQUIREMENT_NOTHING,  /* METADATA, LIST_GROUPS filter their answers; the rest: own checks */
     REQUIREMENT_ONE,      /* `needed` */
     REQUIREMENT_COMPOUND, /* admit_compound */
 };
@@ -299,7 +299,8 @@ static enum requirement_kind requirement_of(uint16_t api_key, const ProtobufCMes
     const enum acl_resource_type GROUP = ACL_RESOURCE_GROUP;
     *needed = (struct requirement){ACL_RESOURCE_CLUSTER, "", ACL_OPERATION_ALTER};
     switch (api_key) {
-    case PROTO_API_METADATA:
+    case PROTO_API_METADATA:    /* filtered: topics it may describe */
+    case PROTO_API_LIST_GROUPS: /* filtered: groups it may describe */
     case PROTO_API_AUTHENTICATE:
     case PROTO_API_RAFT_MESSAGES:
         return REQUIREMENT_NOTHING;
@@ -365,7 +366,6 @@ static enum requirement_kind requirement_of(uint16_t api_key, const ProtobufCMes
             GROUP, or_empty(((const Ether__DeleteGroupRequest *)request)->group),
             ACL_OPERATION_DELETE};
         return REQUIREMENT_ONE;
-    case PROTO_API_LIST_GROUPS:
     case PROTO_API_LIST_USERS:
     case PROTO_API_LIST_ACLS:
         needed->operation = ACL_OPERATION_DESCRIBE;

@@ -9,7 +9,8 @@ each printed as "ok - ..." or "not ok - ...":
   1. alice (certificate, super user) creates user bob, lists him, and grants bob READ
      on the topic and on the group "billing"; `ether acl list` shows both bindings.
   2. bob (SCRAM login, no certificate) consumes every record alice produced, with
-     `ether consume --group billing`, and `ether group describe` shows lag 0.
+     `ether consume --group billing`, and `ether group describe` shows lag 0; `ether group
+     list` shows him his group but not alice's other one.
   3. bob is refused, with a clear sentence and a non-zero exit: producing to the topic
      (with acks=1 and acks=all), reading another topic, listing users, creating a topic;
      `ether topic list` shows him only his topic.
@@ -119,6 +120,16 @@ def run_checks(work, certs):
         described = ether(cluster, alice, "group", "describe", GROUP, "--format", "json").stdout
         report('"lag": 0' in described or '"lag":0' in described,
                "the group's commits cover what bob read", described.strip()[:300])
+
+        # groups are listed as far as one may describe them
+        ether(cluster, alice, "consume", OTHER_TOPIC, "--group", "payroll-readers",
+              "--from-beginning", "--count", "1", "--timeout", "30000", timeout=120)
+        alice_groups = ether(cluster, alice, "group", "list").stdout
+        bob_groups = ether(cluster, bob, "group", "list").stdout
+        report(GROUP in alice_groups and "payroll-readers" in alice_groups
+               and GROUP in bob_groups and "payroll-readers" not in bob_groups,
+               "ether group list shows bob only the group he may describe",
+               "alice: %r; bob: %r" % (alice_groups, bob_groups))
 
         # 3. what a read-only principal may not do
         check_refused(cluster, "bob may not produce (acks=all: no idempotent producer for him)",
