@@ -139,6 +139,10 @@ const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broke
     return &broker->replica_callbacks;
 }
 
+_Static_assert((int)BROKER_RACK_BYTES_MAX == (int)CONTROLLER_RACK_BYTES_MAX &&
+                   (int)BROKER_RAFT_WIRE_RACK_BYTES_MAX == (int)CONTROLLER_RACK_BYTES_MAX,
+               "a rack the config accepts must fit the Raft frames and the controller");
+
 bool broker_is_seed(const struct broker *broker, uint32_t broker_id)
 {
     for (size_t i = 0; i < broker->config->seeds_count; i++) {

@@ -472,6 +472,17 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->client_port);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
+    size_t rack_bytes = strlen(config->rack);
+    bool rack_printable = true;
+    for (size_t i = 0; i < rack_bytes; i++) {
+        rack_printable = rack_printable && config->rack[i] > ' ' && config->rack[i] <= '~';
+    }
+    if (rack_bytes > BROKER_RACK_BYTES_MAX || !rack_printable) {
+        snprintf(errbuf, errbuf_size,
+                 "rack '%.80s' must be at most %d printable characters without spaces",
+                 config->rack, BROKER_RACK_BYTES_MAX);
+        return ETHER_ERR_INVALID_ARGUMENT;
+    }
     if (strcmp(config->tls_client_auth, "required") != 0 &&
         strcmp(config->tls_client_auth, "requested") != 0 &&
         strcmp(config->tls_client_auth, "none") != 0) {

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { BROKER_SEEDS_MAX = 16, BROKER_HOST_BYTES_MAX = 256 };
+enum { BROKER_SEEDS_MAX = 16, BROKER_HOST_BYTES_MAX = 256, BROKER_RACK_BYTES_MAX = 64 };
 
 struct broker_seed {
     uint32_t broker_id;

@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,20 +168,21 @@ static void respond_admin(struct broker *broker, uint64_t connection_id, uint16_
         protobuf_c_message_descriptor_get_field(descriptor, 1);
     const ProtobufCFieldDescriptor *message_field =
         protobuf_c_message_descriptor_get_field(descriptor, 2);
-    ETHER_ASSERT(error_field != NULL && error_field->type == PROTOBUF_C_TYPE_UINT32 &&
-                 strcmp(error_field->name, "error") == 0);
-    ETHER_ASSERT(message_field != NULL && message_field->type == PROTOBUF_C_TYPE_STRING &&
-                 strcmp(message_field->name, "error_message") == 0);
+    ETHER_ASSERT(error_field != NULL);
+    ETHER_ASSERT(error_field->type == PROTOBUF_C_TYPE_UINT32);
+    ETHER_ASSERT(message_field != NULL);
+    ETHER_ASSERT(message_field->type == PROTOBUF_C_TYPE_STRING);
     union {
         ProtobufCMessage base;
-        uint64_t align;
+        max_align_t align;
         uint8_t bytes[128];
     } response;
     ETHER_ASSERT(descriptor->sizeof_message <= sizeof response.bytes);
     protobuf_c_message_init(descriptor, &response);
-    *(uint32_t *)(void *)(response.bytes + error_field->offset) = (uint32_t)error;
-    *(const char **)(void *)(response.bytes + message_field->offset) =
-        message != NULL ? message : "";
+    uint32_t error_value = (uint32_t)error;
+    const char *text = message != NULL ? message : "";
+    memcpy(response.bytes + error_field->offset, &error_value, sizeof error_value);
+    memcpy(response.bytes + message_field->offset, &text, sizeof text);
     broker_respond(broker, connection_id, api_key, correlation_id, &response.base);
 }
 

@@ -1030,7 +1030,8 @@ static void handle_offset_fetch(struct broker *broker, uint64_t connection_id,
 
 struct listing_collector {
     struct broker *broker;
-    uint64_t connection_id; /* groups it may not describe are left out */
+    uint64_t connection_id; /* groups it may not describe are left out... */
+    bool every_group;       /* ...unless it may describe the cluster */
     struct broker_coordinator *coordinator;
     Ether__GroupListing **groups;
     size_t count;
@@ -1040,7 +1041,8 @@ struct listing_collector {
 static void add_listing(struct listing_collector *collector, const char *name,
                         const struct group *group)
 {
-    if (!broker_security_may(collector->broker, collector->connection_id, ACL_RESOURCE_GROUP, name,
+    if (!collector->every_group &&
+        !broker_security_may(collector->broker, collector->connection_id, ACL_RESOURCE_GROUP, name,
                              ACL_OPERATION_DESCRIBE)) {
         return;
     }
@@ -1074,7 +1076,12 @@ static void list_stored_group(void *context, const char *name, uint32_t generati
 static void handle_list_groups(struct broker *broker, uint64_t connection_id,
                                const struct proto_frame_header *header)
 {
-    struct listing_collector collector = {.broker = broker, .connection_id = connection_id};
+    struct listing_collector collector = {
+        .broker = broker,
+        .connection_id = connection_id,
+        .every_group = broker_security_may(broker, connection_id, ACL_RESOURCE_CLUSTER, "",
+                                           ACL_OPERATION_DESCRIBE),
+    };
     for (size_t i = 0; i < broker->partitions_count; i++) {
         struct broker_partition *partition = broker->partitions[i];
         if (partition->coordinator == NULL || partition->closing ||

@@ -12,7 +12,6 @@ enum {
     FIELD_MESSAGES_TAG = (2 << 3) | 2,         /* length-delimited */
     FIELD_FROM_INCARNATION_TAG = (4 << 3) | 0, /* varint */
     FIELD_FROM_RACK_TAG = (5 << 3) | 2,        /* length-delimited */
-    RACK_BYTES_MAX = 255,
 };
 
 void broker_raft_wire_scratch_init(struct broker_raft_wire_scratch *scratch)
@@ -112,8 +111,8 @@ int broker_raft_wire_frame(struct ether_buf *out, uint32_t from_broker_id,
                            const struct ether_buf *messages, size_t frame_bytes_max)
 {
     size_t rack_bytes = from_rack != NULL ? strlen(from_rack) : 0;
-    ETHER_ASSERT(rack_bytes <= RACK_BYTES_MAX);
-    uint8_t prefix[3 * (1 + ETHER_VARINT_BYTES_MAX) + RACK_BYTES_MAX];
+    ETHER_ASSERT(rack_bytes <= BROKER_RAFT_WIRE_RACK_BYTES_MAX);
+    uint8_t prefix[BROKER_RAFT_WIRE_PREFIX_BYTES_MAX];
     prefix[0] = FIELD_FROM_BROKER_ID_TAG;
     size_t prefix_bytes = 1 + ether_varint_encode_u64(from_broker_id, prefix + 1);
     prefix[prefix_bytes++] = FIELD_FROM_INCARNATION_TAG;

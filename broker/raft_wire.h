@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/varint.h"
 #include "proto/proto.h"
 #include "raft/raft.h"
 
@@ -38,9 +39,16 @@ void broker_raft_wire_scratch_free(struct broker_raft_wire_scratch *scratch);
 void broker_raft_wire_append(struct ether_buf *out, struct broker_raft_wire_scratch *scratch,
                              const struct raft_message *message);
 
+enum {
+    BROKER_RAFT_WIRE_RACK_BYTES_MAX = 64, /* the controller's limit (CONTROLLER_RACK_BYTES_MAX) */
+    /* The sender's fields before the messages: id, incarnation and rack, tags and lengths. */
+    BROKER_RAFT_WIRE_PREFIX_BYTES_MAX =
+        3 * (1 + ETHER_VARINT_BYTES_MAX) + BROKER_RAFT_WIRE_RACK_BYTES_MAX,
+};
+
 /*
  * Appends a RAFT_MESSAGES frame carrying the sender's id, incarnation and rack (NULL or ""
- * for none; at most 255 bytes) and the packed messages (as built by
+ * for none; at most BROKER_RAFT_WIRE_RACK_BYTES_MAX bytes) and the packed messages (as built by
  * broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE when they do not fit in
  * frame_bytes_max; `out` is then unchanged.
  */

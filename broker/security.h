@@ -39,7 +39,8 @@
  *     SYNC/HEARTBEAT/LEAVE      READ on the group
  *     OFFSET_COMMIT             READ on the group and on every topic committed
  *     DELETE_GROUP              DELETE on the group
- *     LIST_GROUPS               always answered, with the groups it may DESCRIBE
+ *     LIST_GROUPS               always answered: every group with DESCRIBE on the cluster,
+ *                               else the groups it may DESCRIBE
  *     user and ACL changes      ALTER on the cluster; listing them: DESCRIBE on the cluster
  *     METADATA                  always answered; topics the principal may not DESCRIBE are
  *                               left out of a listing, and a named one gets

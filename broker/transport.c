@@ -538,8 +538,8 @@ static size_t field_bytes(const uint8_t *data, size_t size_bytes)
 void broker_transport_flush(struct broker_transport *transport)
 {
     /* Room for the frame header and the sender's id, incarnation and rack. */
-    size_t frame_fields_max =
-        transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES - 32 - 256;
+    size_t frame_fields_max = transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES -
+                              BROKER_RAFT_WIRE_PREFIX_BYTES_MAX;
     struct ether_buf chunk = ETHER_BUF_INIT;
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];

@@ -34,6 +34,7 @@ void client_ops_accept(struct ether_client *client, struct client_op *op, uint64
     op->retry_at_ms = 0;
     op->attempts = 0;
     op->in_flight = false;
+    op->unanswered_attempt = false;
     op->coordinator_id = 0;
     op->next = client->ops;
     client->ops = op;
@@ -100,6 +101,7 @@ static void on_op_response(struct ether_client *client, void *context, int error
     uint64_t now_ms = client_now_ms();
     if (error != ETHER_OK) {
         snprintf(op->message, sizeof op->message, "%s", error_message);
+        op->unanswered_attempt = true;
         if (!op->retries || !is_retriable(error)) {
             op_finish(client, op, error);
             return;

@@ -947,6 +947,9 @@ struct client_op {
     uint64_t metadata_generation_accepted; /* client->metadata_generation when accepted */
     uint32_t attempts;
     bool in_flight;
+    /* An attempt was sent and got no answer (broken connection, timeout): the broker may
+     * have carried it out. */
+    bool unanswered_attempt;
     uint32_t coordinator_id; /* CLIENT_TARGET_COORDINATOR: 0 until found */
     int result;
     char message[CLIENT_ERROR_MESSAGE_BYTES];

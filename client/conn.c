@@ -504,15 +504,18 @@ static bool handle_login_frame(struct client_conn *conn, const struct proto_fram
         login_fail(conn, "the broker sent an undecodable AUTHENTICATE answer");
         return false;
     }
-    /* An ErrorResponse: a broker that does not know AUTHENTICATE, or refused the frame. */
-    int error = header->is_error ? ((const Ether__ErrorResponse *)body_message)->error != 0
-                                       ? (int)((const Ether__ErrorResponse *)body_message)->error
-                                       : ETHER_ERR_CORRUPT
-                                 : (int)((const Ether__AuthenticateResponse *)body_message)->error;
+    int error;
+    const char *said;
+    if (header->is_error) { /* a broker that does not know AUTHENTICATE, or refused the frame */
+        const Ether__ErrorResponse *refusal = (const Ether__ErrorResponse *)body_message;
+        error = refusal->error != 0 ? (int)refusal->error : ETHER_ERR_CORRUPT;
+        said = refusal->error_message;
+    } else {
+        const Ether__AuthenticateResponse *step = (const Ether__AuthenticateResponse *)body_message;
+        error = (int)step->error;
+        said = step->error_message;
+    }
     if (error != ETHER_OK) {
-        const char *said = header->is_error
-                               ? ((const Ether__ErrorResponse *)body_message)->error_message
-                               : ((const Ether__AuthenticateResponse *)body_message)->error_message;
         snprintf(why, sizeof why, "%s",
                  said != NULL && said[0] != '\0' ? said : ether_strerror(error));
         proto_message_free(body_message);

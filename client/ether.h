@@ -709,8 +709,10 @@ struct ether_group_list {
  * Lists the consumer groups: asks every broker of the cluster (each
  * answers for the groups it coordinates, in parallel, one attempt each
  * within timeout_ms) and merges the answers. Succeeds when at least one
- * broker answered; the others are named in unanswered_broker_ids. On
- * success *list is the caller's: free it with ether_group_list_free.
+ * broker answered; the others are named in unanswered_broker_ids. With
+ * authorization on, only groups the client may describe are listed (every
+ * group when it may describe the cluster). On success *list is the
+ * caller's: free it with ether_group_list_free.
  */
 ETHER_API int ether_group_list(struct ether_client *client, int timeout_ms,
                                struct ether_group_list **list, char *errstr, size_t errstr_size);
@@ -818,8 +820,9 @@ ETHER_API int ether_group_delete(struct ether_client *client, const char *group,
  * broker's default (4096), else 4096 to 100000. The password travels to the
  * controller's broker, so only over TLS (ETHER_ERR_INVALID_ARGUMENT without
  * tls_ca_file); it keeps only a salted hash. The password never appears in
- * errstr. A retried ether_acl_create that finds its binding (or ether_acl_delete
- * that finds it gone) counts as done; a retried ether_user_create may answer
+ * errstr. When an attempt got no answer (a broken connection) and the retry of
+ * ether_acl_create finds its binding (or of ether_acl_delete finds it gone), that
+ * counts as done; a retried ether_user_create may answer
  * ETHER_ERR_EXISTS for the user its first attempt created. User names are 1 to 128 printable ASCII
  * characters without spaces; passwords 1 to 1024 bytes.
  */

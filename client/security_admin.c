@@ -349,13 +349,13 @@ static void binding_what(char *what, size_t what_size, const char *verb,
 }
 
 /*
- * A binding is its value, so a retry that finds it already there (create) or already gone
- * (delete) means an earlier attempt, whose answer was lost, did the work: done.
+ * A binding is its value, so when an earlier attempt got no answer and a retry finds the
+ * binding already there (create) or already gone (delete), that attempt did the work: done.
  */
 static uint32_t acl_error_after_retries(const struct client_op *op, uint32_t error,
                                         int already_done)
 {
-    return op->attempts > 1 && error == (uint32_t)already_done ? ETHER_OK : error;
+    return op->unanswered_attempt && error == (uint32_t)already_done ? ETHER_OK : error;
 }
 
 static enum client_verdict create_acl_result(struct ether_client *client, struct client_op *op,

@@ -120,8 +120,12 @@ static void queue_consume(struct byte_queue *queue, size_t size_bytes)
     }
 }
 
+/* Wiped first: the plaintext may hold a secret (a new user's password). */
 static void queue_free(struct byte_queue *queue)
 {
+    if (queue->buf.data != NULL) {
+        OPENSSL_cleanse(queue->buf.data, queue->buf.capacity);
+    }
     ether_buf_free(&queue->buf);
     queue->start = 0;
 }

@@ -17,7 +17,8 @@ each printed as "ok - ..." or "not ok - ...":
   4. A wrong password and an unknown user fail at once with the same sentence; so does
      a client with neither certificate nor login.
   5. carol (certificate, no ACL) sees no topic and may not read; once alice grants her
-     READ on the prefix "secure-" she reads; a DENY on the topic takes that away again.
+     READ on the prefix "secure-" she reads; a DENY on the topic takes that away again;
+     with DESCRIBE on the cluster she lists every group.
   6. Deleting bob's topic ACL takes his access away.
 
 usage: client_security.py [BUILD_DIR]   (default $BUILD, else build/release)
@@ -179,6 +180,13 @@ def run_checks(work, certs):
               "read", "--topic", TOPIC)
         report(until(lambda: not reads(cluster, carol, TOPIC, 1)),
                "a DENY on the topic wins over carol's prefixed ALLOW")
+
+        # DESCRIBE on the cluster lists every group
+        ether(cluster, alice, "acl", "create", "--principal", "carol", "--allow", "--operation",
+              "describe", "--cluster")
+        report(until(lambda: all(g in ether(cluster, carol, "group", "list").stdout
+                                 for g in (GROUP, "payroll-readers"))),
+               "with DESCRIBE on the cluster carol's ether group list shows every group")
 
         # 6. taking bob's access away
         ether(cluster, alice, "acl", "delete", "--principal", "bob", "--allow", "--operation",

@@ -169,6 +169,25 @@ static void test_security_options(void **state)
                      ETHER_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(errbuf, "authorization needs TLS"));
 
+    /* A rack must fit the controller's limit (and the brokers' Raft frames that carry it). */
+    char *spaced_rack[] = {"etherd", "--rack", "rack one", NULL};
+    assert_int_equal(
+        broker_config_load(&config, 3, spaced_rack, no_environment, errbuf, sizeof errbuf),
+        ETHER_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(errbuf, "rack"));
+    char long_rack[80];
+    memset(long_rack, 'r', 65);
+    long_rack[65] = '\0';
+    char *too_long_rack[] = {"etherd", "--rack", long_rack, NULL};
+    assert_int_equal(
+        broker_config_load(&config, 3, too_long_rack, no_environment, errbuf, sizeof errbuf),
+        ETHER_ERR_INVALID_ARGUMENT);
+    long_rack[64] = '\0';
+    assert_int_equal(
+        broker_config_load(&config, 3, too_long_rack, no_environment, errbuf, sizeof errbuf),
+        ETHER_OK);
+    broker_config_free(&config);
+
     char *unknown_mode[] = {"etherd", "--tls-client-auth", "optional", NULL};
     assert_int_equal(
         broker_config_load(&config, 3, unknown_mode, no_environment, errbuf, sizeof errbuf),
