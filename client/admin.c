@@ -399,11 +399,6 @@ enum client_verdict client_list_offset_result(struct ether_client *client, struc
     return client_op_verdict(op, ETHER_ERR_CORRUPT, "the answer lacks the partition", what);
 }
 
-static char *copy_string(const char *text)
-{
-    return ether_strdup(text != NULL ? text : "");
-}
-
 static int compare_brokers(const void *a, const void *b)
 {
     const struct ether_broker_info *left = a;
@@ -442,14 +437,14 @@ static uint32_t *copy_ids(const uint32_t *ids, size_t count)
 static struct ether_cluster *cluster_from(const Ether__MetadataResponse *answer)
 {
     struct ether_cluster *cluster = ether_calloc(1, sizeof *cluster);
-    cluster->cluster_id = copy_string(answer->cluster_id);
+    cluster->cluster_id = client_copy_string(answer->cluster_id);
     cluster->controller_id = answer->controller_id;
     struct ether_broker_info *brokers = ether_calloc(answer->n_brokers + 1, sizeof *brokers);
     for (size_t i = 0; i < answer->n_brokers; i++) {
         brokers[i].broker_id = answer->brokers[i]->broker_id;
-        brokers[i].host = copy_string(answer->brokers[i]->host);
+        brokers[i].host = client_copy_string(answer->brokers[i]->host);
         brokers[i].port = (uint16_t)answer->brokers[i]->port;
-        brokers[i].rack = copy_string(answer->brokers[i]->rack);
+        brokers[i].rack = client_copy_string(answer->brokers[i]->rack);
     }
     qsort(brokers, answer->n_brokers, sizeof *brokers, compare_brokers);
     cluster->brokers = brokers;
@@ -458,7 +453,7 @@ static struct ether_cluster *cluster_from(const Ether__MetadataResponse *answer)
     for (size_t t = 0; t < answer->n_topics; t++) {
         const Ether__TopicMetadata *source = answer->topics[t];
         struct ether_topic_info *topic = &topics[t];
-        topic->name = copy_string(source->name);
+        topic->name = client_copy_string(source->name);
         topic->error = (int)source->error;
         struct ether_partition_info *partitions =
             ether_calloc(source->n_partitions + 1, sizeof *partitions);
@@ -481,8 +476,8 @@ static struct ether_cluster *cluster_from(const Ether__MetadataResponse *answer)
         topic->partition_count = source->n_partitions;
         struct ether_config_entry *configs = ether_calloc(source->n_configs + 1, sizeof *configs);
         for (size_t c = 0; c < source->n_configs; c++) {
-            configs[c].name = copy_string(source->configs[c]->key);
-            configs[c].value = copy_string(source->configs[c]->value);
+            configs[c].name = client_copy_string(source->configs[c]->key);
+            configs[c].value = client_copy_string(source->configs[c]->value);
         }
         qsort(configs, source->n_configs, sizeof *configs, compare_configs);
         topic->configs = configs;
@@ -494,38 +489,32 @@ static struct ether_cluster *cluster_from(const Ether__MetadataResponse *answer)
     return cluster;
 }
 
-/* Frees what libether allocated behind a const pointer. */
-static void free_const(const void *pointer)
-{
-    ether_free((void *)(uintptr_t)pointer);
-}
-
 void ether_cluster_free(struct ether_cluster *cluster)
 {
     if (cluster == NULL) {
         return;
     }
     for (size_t b = 0; b < cluster->broker_count; b++) {
-        free_const(cluster->brokers[b].host);
-        free_const(cluster->brokers[b].rack);
+        client_free_const(cluster->brokers[b].host);
+        client_free_const(cluster->brokers[b].rack);
     }
-    free_const(cluster->brokers);
+    client_free_const(cluster->brokers);
     for (size_t t = 0; t < cluster->topic_count; t++) {
         const struct ether_topic_info *topic = &cluster->topics[t];
         for (size_t p = 0; p < topic->partition_count; p++) {
-            free_const(topic->partitions[p].replicas);
-            free_const(topic->partitions[p].in_sync_replicas);
+            client_free_const(topic->partitions[p].replicas);
+            client_free_const(topic->partitions[p].in_sync_replicas);
         }
-        free_const(topic->partitions);
+        client_free_const(topic->partitions);
         for (size_t c = 0; c < topic->config_count; c++) {
-            free_const(topic->configs[c].name);
-            free_const(topic->configs[c].value);
+            client_free_const(topic->configs[c].name);
+            client_free_const(topic->configs[c].value);
         }
-        free_const(topic->configs);
-        free_const(topic->name);
+        client_free_const(topic->configs);
+        client_free_const(topic->name);
     }
-    free_const(cluster->topics);
-    free_const(cluster->cluster_id);
+    client_free_const(cluster->topics);
+    client_free_const(cluster->cluster_id);
     ether_free(cluster);
 }
 
@@ -601,20 +590,9 @@ void ether_producer_states_free(struct ether_producer_state *producers)
 
 /* ---- the public calls -------------------------------------------------------------------- */
 
-static uint32_t op_timeout(int timeout_ms)
-{
-    return timeout_ms < 0 ? UINT32_MAX / 2 : (uint32_t)timeout_ms;
-}
-
 static bool valid_name(const char *name)
 {
     return name != NULL && name[0] != '\0';
-}
-
-/* protobuf-c string fields are not const; packing only reads them. */
-static char *unconst(const char *text)
-{
-    return (char *)(uintptr_t)text;
 }
 
 int ether_create_topic(struct ether_client *client, const char *name, uint32_t partition_count,
@@ -627,18 +605,18 @@ int ether_create_topic(struct ether_client *client, const char *name, uint32_t p
                             "a topic needs a name, at least one partition and one replica");
     }
     Ether__CreateTopicRequest request = ETHER__CREATE_TOPIC_REQUEST__INIT;
-    request.name = unconst(name);
+    request.name = client_unconst(name);
     request.partitions = partition_count;
     request.replication_factor = replication_factor;
-    request.timeout_ms = op_timeout(timeout_ms);
+    request.timeout_ms = client_op_timeout(timeout_ms);
     Ether__CreateTopicRequest__ConfigsEntry *entries =
         ether_calloc(config_count + 1, sizeof *entries);
     Ether__CreateTopicRequest__ConfigsEntry **entry_pointers =
         ether_calloc(config_count + 1, sizeof *entry_pointers);
     for (size_t i = 0; i < config_count; i++) {
         ether__create_topic_request__configs_entry__init(&entries[i]);
-        entries[i].key = unconst(configs[i].name);
-        entries[i].value = unconst(configs[i].value);
+        entries[i].key = client_unconst(configs[i].name);
+        entries[i].value = client_unconst(configs[i].value);
         entry_pointers[i] = &entries[i];
     }
     request.n_configs = config_count;
@@ -650,7 +628,7 @@ int ether_create_topic(struct ether_client *client, const char *name, uint32_t p
         .topic = name,
         .retries = true,
         .on_result = create_topic_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     ether_free(entry_pointers);
@@ -666,8 +644,8 @@ int ether_delete_topic(struct ether_client *client, const char *name, int timeou
                             "a topic name is needed");
     }
     Ether__DeleteTopicRequest request = ETHER__DELETE_TOPIC_REQUEST__INIT;
-    request.name = unconst(name);
-    request.timeout_ms = op_timeout(timeout_ms);
+    request.name = client_unconst(name);
+    request.timeout_ms = client_op_timeout(timeout_ms);
     struct client_op op = {
         .api_key = PROTO_API_DELETE_TOPIC,
         .request = &request.base,
@@ -675,7 +653,7 @@ int ether_delete_topic(struct ether_client *client, const char *name, int timeou
         .topic = name,
         .retries = true,
         .on_result = delete_topic_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -691,22 +669,22 @@ int ether_alter_topic_config(struct ether_client *client, const char *name,
                             "a topic name and at least one setting to set or delete are needed");
     }
     Ether__AlterTopicConfigRequest request = ETHER__ALTER_TOPIC_CONFIG_REQUEST__INIT;
-    request.name = unconst(name);
+    request.name = client_unconst(name);
     Ether__AlterTopicConfigRequest__SetEntry *entries =
         ether_calloc(set_count + 1, sizeof *entries);
     Ether__AlterTopicConfigRequest__SetEntry **entry_pointers =
         ether_calloc(set_count + 1, sizeof *entry_pointers);
     for (size_t i = 0; i < set_count; i++) {
         ether__alter_topic_config_request__set_entry__init(&entries[i]);
-        entries[i].key = unconst(set[i].name);
-        entries[i].value = unconst(set[i].value);
+        entries[i].key = client_unconst(set[i].name);
+        entries[i].value = client_unconst(set[i].value);
         entry_pointers[i] = &entries[i];
     }
     request.n_set = set_count;
     request.set = entry_pointers;
     char **deletes = ether_calloc(delete_count + 1, sizeof *deletes);
     for (size_t i = 0; i < delete_count; i++) {
-        deletes[i] = unconst(delete_names[i]);
+        deletes[i] = client_unconst(delete_names[i]);
     }
     request.n_delete_ = delete_count;
     request.delete_ = deletes;
@@ -717,7 +695,7 @@ int ether_alter_topic_config(struct ether_client *client, const char *name,
         .topic = name,
         .retries = true,
         .on_result = alter_config_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     ether_free(deletes);
@@ -734,10 +712,10 @@ int ether_transfer_leader(struct ether_client *client, const char *topic, int32_
                             "a topic, a partition and a broker id (>= 1) are needed");
     }
     Ether__TransferLeaderRequest request = ETHER__TRANSFER_LEADER_REQUEST__INIT;
-    request.topic = unconst(topic);
+    request.topic = client_unconst(topic);
     request.partition = (uint32_t)partition;
     request.to_broker_id = to_broker_id;
-    request.timeout_ms = op_timeout(timeout_ms);
+    request.timeout_ms = client_op_timeout(timeout_ms);
     struct client_op op = {
         .api_key = PROTO_API_TRANSFER_LEADER,
         .request = &request.base,
@@ -747,7 +725,7 @@ int ether_transfer_leader(struct ether_client *client, const char *topic, int32_
         .broker_id = to_broker_id,
         .retries = true,
         .on_result = transfer_leader_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -765,7 +743,7 @@ int ether_list_offset(struct ether_client *client, const char *topic, int32_t pa
     }
     uint32_t partitions[] = {(uint32_t)partition};
     Ether__ListOffsetsRequest request = ETHER__LIST_OFFSETS_REQUEST__INIT;
-    request.topic = unconst(topic);
+    request.topic = client_unconst(topic);
     request.n_partitions = 1;
     request.partitions = partitions;
     request.spec = query == ETHER_OFFSET_QUERY_EARLIEST ? ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST
@@ -782,7 +760,7 @@ int ether_list_offset(struct ether_client *client, const char *topic, int32_t pa
         .retries = true,
         .on_result = client_list_offset_result,
         .output = offset,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -798,7 +776,7 @@ int ether_describe_cluster(struct ether_client *client, const char *const *topic
     *cluster = NULL;
     char **names = ether_calloc(topic_count + 1, sizeof *names);
     for (size_t i = 0; i < topic_count; i++) {
-        names[i] = unconst(topics[i]);
+        names[i] = client_unconst(topics[i]);
     }
     Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
     request.n_topics = topic_count;
@@ -810,7 +788,7 @@ int ether_describe_cluster(struct ether_client *client, const char *const *topic
         .retries = true,
         .on_result = describe_result,
         .output = cluster,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     ether_free(names);
@@ -825,7 +803,7 @@ int ether_ping_broker(struct ether_client *client, uint32_t broker_id, int timeo
                             "a broker id (>= 1) is needed");
     }
     /* A metadata request for one topic name that cannot exist: small and harmless. */
-    char *names[] = {unconst("__ether_ping")};
+    char *names[] = {client_unconst("__ether_ping")};
     Ether__MetadataRequest request = ETHER__METADATA_REQUEST__INIT;
     request.n_topics = 1;
     request.topics = names;
@@ -836,7 +814,7 @@ int ether_ping_broker(struct ether_client *client, uint32_t broker_id, int timeo
         .broker_id = broker_id,
         .retries = false,
         .on_result = describe_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     if (rc == ETHER_OK && round_trip_us != NULL) {
@@ -858,7 +836,7 @@ int ether_describe_producers(struct ether_client *client, const char *topic, int
     *producers = NULL;
     *count = 0;
     Ether__DescribeProducersRequest request = ETHER__DESCRIBE_PRODUCERS_REQUEST__INIT;
-    request.topic = unconst(topic);
+    request.topic = client_unconst(topic);
     request.partition = (uint32_t)partition;
     struct producers_output output = {producers, count};
     struct client_op op = {
@@ -870,7 +848,7 @@ int ether_describe_producers(struct ether_client *client, const char *topic, int
         .retries = true,
         .on_result = describe_producers_result,
         .output = &output,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }

@@ -46,7 +46,32 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/mem.h"
 #include "proto/proto.h"
+
+/* protobuf-c string fields are not const; packing only reads them. */
+static inline char *client_unconst(const char *text)
+{
+    return (char *)(uintptr_t)text;
+}
+
+/* A public call's timeout_ms as a request's timeout field: negative means "no limit". */
+static inline uint32_t client_op_timeout(int timeout_ms)
+{
+    return timeout_ms < 0 ? UINT32_MAX / 2 : (uint32_t)timeout_ms;
+}
+
+/* A copy the caller owns; NULL becomes "". */
+static inline char *client_copy_string(const char *text)
+{
+    return ether_strdup(text != NULL ? text : "");
+}
+
+/* Frees what libether allocated behind a const pointer. */
+static inline void client_free_const(const void *pointer)
+{
+    ether_free((void *)(uintptr_t)pointer);
+}
 
 /* ---- settings (settings.c) ------------------------------------------------------------- */
 

@@ -48,11 +48,6 @@ struct group_request {
     int64_t generation;
 };
 
-static char *unconst(const char *text)
-{
-    return (char *)(uintptr_t)text;
-}
-
 void client_group_init(struct ether_client *client)
 {
     struct client_group *group = ether_calloc(1, sizeof *group);
@@ -498,7 +493,7 @@ static void send_join(struct ether_client *client, uint64_t now_ms)
     request.rebalance_timeout_ms = settings->rebalance_timeout_ms;
     request.n_topics = group->topic_count;
     request.topics = group->topics;
-    request.assignor = unconst(client_assignor_name(settings->group_assignor));
+    request.assignor = client_unconst(client_assignor_name(settings->group_assignor));
     request.cooperative = settings->group_cooperative;
     request.n_owned = wire.topic_count;
     request.owned = wire.pointers;

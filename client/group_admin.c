@@ -22,16 +22,6 @@
 #include "common/mem.h"
 #include "common/panic.h"
 
-static char *unconst(const char *text)
-{
-    return (char *)(uintptr_t)text;
-}
-
-static uint32_t op_timeout(int timeout_ms)
-{
-    return timeout_ms < 0 ? UINT32_MAX / 2 : (uint32_t)timeout_ms;
-}
-
 /* ---- the committed offset of one partition ------------------------------------------------ */
 
 static enum client_verdict committed_result(struct ether_client *client, struct client_op *op,
@@ -74,7 +64,7 @@ int ether_committed(struct ether_client *client, const char *topic, int32_t part
     }
     uint32_t numbers[] = {(uint32_t)partition};
     Ether__GroupTopicPartitions wanted = ETHER__GROUP_TOPIC_PARTITIONS__INIT;
-    wanted.topic = unconst(topic);
+    wanted.topic = client_unconst(topic);
     wanted.n_partitions = 1;
     wanted.partitions = numbers;
     Ether__GroupTopicPartitions *wanted_pointers[] = {&wanted};
@@ -92,23 +82,13 @@ int ether_committed(struct ether_client *client, const char *topic, int32_t part
         .retries = true,
         .on_result = committed_result,
         .output = offset,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
-
-static char *copy_string(const char *text)
-{
-    return ether_strdup(text != NULL ? text : "");
-}
-
-static void free_const(const void *pointer)
-{
-    ether_free((void *)(uintptr_t)pointer);
-}
 
 /* What is left of timeout_ms since start_ms (at least 1 ms; -1 stays -1). */
 static int time_left(int timeout_ms, uint64_t start_ms)
@@ -180,7 +160,7 @@ static void offset_queries_add(struct offset_queries *queries, const char *topic
     queries->offsets[i] = -1;
     Ether__ListOffsetsRequest *request = &queries->requests[i];
     ether__list_offsets_request__init(request);
-    request->topic = unconst(topic);
+    request->topic = client_unconst(topic);
     request->n_partitions = 1;
     request->partitions = &queries->numbers[i];
     request->spec = query == ETHER_OFFSET_QUERY_EARLIEST ? ETHER__OFFSET_SPEC__OFFSET_SPEC_EARLIEST
@@ -197,7 +177,7 @@ static void offset_queries_add(struct offset_queries *queries, const char *topic
         .retries = true,
         .on_result = client_list_offset_result,
         .output = &queries->offsets[i],
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
 }
 
@@ -235,8 +215,8 @@ static enum client_verdict list_groups_result(struct ether_client *client, struc
             continue;
         }
         struct ether_group_listing *to = &listing->items[listing->count++];
-        to->group = copy_string(from->group);
-        to->state = copy_string(from->state);
+        to->group = client_copy_string(from->group);
+        to->state = client_copy_string(from->state);
         to->member_count = from->members_count;
         to->coordinator_id = op->broker_id;
     }
@@ -256,11 +236,11 @@ void ether_group_list_free(struct ether_group_list *list)
         return;
     }
     for (size_t i = 0; i < list->group_count; i++) {
-        free_const(list->groups[i].group);
-        free_const(list->groups[i].state);
+        client_free_const(list->groups[i].group);
+        client_free_const(list->groups[i].state);
     }
-    free_const(list->groups);
-    free_const(list->unanswered_broker_ids);
+    client_free_const(list->groups);
+    client_free_const(list->unanswered_broker_ids);
     ether_free(list);
 }
 
@@ -297,7 +277,7 @@ int ether_group_list(struct ether_client *client, int timeout_ms, struct ether_g
             .retries = false, /* one attempt: a broker that is down is reported, not awaited */
             .on_result = list_groups_result,
             .output = &listings[b],
-            .timeout_ms = op_timeout(left_ms),
+            .timeout_ms = client_op_timeout(left_ms),
         };
     }
     ether_cluster_free(cluster);
@@ -324,8 +304,8 @@ int ether_group_list(struct ether_client *client, int timeout_ms, struct ether_g
                 seen = strcmp(groups[g].group, listings[b].items[i].group) == 0;
             }
             if (seen) {
-                free_const(listings[b].items[i].group);
-                free_const(listings[b].items[i].state);
+                client_free_const(listings[b].items[i].group);
+                client_free_const(listings[b].items[i].state);
             } else {
                 groups[result->group_count++] = listings[b].items[i];
             }
@@ -379,7 +359,7 @@ static struct ether_topic_partition *flatten(Ether__GroupTopicPartitions **lists
     size_t index = 0;
     for (size_t t = 0; t < count; t++) {
         for (size_t p = 0; p < lists[t]->n_partitions; p++) {
-            out[index].topic = copy_string(lists[t]->topic);
+            out[index].topic = client_copy_string(lists[t]->topic);
             out[index].partition = (int32_t)lists[t]->partitions[p];
             out[index].offset = -1;
             index++;
@@ -408,23 +388,23 @@ static enum client_verdict describe_group_result(struct ether_client *client, st
     }
     struct describe_output *output = op->output;
     struct ether_group_description *description = ether_calloc(1, sizeof *description);
-    description->group = copy_string(op->group);
-    description->state = copy_string(answer->state);
+    description->group = client_copy_string(op->group);
+    description->state = client_copy_string(answer->state);
     description->generation = answer->generation;
-    description->assignor = copy_string(answer->assignor);
+    description->assignor = client_copy_string(answer->assignor);
     description->cooperative = answer->cooperative ? 1 : 0;
-    description->leader_id = copy_string(answer->leader_id);
+    description->leader_id = client_copy_string(answer->leader_id);
     description->coordinator_id = op->coordinator_id;
     struct ether_group_member_info *members = ether_calloc(answer->n_members + 1, sizeof *members);
     for (size_t m = 0; m < answer->n_members; m++) {
         const Ether__GroupMember *from = answer->members[m];
         struct ether_group_member_info *to = &members[m];
-        to->member_id = copy_string(from->member_id);
-        to->client_id = copy_string(from->client_id);
-        to->host = copy_string(from->host);
+        to->member_id = client_copy_string(from->member_id);
+        to->client_id = client_copy_string(from->client_id);
+        to->host = client_copy_string(from->host);
         const char **topics = ether_calloc(from->n_topics + 1, sizeof *topics);
         for (size_t t = 0; t < from->n_topics; t++) {
-            topics[t] = copy_string(from->topics[t]);
+            topics[t] = client_copy_string(from->topics[t]);
         }
         qsort(topics, from->n_topics, sizeof *topics, compare_names);
         to->topics = topics;
@@ -443,7 +423,7 @@ static enum client_verdict describe_group_result(struct ether_client *client, st
             continue;
         }
         struct committed *to = &output->committed[output->committed_count++];
-        to->topic = copy_string(from->topic);
+        to->topic = client_copy_string(from->topic);
         to->partition = from->partition;
         to->offset = from->offset < 0 ? -1 : from->offset;
     }
@@ -458,28 +438,28 @@ void ether_group_description_free(struct ether_group_description *description)
     }
     for (size_t m = 0; m < description->member_count; m++) {
         const struct ether_group_member_info *member = &description->members[m];
-        free_const(member->member_id);
-        free_const(member->client_id);
-        free_const(member->host);
+        client_free_const(member->member_id);
+        client_free_const(member->client_id);
+        client_free_const(member->host);
         for (size_t t = 0; t < member->topic_count; t++) {
-            free_const(member->topics[t]);
+            client_free_const(member->topics[t]);
         }
-        free_const(member->topics);
+        client_free_const(member->topics);
         ether_topic_partitions_free((struct ether_topic_partition *)(uintptr_t)member->assignment,
                                     member->assignment_count);
     }
-    free_const(description->members);
+    client_free_const(description->members);
     for (size_t p = 0; p < description->partition_count; p++) {
-        free_const(description->partitions[p].topic);
-        free_const(description->partitions[p].member_id);
-        free_const(description->partitions[p].client_id);
-        free_const(description->partitions[p].host);
+        client_free_const(description->partitions[p].topic);
+        client_free_const(description->partitions[p].member_id);
+        client_free_const(description->partitions[p].client_id);
+        client_free_const(description->partitions[p].host);
     }
-    free_const(description->partitions);
-    free_const(description->group);
-    free_const(description->state);
-    free_const(description->assignor);
-    free_const(description->leader_id);
+    client_free_const(description->partitions);
+    client_free_const(description->group);
+    client_free_const(description->state);
+    client_free_const(description->assignor);
+    client_free_const(description->leader_id);
     ether_free(description);
 }
 
@@ -620,7 +600,7 @@ static int describe_partitions(struct ether_client *client, struct describe_outp
     for (size_t r = 0; r < rows.count; r++) {
         const struct row *row = &rows.items[r];
         struct ether_group_partition_info *to = &partitions[r];
-        to->topic = copy_string(row->topic);
+        to->topic = client_copy_string(row->topic);
         to->partition = (int32_t)row->partition;
         to->committed_offset = -1;
         for (size_t i = 0; i < output->committed_count; i++) {
@@ -653,9 +633,9 @@ static int describe_partitions(struct ether_client *client, struct describe_outp
                 }
             }
         }
-        to->member_id = copy_string(owner != NULL ? owner->member_id : "");
-        to->client_id = copy_string(owner != NULL ? owner->client_id : "");
-        to->host = copy_string(owner != NULL ? owner->host : "");
+        to->member_id = client_copy_string(owner != NULL ? owner->member_id : "");
+        to->client_id = client_copy_string(owner != NULL ? owner->client_id : "");
+        to->host = client_copy_string(owner != NULL ? owner->host : "");
     }
     description->partitions = partitions;
     description->partition_count = rows.count;
@@ -678,7 +658,7 @@ int ether_group_describe(struct ether_client *client, const char *group, int tim
     *description = NULL;
     uint64_t start_ms = client_now_ms();
     Ether__DescribeGroupRequest request = ETHER__DESCRIBE_GROUP_REQUEST__INIT;
-    request.group = unconst(group);
+    request.group = client_unconst(group);
     struct describe_output output = {0};
     struct client_op op = {
         .api_key = PROTO_API_DESCRIBE_GROUP,
@@ -688,7 +668,7 @@ int ether_group_describe(struct ether_client *client, const char *group, int tim
         .retries = true,
         .on_result = describe_group_result,
         .output = &output,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     if (rc == ETHER_OK) {
@@ -843,7 +823,7 @@ int ether_group_reset_offsets(struct ether_client *client, const char *group, co
         targets[p].partition = (int32_t)p;
         targets[p].offset = target;
         ether__group_partition_offset__init(&entries[p]);
-        entries[p].topic = unconst(topic);
+        entries[p].topic = client_unconst(topic);
         entries[p].partition = (uint32_t)p;
         entries[p].offset = target;
         pointers[p] = &entries[p];
@@ -852,13 +832,13 @@ int ether_group_reset_offsets(struct ether_client *client, const char *group, co
 
     left_ms = time_left(timeout_ms, start_ms);
     Ether__OffsetCommitRequest request = ETHER__OFFSET_COMMIT_REQUEST__INIT;
-    request.group = unconst(group);
+    request.group = client_unconst(group);
     request.generation = -1; /* administrative: only while the group has no members */
-    request.member_id = unconst("");
+    request.member_id = client_unconst("");
     request.n_offsets = partitions;
     request.offsets = pointers;
-    request.timeout_ms = op_timeout(left_ms) < client->settings.request_timeout_ms
-                             ? op_timeout(left_ms)
+    request.timeout_ms = client_op_timeout(left_ms) < client->settings.request_timeout_ms
+                             ? client_op_timeout(left_ms)
                              : client->settings.request_timeout_ms;
     struct reset_targets output = {targets, partitions};
     struct client_op op = {
@@ -870,7 +850,7 @@ int ether_group_reset_offsets(struct ether_client *client, const char *group, co
         .retries = true,
         .on_result = reset_commit_result,
         .output = &output,
-        .timeout_ms = op_timeout(left_ms),
+        .timeout_ms = client_op_timeout(left_ms),
     };
     rc = client_op_run(client, &op, errstr, errstr_size);
     ether_free(pointers);
@@ -911,9 +891,9 @@ int ether_group_delete(struct ether_client *client, const char *group, int timeo
                             "a group name (1 to %d bytes) is needed", CLIENT_GROUP_ID_BYTES_MAX);
     }
     Ether__DeleteGroupRequest request = ETHER__DELETE_GROUP_REQUEST__INIT;
-    request.group = unconst(group);
-    request.timeout_ms = op_timeout(timeout_ms) < client->settings.request_timeout_ms
-                             ? op_timeout(timeout_ms)
+    request.group = client_unconst(group);
+    request.timeout_ms = client_op_timeout(timeout_ms) < client->settings.request_timeout_ms
+                             ? client_op_timeout(timeout_ms)
                              : client->settings.request_timeout_ms;
     struct client_op op = {
         .api_key = PROTO_API_DELETE_GROUP,
@@ -922,7 +902,7 @@ int ether_group_delete(struct ether_client *client, const char *group, int timeo
         .group = group,
         .retries = true,
         .on_result = delete_group_result,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }

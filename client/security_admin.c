@@ -54,28 +54,9 @@ _Static_assert((int)ETHER_ACL_PERMISSION_ANY == (int)ETHER__ACL_PERMISSION__ACL_
 
 /* The bounds ether.h states for ether_user_create. */
 _Static_assert(ETHER_SCRAM_USER_BYTES_MAX == 128 && ETHER_SCRAM_PASSWORD_BYTES_MAX == 1024 &&
-                   ETHER_SCRAM_ITERATIONS_MIN == 4096 && ETHER_SCRAM_ITERATIONS_MAX == 1000000,
+                   ETHER_SCRAM_ITERATIONS_MIN == 4096 &&
+                   ETHER_SCRAM_ITERATIONS_CREATE_MAX == 100000,
                "ether.h documents these bounds of ether_user_create");
-
-static char *unconst(const char *text)
-{
-    return (char *)(uintptr_t)text;
-}
-
-static uint32_t op_timeout(int timeout_ms)
-{
-    return timeout_ms < 0 ? UINT32_MAX / 2 : (uint32_t)timeout_ms;
-}
-
-static char *copy_string(const char *text)
-{
-    return ether_strdup(text != NULL ? text : "");
-}
-
-static void free_const(const void *pointer)
-{
-    ether_free((void *)(uintptr_t)pointer);
-}
 
 /* A name as it may appear in a sentence: at most 60 bytes of it. */
 enum { SHOWN_NAME_BYTES = 60 };
@@ -127,19 +108,19 @@ int ether_user_create(struct ether_client *client, const char *name, const char 
                             "creating a user sends its password: it needs TLS (set tls_ca_file)");
     }
     Ether__CreateUserRequest request = ETHER__CREATE_USER_REQUEST__INIT;
-    request.name = unconst(name);
-    request.password = unconst(password);
+    request.name = client_unconst(name);
+    request.password = client_unconst(password);
     request.iterations = iterations;
     request.replace = replace != 0;
-    request.timeout_ms = op_timeout(timeout_ms);
+    request.timeout_ms = client_op_timeout(timeout_ms);
     struct client_op op = {
         .api_key = PROTO_API_CREATE_USER,
         .request = &request.base,
         .target = CLIENT_TARGET_CONTROLLER,
         .retries = true,
         .on_result = create_user_result,
-        .output = unconst(name), /* for the sentence */
-        .timeout_ms = op_timeout(timeout_ms),
+        .output = client_unconst(name), /* for the sentence */
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -165,16 +146,16 @@ int ether_user_delete(struct ether_client *client, const char *name, int timeout
         return user_name_error(errstr, errstr_size);
     }
     Ether__DeleteUserRequest request = ETHER__DELETE_USER_REQUEST__INIT;
-    request.name = unconst(name);
-    request.timeout_ms = op_timeout(timeout_ms);
+    request.name = client_unconst(name);
+    request.timeout_ms = client_op_timeout(timeout_ms);
     struct client_op op = {
         .api_key = PROTO_API_DELETE_USER,
         .request = &request.base,
         .target = CLIENT_TARGET_CONTROLLER,
         .retries = true,
         .on_result = delete_user_result,
-        .output = unconst(name),
-        .timeout_ms = op_timeout(timeout_ms),
+        .output = client_unconst(name),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -204,8 +185,8 @@ static enum client_verdict list_users_result(struct ether_client *client, struct
         users = ether_calloc(answer->n_users, sizeof *users);
         for (size_t i = 0; i < answer->n_users; i++) {
             const Ether__UserListing *from = answer->users[i];
-            users[i].name = copy_string(from->name);
-            users[i].mechanism = copy_string(from->mechanism);
+            users[i].name = client_copy_string(from->name);
+            users[i].mechanism = client_copy_string(from->mechanism);
             users[i].iterations = from->iterations;
         }
         /* The controller sorts them; sorting again costs little and makes it a promise. */
@@ -235,7 +216,7 @@ int ether_user_list(struct ether_client *client, int timeout_ms, struct ether_us
         .retries = true,
         .on_result = list_users_result,
         .output = &output,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     ETHER_ASSERT(rc == ETHER_OK || *users == NULL);
@@ -248,8 +229,8 @@ void ether_users_free(struct ether_user *users, size_t count)
         return;
     }
     for (size_t i = 0; i < count; i++) {
-        free_const(users[i].name);
-        free_const(users[i].mechanism);
+        client_free_const(users[i].name);
+        client_free_const(users[i].mechanism);
     }
     ether_free(users);
 }
@@ -325,9 +306,9 @@ static int check_binding(const struct ether_acl *acl, char *errstr, size_t errst
 static void binding_from(Ether__AclBinding *binding, const struct ether_acl *acl)
 {
     ether__acl_binding__init(binding);
-    binding->principal = unconst(acl->principal);
+    binding->principal = client_unconst(acl->principal);
     binding->resource_type = (Ether__AclResourceType)acl->resource_type;
-    binding->resource_name = unconst(acl->resource_name != NULL ? acl->resource_name : "");
+    binding->resource_name = client_unconst(acl->resource_name != NULL ? acl->resource_name : "");
     binding->pattern = (Ether__AclPatternType)acl->pattern;
     binding->operation = (Ether__AclOperation)acl->operation;
     binding->permission = (Ether__AclPermission)acl->permission;
@@ -398,9 +379,9 @@ static int acl_write(struct ether_client *client, const struct ether_acl *acl, b
     Ether__CreateAclRequest create_request = ETHER__CREATE_ACL_REQUEST__INIT;
     Ether__DeleteAclRequest delete_request = ETHER__DELETE_ACL_REQUEST__INIT;
     create_request.binding = &binding;
-    create_request.timeout_ms = op_timeout(timeout_ms);
+    create_request.timeout_ms = client_op_timeout(timeout_ms);
     delete_request.binding = &binding;
-    delete_request.timeout_ms = op_timeout(timeout_ms);
+    delete_request.timeout_ms = client_op_timeout(timeout_ms);
     struct client_op op = {
         .api_key = create ? PROTO_API_CREATE_ACL : PROTO_API_DELETE_ACL,
         .request = create ? &create_request.base : &delete_request.base,
@@ -408,7 +389,7 @@ static int acl_write(struct ether_client *client, const struct ether_acl *acl, b
         .retries = true,
         .on_result = create ? create_acl_result : delete_acl_result,
         .output = &shown,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     return client_op_run(client, &op, errstr, errstr_size);
 }
@@ -480,9 +461,9 @@ static enum client_verdict list_acls_result(struct ether_client *client, struct 
             }
             /* Values a newer broker may send are passed on as they are. */
             struct ether_acl *to = &acls[count++];
-            to->principal = copy_string(from->principal);
+            to->principal = client_copy_string(from->principal);
             to->resource_type = (enum ether_acl_resource_type)from->resource_type;
-            to->resource_name = copy_string(from->resource_name);
+            to->resource_name = client_copy_string(from->resource_name);
             to->pattern = (enum ether_acl_pattern)from->pattern;
             to->operation = (enum ether_acl_operation)from->operation;
             to->permission = (enum ether_acl_permission)from->permission;
@@ -515,9 +496,9 @@ int ether_acl_list(struct ether_client *client, const char *principal,
                             "the resource type filter is any, topic, group or cluster");
     }
     Ether__ListAclsRequest request = ETHER__LIST_ACLS_REQUEST__INIT;
-    request.principal = unconst(principal != NULL ? principal : "");
+    request.principal = client_unconst(principal != NULL ? principal : "");
     request.resource_type = (Ether__AclResourceType)resource_type;
-    request.resource_name = unconst(resource_name != NULL ? resource_name : "");
+    request.resource_name = client_unconst(resource_name != NULL ? resource_name : "");
     struct acls_output output = {acls, count};
     struct client_op op = {
         .api_key = PROTO_API_LIST_ACLS,
@@ -526,7 +507,7 @@ int ether_acl_list(struct ether_client *client, const char *principal,
         .retries = true,
         .on_result = list_acls_result,
         .output = &output,
-        .timeout_ms = op_timeout(timeout_ms),
+        .timeout_ms = client_op_timeout(timeout_ms),
     };
     int rc = client_op_run(client, &op, errstr, errstr_size);
     ETHER_ASSERT(rc == ETHER_OK || *acls == NULL);
@@ -539,8 +520,8 @@ void ether_acls_free(struct ether_acl *acls, size_t count)
         return;
     }
     for (size_t i = 0; i < count; i++) {
-        free_const(acls[i].principal);
-        free_const(acls[i].resource_name);
+        client_free_const(acls[i].principal);
+        client_free_const(acls[i].resource_name);
     }
     ether_free(acls);
 }
