@@ -139,9 +139,8 @@ const struct broker_replica_callbacks *broker_replica_callbacks_for(struct broke
     return &broker->replica_callbacks;
 }
 
-_Static_assert((int)BROKER_RACK_BYTES_MAX == (int)CONTROLLER_RACK_BYTES_MAX &&
-                   (int)BROKER_RAFT_WIRE_RACK_BYTES_MAX == (int)CONTROLLER_RACK_BYTES_MAX,
-               "a rack the config accepts must fit the Raft frames and the controller");
+_Static_assert((int)BROKER_RACK_BYTES_MAX == (int)CONTROLLER_RACK_BYTES_MAX,
+               "a rack the config accepts is one the controller registers");
 
 bool broker_is_seed(const struct broker *broker, uint32_t broker_id)
 {
@@ -151,18 +150,6 @@ bool broker_is_seed(const struct broker *broker, uint32_t broker_id)
         }
     }
     return false;
-}
-
-/* A rack the controller accepts: at most CONTROLLER_RACK_BYTES_MAX printable bytes, no space. */
-static bool rack_valid(const char *rack)
-{
-    size_t length = 0;
-    for (const char *c = rack; *c != '\0'; c++) {
-        if (*c <= ' ' || *c > '~' || ++length > CONTROLLER_RACK_BYTES_MAX) {
-            return false;
-        }
-    }
-    return true;
 }
 
 static void observe_peer(struct broker *broker, uint32_t broker_id, uint64_t incarnation,
@@ -181,9 +168,12 @@ static void observe_peer(struct broker *broker, uint32_t broker_id, uint64_t inc
         ETHER_ASSERT(broker->observed_count < BROKER_SEEDS_MAX);
         peer = &broker->observed[broker->observed_count++];
         peer->broker_id = broker_id;
+        peer->rack[0] = '\0';
     }
     peer->incarnation = (uint32_t)incarnation;
-    snprintf(peer->rack, sizeof peer->rack, "%s", rack != NULL && rack_valid(rack) ? rack : "");
+    if (rack != NULL) { /* only frames with the hints say it */
+        snprintf(peer->rack, sizeof peer->rack, "%s", broker_config_rack_valid(rack) ? rack : "");
+    }
 }
 
 uint32_t broker_observed_incarnation(const struct broker *broker, uint32_t broker_id)
@@ -280,7 +270,8 @@ static void route_raft_messages(struct broker *broker, uint64_t connection_id,
         broker_server_close_connection(broker->server, connection_id);
         return;
     }
-    observe_peer(broker, request->from_broker_id, request->from_incarnation, request->from_rack);
+    observe_peer(broker, request->from_broker_id, request->from_incarnation,
+                 request->sender != NULL ? request->sender->rack : NULL);
     size_t entries_total = 0;
     for (size_t i = 0; i < request->n_messages; i++) {
         entries_total += request->messages[i]->n_entries;

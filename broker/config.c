@@ -421,6 +421,17 @@ static int validate_tls(const struct broker_config *config, char *errbuf, size_t
     return ETHER_OK;
 }
 
+bool broker_config_rack_valid(const char *rack)
+{
+    size_t length = 0;
+    for (const char *c = rack; *c != '\0'; c++) {
+        if (*c <= ' ' || *c > '~' || ++length > BROKER_RACK_BYTES_MAX) {
+            return false;
+        }
+    }
+    return true;
+}
+
 enum broker_client_auth broker_config_client_auth(const struct broker_config *config)
 {
     if (strcmp(config->tls_client_auth, "requested") == 0) {
@@ -472,12 +483,7 @@ int broker_config_validate(const struct broker_config *config, char *errbuf, siz
                  config->client_port);
         return ETHER_ERR_INVALID_ARGUMENT;
     }
-    size_t rack_bytes = strlen(config->rack);
-    bool rack_printable = true;
-    for (size_t i = 0; i < rack_bytes; i++) {
-        rack_printable = rack_printable && config->rack[i] > ' ' && config->rack[i] <= '~';
-    }
-    if (rack_bytes > BROKER_RACK_BYTES_MAX || !rack_printable) {
+    if (!broker_config_rack_valid(config->rack)) {
         snprintf(errbuf, errbuf_size,
                  "rack '%.80s' must be at most %d printable characters without spaces",
                  config->rack, BROKER_RACK_BYTES_MAX);

@@ -121,6 +121,9 @@ enum broker_client_auth {
     BROKER_CLIENT_AUTH_NONE,      /* anonymous clients too */
 };
 
+/* "" or at most BROKER_RACK_BYTES_MAX printable ASCII characters without spaces. */
+bool broker_config_rack_valid(const char *rack);
+
 /* tls-client-auth as an enum (validated by broker_config_load). */
 enum broker_client_auth broker_config_client_auth(const struct broker_config *config);
 

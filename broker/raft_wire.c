@@ -11,7 +11,6 @@ enum {
     FIELD_FROM_BROKER_ID_TAG = (1 << 3) | 0,   /* varint */
     FIELD_MESSAGES_TAG = (2 << 3) | 2,         /* length-delimited */
     FIELD_FROM_INCARNATION_TAG = (4 << 3) | 0, /* varint */
-    FIELD_FROM_RACK_TAG = (5 << 3) | 2,        /* length-delimited */
 };
 
 void broker_raft_wire_scratch_init(struct broker_raft_wire_scratch *scratch)
@@ -107,22 +106,14 @@ void broker_raft_wire_append(struct ether_buf *out, struct broker_raft_wire_scra
 }
 
 int broker_raft_wire_frame(struct ether_buf *out, uint32_t from_broker_id,
-                           uint32_t from_incarnation, const char *from_rack,
-                           const struct ether_buf *messages, size_t frame_bytes_max)
+                           uint32_t from_incarnation, const struct ether_buf *messages,
+                           size_t frame_bytes_max)
 {
-    size_t rack_bytes = from_rack != NULL ? strlen(from_rack) : 0;
-    ETHER_ASSERT(rack_bytes <= BROKER_RAFT_WIRE_RACK_BYTES_MAX);
-    uint8_t prefix[BROKER_RAFT_WIRE_PREFIX_BYTES_MAX];
+    uint8_t prefix[2 * (1 + ETHER_VARINT_BYTES_MAX)];
     prefix[0] = FIELD_FROM_BROKER_ID_TAG;
     size_t prefix_bytes = 1 + ether_varint_encode_u64(from_broker_id, prefix + 1);
     prefix[prefix_bytes++] = FIELD_FROM_INCARNATION_TAG;
     prefix_bytes += ether_varint_encode_u64(from_incarnation, prefix + prefix_bytes);
-    if (rack_bytes > 0) {
-        prefix[prefix_bytes++] = FIELD_FROM_RACK_TAG;
-        prefix_bytes += ether_varint_encode_u64(rack_bytes, prefix + prefix_bytes);
-        memcpy(prefix + prefix_bytes, from_rack, rack_bytes);
-        prefix_bytes += rack_bytes;
-    }
     struct ether_buf body = ETHER_BUF_INIT;
     ether_buf_reserve(&body, prefix_bytes + messages->length);
     ether_buf_append(&body, prefix, prefix_bytes);

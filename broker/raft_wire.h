@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "common/varint.h"
 #include "proto/proto.h"
 #include "raft/raft.h"
 
@@ -39,22 +38,14 @@ void broker_raft_wire_scratch_free(struct broker_raft_wire_scratch *scratch);
 void broker_raft_wire_append(struct ether_buf *out, struct broker_raft_wire_scratch *scratch,
                              const struct raft_message *message);
 
-enum {
-    BROKER_RAFT_WIRE_RACK_BYTES_MAX = 64, /* the controller's limit (CONTROLLER_RACK_BYTES_MAX) */
-    /* The sender's fields before the messages: id, incarnation and rack, tags and lengths. */
-    BROKER_RAFT_WIRE_PREFIX_BYTES_MAX =
-        3 * (1 + ETHER_VARINT_BYTES_MAX) + BROKER_RAFT_WIRE_RACK_BYTES_MAX,
-};
-
 /*
- * Appends a RAFT_MESSAGES frame carrying the sender's id, incarnation and rack (NULL or ""
- * for none; at most BROKER_RAFT_WIRE_RACK_BYTES_MAX bytes) and the packed messages (as built by
- * broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE when they do not fit in
- * frame_bytes_max; `out` is then unchanged.
+ * Appends a RAFT_MESSAGES frame carrying the sender's id and incarnation and the packed
+ * messages (as built by broker_raft_wire_append). ETHER_ERR_FRAME_TOO_LARGE
+ * when they do not fit in frame_bytes_max; `out` is then unchanged.
  */
 int broker_raft_wire_frame(struct ether_buf *out, uint32_t from_broker_id,
-                           uint32_t from_incarnation, const char *from_rack,
-                           const struct ether_buf *messages, size_t frame_bytes_max);
+                           uint32_t from_incarnation, const struct ether_buf *messages,
+                           size_t frame_bytes_max);
 
 /*
  * Converts a received message. Entries go to entries_out (room for

@@ -458,6 +458,15 @@ void broker_transport_broadcast_hints(struct broker_transport *transport,
                                                 ether_buf_extend(&transport->hints, packed_bytes));
         ETHER_ASSERT(packed == packed_bytes);
     }
+    /* This broker's rack travels with the hints, not in every frame. */
+    Ether__RaftSenderInfo sender = ETHER__RAFT_SENDER_INFO__INIT;
+    sender.rack =
+        (char *)(uintptr_t)(transport->options.self_rack != NULL ? transport->options.self_rack
+                                                                 : "");
+    size_t sender_bytes = protobuf_c_message_get_packed_size(&sender.base);
+    ether_buf_append_u8(&transport->hints, (5 << 3) | 2); /* field 5, length-delimited */
+    ether_buf_append_varint(&transport->hints, sender_bytes);
+    protobuf_c_message_pack(&sender.base, ether_buf_extend(&transport->hints, sender_bytes));
     for (size_t i = 0; i < transport->peers_count; i++) {
         transport->peers[i]->hints_due = true;
     }
@@ -489,9 +498,9 @@ static void write_frame(struct broker_transport *transport, struct peer *peer,
                         const struct ether_buf *fields)
 {
     struct ether_buf frame = ETHER_BUF_INIT;
-    int rc = broker_raft_wire_frame(
-        &frame, transport->options.self_broker_id, transport->options.self_incarnation,
-        transport->options.self_rack, fields, transport->options.frame_bytes_max);
+    int rc = broker_raft_wire_frame(&frame, transport->options.self_broker_id,
+                                    transport->options.self_incarnation, fields,
+                                    transport->options.frame_bytes_max);
     if (rc != ETHER_OK) {
         /* Only a single message larger than a frame gets here: Raft sends it again
          * smaller (its append and chunk limits are far below the frame limit). */
@@ -537,9 +546,8 @@ static size_t field_bytes(const uint8_t *data, size_t size_bytes)
 
 void broker_transport_flush(struct broker_transport *transport)
 {
-    /* Room for the frame header and the sender's id, incarnation and rack. */
-    size_t frame_fields_max = transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES -
-                              BROKER_RAFT_WIRE_PREFIX_BYTES_MAX;
+    /* Room for the frame header and the sender's id and incarnation. */
+    size_t frame_fields_max = transport->options.frame_bytes_max - PROTO_FRAME_HEADER_BYTES - 32;
     struct ether_buf chunk = ETHER_BUF_INIT;
     for (size_t i = 0; i < transport->peers_count; i++) {
         struct peer *peer = transport->peers[i];

@@ -39,7 +39,7 @@ struct broker_transport;
 struct broker_transport_options {
     uint32_t self_broker_id;
     uint32_t self_incarnation; /* 0 until known (see broker_transport_set_incarnation) */
-    const char *self_rack;     /* "" or NULL: none; must outlive the transport */
+    const char *self_rack;     /* "" or NULL: none; sent with the hints; outlives the transport */
     uint32_t frame_bytes_max;
     uint64_t output_bytes_max; /* per peer */
     uint32_t reconnect_delay_min_ms;
@@ -85,9 +85,9 @@ void broker_transport_send(struct broker_transport *transport, const struct raft
 
 /*
  * Replaces the leader hints that go, once, with the next frame to every
- * connected peer; that frame is sent even when it has no Raft message and no
- * hint, so every peer regularly hears this broker's id and incarnation. The
- * hints are copied.
+ * connected peer, together with this broker's rack (RaftSenderInfo); that frame
+ * is sent even when it has no Raft message and no hint, so every peer regularly
+ * hears this broker's id, incarnation and rack. The hints are copied.
  */
 void broker_transport_broadcast_hints(struct broker_transport *transport,
                                       const Ether__LeaderHint *const *hints, size_t hints_count);

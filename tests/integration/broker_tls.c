@@ -250,7 +250,7 @@ static void build_forged_heartbeat(struct ether_buf *frame, uint32_t from_broker
     broker_raft_wire_scratch_init(&scratch);
     struct ether_buf messages = ETHER_BUF_INIT;
     broker_raft_wire_append(&messages, &scratch, &message);
-    assert_int_equal(broker_raft_wire_frame(frame, from_broker_id, 1, NULL, &messages, 1 << 20),
+    assert_int_equal(broker_raft_wire_frame(frame, from_broker_id, 1, &messages, 1 << 20),
                      ETHER_OK);
     ether_buf_free(&messages);
     broker_raft_wire_scratch_free(&scratch);
