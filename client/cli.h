@@ -210,12 +210,6 @@ void cli_template_format(struct cli_text *out, const char *template_text,
 /* One JSON object for a consumed record, followed by a newline. */
 void cli_record_json(struct cli_text *out, const struct cli_record *record);
 
-/* "read", "allow", "topic", "prefixed"; "unknown" for a value this build does not know. */
-const char *cli_acl_operation_name(enum ether_acl_operation operation);
-const char *cli_acl_permission_name(enum ether_acl_permission permission);
-const char *cli_acl_resource_type_name(enum ether_acl_resource_type resource_type);
-const char *cli_acl_pattern_name(enum ether_acl_pattern pattern);
-
 /* A table of users (text) or a JSON array of them, followed by a newline. */
 void cli_users_format(struct cli_text *out, const struct ether_user *users, size_t count,
                       enum cli_output output);

@@ -360,7 +360,7 @@ static int parse_operations(const char *flag_name, const char *text, struct cli_
         size_t length = comma != NULL ? (size_t)(comma - cursor) : strlen(cursor);
         int found = -1;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
-            const char *name = cli_acl_operation_name(known[k]);
+            const char *name = ether_acl_operation_name(known[k]);
             if (strlen(name) == length && strncasecmp(name, cursor, length) == 0) {
                 found = (int)k;
             }
@@ -374,7 +374,7 @@ static int parse_operations(const char *flag_name, const char *text, struct cli_
         for (size_t i = 0; i < options->acl_operation_count; i++) {
             if (options->acl_operations[i] == known[found]) {
                 return usage_error(errstr, errstr_size, "%s names %s twice", flag_name,
-                                   cli_acl_operation_name(known[found]));
+                                   ether_acl_operation_name(known[found]));
             }
         }
         options->acl_operations[options->acl_operation_count++] = known[found];

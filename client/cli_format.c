@@ -196,68 +196,6 @@ void cli_record_json(struct cli_text *out, const struct cli_record *record)
 
 /* ---- users and ACLs ------------------------------------------------------------------------ */
 
-const char *cli_acl_operation_name(enum ether_acl_operation operation)
-{
-    switch (operation) {
-    case ETHER_ACL_OPERATION_ANY:
-        return "any";
-    case ETHER_ACL_OPERATION_READ:
-        return "read";
-    case ETHER_ACL_OPERATION_WRITE:
-        return "write";
-    case ETHER_ACL_OPERATION_CREATE:
-        return "create";
-    case ETHER_ACL_OPERATION_DELETE:
-        return "delete";
-    case ETHER_ACL_OPERATION_DESCRIBE:
-        return "describe";
-    case ETHER_ACL_OPERATION_ALTER:
-        return "alter";
-    case ETHER_ACL_OPERATION_ALL:
-        return "all";
-    }
-    return "unknown";
-}
-
-const char *cli_acl_permission_name(enum ether_acl_permission permission)
-{
-    switch (permission) {
-    case ETHER_ACL_PERMISSION_ANY:
-        return "any";
-    case ETHER_ACL_PERMISSION_ALLOW:
-        return "allow";
-    case ETHER_ACL_PERMISSION_DENY:
-        return "deny";
-    }
-    return "unknown";
-}
-
-const char *cli_acl_resource_type_name(enum ether_acl_resource_type resource_type)
-{
-    switch (resource_type) {
-    case ETHER_ACL_RESOURCE_ANY:
-        return "any";
-    case ETHER_ACL_RESOURCE_TOPIC:
-        return "topic";
-    case ETHER_ACL_RESOURCE_GROUP:
-        return "group";
-    case ETHER_ACL_RESOURCE_CLUSTER:
-        return "cluster";
-    }
-    return "unknown";
-}
-
-const char *cli_acl_pattern_name(enum ether_acl_pattern pattern)
-{
-    switch (pattern) {
-    case ETHER_ACL_PATTERN_LITERAL:
-        return "literal";
-    case ETHER_ACL_PATTERN_PREFIXED:
-        return "prefixed";
-    }
-    return "unknown";
-}
-
 static void json_text(struct cli_text *out, const char *text)
 {
     cli_json_string(out, text, strlen(text));
@@ -298,12 +236,12 @@ void cli_acls_format(struct cli_text *out, const struct ether_acl *acls, size_t 
             cli_text_printf(out, "%s{\"principal\":", i > 0 ? "," : "");
             json_text(out, acl->principal);
             cli_text_printf(out, ",\"permission\":\"%s\",\"operation\":\"%s\"",
-                            cli_acl_permission_name(acl->permission),
-                            cli_acl_operation_name(acl->operation));
+                            ether_acl_permission_name(acl->permission),
+                            ether_acl_operation_name(acl->operation));
             cli_text_printf(out, ",\"resource_type\":\"%s\",\"resource_name\":",
-                            cli_acl_resource_type_name(acl->resource_type));
+                            ether_acl_resource_type_name(acl->resource_type));
             json_text(out, acl->resource_name);
-            cli_text_printf(out, ",\"pattern\":\"%s\"}", cli_acl_pattern_name(acl->pattern));
+            cli_text_printf(out, ",\"pattern\":\"%s\"}", ether_acl_pattern_name(acl->pattern));
         }
         cli_text_printf(out, "]\n");
         return;
@@ -314,8 +252,8 @@ void cli_acls_format(struct cli_text *out, const struct ether_acl *acls, size_t 
         const struct ether_acl *acl = &acls[i];
         cli_text_printf(
             out, "%-24s %-10s %-10s %-8s %-10s %s\n", acl->principal,
-            cli_acl_permission_name(acl->permission), cli_acl_operation_name(acl->operation),
-            cli_acl_resource_type_name(acl->resource_type), cli_acl_pattern_name(acl->pattern),
+            ether_acl_permission_name(acl->permission), ether_acl_operation_name(acl->operation),
+            ether_acl_resource_type_name(acl->resource_type), ether_acl_pattern_name(acl->pattern),
             acl->resource_name[0] != '\0' ? acl->resource_name : "-");
     }
     if (count == 0) {
@@ -325,9 +263,9 @@ void cli_acls_format(struct cli_text *out, const struct ether_acl *acls, size_t 
 
 void cli_acl_describe(struct cli_text *out, const struct ether_acl *acl)
 {
-    cli_text_printf(out, "%s %s %s on ", cli_acl_permission_name(acl->permission), acl->principal,
-                    cli_acl_operation_name(acl->operation));
-    const char *type = cli_acl_resource_type_name(acl->resource_type);
+    cli_text_printf(out, "%s %s %s on ", ether_acl_permission_name(acl->permission), acl->principal,
+                    ether_acl_operation_name(acl->operation));
+    const char *type = ether_acl_resource_type_name(acl->resource_type);
     const char *name = acl->resource_name != NULL ? acl->resource_name : "";
     if (acl->resource_type == ETHER_ACL_RESOURCE_CLUSTER) {
         cli_text_printf(out, "the cluster");

@@ -925,6 +925,13 @@ ETHER_API int ether_acl_list(struct ether_client *client, const char *principal,
                              int timeout_ms, struct ether_acl **acls, size_t *count, char *errstr,
                              size_t errstr_size);
 
+/* "read", "allow", "topic", "prefixed" (the CLI's words); "any" for the filters' *_ANY;
+ * "unknown" for a value this build does not know. */
+ETHER_API const char *ether_acl_operation_name(enum ether_acl_operation operation);
+ETHER_API const char *ether_acl_permission_name(enum ether_acl_permission permission);
+ETHER_API const char *ether_acl_resource_type_name(enum ether_acl_resource_type resource_type);
+ETHER_API const char *ether_acl_pattern_name(enum ether_acl_pattern pattern);
+
 ETHER_API void ether_acls_free(struct ether_acl *acls, size_t count);
 
 #ifdef __cplusplus

@@ -237,19 +237,68 @@ void ether_users_free(struct ether_user *users, size_t count)
 
 /* ---- ACLs ------------------------------------------------------------------------------------ */
 
-static const char *resource_type_name(enum ether_acl_resource_type type)
+/* ---- names ---------------------------------------------------------------------------------- */
+
+const char *ether_acl_operation_name(enum ether_acl_operation operation)
 {
-    switch (type) {
+    switch (operation) {
+    case ETHER_ACL_OPERATION_ANY:
+        return "any";
+    case ETHER_ACL_OPERATION_READ:
+        return "read";
+    case ETHER_ACL_OPERATION_WRITE:
+        return "write";
+    case ETHER_ACL_OPERATION_CREATE:
+        return "create";
+    case ETHER_ACL_OPERATION_DELETE:
+        return "delete";
+    case ETHER_ACL_OPERATION_DESCRIBE:
+        return "describe";
+    case ETHER_ACL_OPERATION_ALTER:
+        return "alter";
+    case ETHER_ACL_OPERATION_ALL:
+        return "all";
+    }
+    return "unknown";
+}
+
+const char *ether_acl_permission_name(enum ether_acl_permission permission)
+{
+    switch (permission) {
+    case ETHER_ACL_PERMISSION_ANY:
+        return "any";
+    case ETHER_ACL_PERMISSION_ALLOW:
+        return "allow";
+    case ETHER_ACL_PERMISSION_DENY:
+        return "deny";
+    }
+    return "unknown";
+}
+
+const char *ether_acl_resource_type_name(enum ether_acl_resource_type resource_type)
+{
+    switch (resource_type) {
+    case ETHER_ACL_RESOURCE_ANY:
+        return "any";
     case ETHER_ACL_RESOURCE_TOPIC:
         return "topic";
     case ETHER_ACL_RESOURCE_GROUP:
         return "group";
     case ETHER_ACL_RESOURCE_CLUSTER:
         return "cluster";
-    case ETHER_ACL_RESOURCE_ANY:
-        break;
     }
-    return "resource";
+    return "unknown";
+}
+
+const char *ether_acl_pattern_name(enum ether_acl_pattern pattern)
+{
+    switch (pattern) {
+    case ETHER_ACL_PATTERN_LITERAL:
+        return "literal";
+    case ETHER_ACL_PATTERN_PREFIXED:
+        return "prefixed";
+    }
+    return "unknown";
 }
 
 /* Checks a binding to create or delete; ETHER_OK or INVALID_ARGUMENT with a sentence. */
@@ -270,8 +319,8 @@ static int check_binding(const struct ether_acl *acl, char *errstr, size_t errst
         if (!named) {
             return client_error(errstr, errstr_size, ETHER_ERR_INVALID_ARGUMENT,
                                 "an ACL binding for a %s needs its name (or * for every %s)",
-                                resource_type_name(acl->resource_type),
-                                resource_type_name(acl->resource_type));
+                                ether_acl_resource_type_name(acl->resource_type),
+                                ether_acl_resource_type_name(acl->resource_type));
         }
         break;
     case ETHER_ACL_RESOURCE_CLUSTER:
@@ -323,7 +372,7 @@ static void binding_what(char *what, size_t what_size, const char *verb,
                  SHOWN_NAME_BYTES, acl->principal);
     } else {
         snprintf(what, what_size, "cannot %s the ACL binding of %.*s on %s %s%.*s", verb,
-                 SHOWN_NAME_BYTES, acl->principal, resource_type_name(acl->resource_type),
+                 SHOWN_NAME_BYTES, acl->principal, ether_acl_resource_type_name(acl->resource_type),
                  acl->pattern == ETHER_ACL_PATTERN_PREFIXED ? "prefix " : "", SHOWN_NAME_BYTES,
                  acl->resource_name);
     }
