@@ -22,6 +22,7 @@
 
 #include "client/ether.h"
 #include "common/tls.h"
+#include "tests/unit/test_repository_root.h"
 
 enum {
     FAKE_CERTS_PATH_BYTES_MAX = 512,
@@ -31,31 +32,6 @@ enum {
 struct fake_certs {
     char dir[FAKE_CERTS_PATH_BYTES_MAX];
 };
-
-/* The repository's root: four levels above build/<flavour>/tests/unit/<program>, else the
- * working directory (tests/run-checks runs from the root). */
-static void fake_repository_root(char *root, size_t root_size)
-{
-    char exe[FAKE_CERTS_PATH_BYTES_MAX];
-    ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (length > 0) {
-        exe[length] = '\0';
-        for (int up = 0; up < 5; up++) {
-            char *slash = strrchr(exe, '/');
-            if (slash == NULL) {
-                break;
-            }
-            *slash = '\0';
-        }
-        char script[FAKE_CERTS_PATH_BYTES_MAX + 32];
-        snprintf(script, sizeof script, "%s/scripts/make-test-certs", exe);
-        if (access(script, X_OK) == 0) {
-            snprintf(root, root_size, "%s", exe);
-            return;
-        }
-    }
-    snprintf(root, root_size, ".");
-}
 
 /* Certificates for `broker_count` brokers in a new temporary directory; NULL (with a line
  * on stderr) when they cannot be made. Free with fake_certs_free. */
@@ -73,7 +49,7 @@ __attribute__((unused)) static struct fake_certs *fake_certs_new(uint32_t broker
         return NULL;
     }
     char root[FAKE_CERTS_PATH_BYTES_MAX];
-    fake_repository_root(root, sizeof root);
+    test_repository_root(root, sizeof root);
     char command[4 * FAKE_CERTS_PATH_BYTES_MAX];
     snprintf(command, sizeof command, "'%s/scripts/make-test-certs' '%s' %u", root, certs->dir,
              broker_count);

@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/tls.h"
+#include "tests/unit/test_repository_root.h"
 
 enum { PATH_BYTES_MAX = 512, PATHS_COUNT_MAX = 32, ERRSTR_BYTES = 512, MEBIBYTE = 1024 * 1024 };
 
@@ -29,31 +30,6 @@ struct certs {
 };
 
 /* ---- certificates --------------------------------------------------------------------- */
-
-/* The repository's root: four levels above build/<flavour>/tests/unit/test_common_tls,
- * else the working directory (tests/run-checks runs from the root). */
-static void find_root(char *root, size_t root_size)
-{
-    char exe[PATH_BYTES_MAX];
-    ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (length > 0) {
-        exe[length] = '\0';
-        for (int up = 0; up < 5; up++) {
-            char *slash = strrchr(exe, '/');
-            if (slash == NULL) {
-                break;
-            }
-            *slash = '\0';
-        }
-        char script[PATH_BYTES_MAX + 32];
-        snprintf(script, sizeof script, "%s/scripts/make-test-certs", exe);
-        if (access(script, X_OK) == 0) {
-            snprintf(root, root_size, "%s", exe);
-            return;
-        }
-    }
-    snprintf(root, root_size, ".");
-}
 
 static int make_certs(void **state)
 {
@@ -66,7 +42,7 @@ static int make_certs(void **state)
         return -1;
     }
     char root[PATH_BYTES_MAX];
-    find_root(root, sizeof root);
+    test_repository_root(root, sizeof root);
     char command[3 * PATH_BYTES_MAX];
     snprintf(command, sizeof command, "'%s/scripts/make-test-certs' '%s' 2", root, certs->dir);
     if (system(command) != 0) {
