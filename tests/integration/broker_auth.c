@@ -233,25 +233,8 @@ static int produce_error(int fd, const char *topic, uint32_t partition, uint64_t
 {
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_batch(&batch, first, RECORDS);
-    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-    part.partition = partition;
-    part.batch.data = batch.data;
-    part.batch.len = batch.length;
-    Ether__ProducePartition *parts[1] = {&part};
-    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-    request.topic = (char *)(uintptr_t)topic;
-    request.acks = ETHER__ACKS__ACKS_ALL;
-    request.timeout_ms = 10000;
-    request.n_partitions = 1;
-    request.partitions = parts;
-    ProtobufCMessage *response = NULL;
-    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+    int rc = harness_produce_batch(fd, topic, partition, &batch, ETHER__ACKS__ACKS_ALL, NULL, NULL);
     ether_buf_free(&batch);
-    if (rc == ETHER_OK) {
-        Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
-        rc = produced->n_partitions == 1 ? (int)produced->partitions[0]->error : ETHER_ERR_CORRUPT;
-        proto_message_free(response);
-    }
     return rc;
 }
 
@@ -279,23 +262,13 @@ static void produce_as_alice(struct harness *harness, const char *topic, uint32_
 /* A fetch of the partition from offset 0: its error, and the bytes of batches it returned. */
 static int fetch_error(int fd, const char *topic, uint32_t partition, size_t *batches_count)
 {
-    Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
-    wanted.partition = partition;
-    wanted.max_bytes = 256 * 1024;
-    Ether__FetchPartition *wanted_list[1] = {&wanted};
-    Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
-    request.topic = (char *)(uintptr_t)topic;
-    request.n_partitions = 1;
-    request.partitions = wanted_list;
-    request.max_wait_ms = 100;
-    ProtobufCMessage *response = NULL;
-    int rc = harness_call(fd, PROTO_API_FETCH, &request.base, &response);
+    Ether__FetchResponse *fetched = NULL;
+    int rc = harness_fetch_partition(fd, topic, partition, 0, 100, &fetched);
     *batches_count = 0;
     if (rc == ETHER_OK) {
-        Ether__FetchResponse *fetched = (Ether__FetchResponse *)response;
         rc = fetched->n_partitions == 1 ? (int)fetched->partitions[0]->error : ETHER_ERR_CORRUPT;
         *batches_count = fetched->n_partitions == 1 ? fetched->partitions[0]->n_batches : 0;
-        proto_message_free(response);
+        proto_message_free(&fetched->base);
     }
     return rc;
 }

@@ -83,33 +83,6 @@ static void make_produce_request(Ether__ProduceRequest *request, Ether__ProduceP
     request->partitions = parts;
 }
 
-/* Sends `batch` and reads the answer: the partition's error, base offset and leader hint. */
-static int send_batch(int fd, const char *topic, uint32_t partition, const struct ether_buf *batch,
-                      Ether__Acks acks, uint64_t *base_offset, uint32_t *leader_hint)
-{
-    Ether__ProduceRequest request;
-    Ether__ProducePartition part;
-    Ether__ProducePartition *parts[1];
-    make_produce_request(&request, &part, parts, topic, partition, batch, acks);
-    ProtobufCMessage *response = NULL;
-    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
-    if (rc != ETHER_OK) {
-        return rc;
-    }
-    Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
-    rc = produced->n_partitions == 1 ? (int)produced->partitions[0]->error : ETHER_ERR_CORRUPT;
-    if (produced->n_partitions == 1) {
-        if (base_offset != NULL) {
-            *base_offset = produced->partitions[0]->base_offset;
-        }
-        if (leader_hint != NULL) {
-            *leader_hint = produced->partitions[0]->leader_hint_id;
-        }
-    }
-    proto_message_free(response);
-    return rc;
-}
-
 /* Sends `batch` without reading any answer (acks=0, or an answer the test pretends is lost). */
 static void send_batch_unanswered(int fd, const char *topic, const struct ether_buf *batch,
                                   Ether__Acks acks)
@@ -132,7 +105,7 @@ static int produce(int fd, const char *topic, uint32_t partition, uint64_t first
 {
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_batch(&batch, first, count);
-    int rc = send_batch(fd, topic, partition, &batch, acks, base_offset, leader_hint);
+    int rc = harness_produce_batch(fd, topic, partition, &batch, acks, base_offset, leader_hint);
     ether_buf_free(&batch);
     return rc;
 }
@@ -186,26 +159,15 @@ static void expect_partition_content(struct harness *harness, int broker_id, con
     uint64_t offset = 0;
     uint64_t deadline = harness_now_ms() + 15000;
     while (offset < expected && harness_now_ms() < deadline) {
-        Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
-        wanted.partition = partition;
-        wanted.offset = offset;
-        wanted.max_bytes = 256 * 1024;
-        Ether__FetchPartition *wanted_list[1] = {&wanted};
-        Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
-        request.topic = (char *)(uintptr_t)topic;
-        request.n_partitions = 1;
-        request.partitions = wanted_list;
-        request.max_wait_ms = 200;
-        ProtobufCMessage *response = NULL;
-        int rc = harness_call(fd, PROTO_API_FETCH, &request.base, &response);
+        Ether__FetchResponse *fetched = NULL;
+        int rc = harness_fetch_partition(fd, topic, partition, offset, 200, &fetched);
         CHECK(harness, rc == ETHER_OK);
-        Ether__FetchResponse *fetched = (Ether__FetchResponse *)response;
         CHECK(harness, fetched->n_partitions == 1);
         Ether__FetchPartitionResult *result = fetched->partitions[0];
         if (result->error == ETHER_ERR_NOT_LEADER || result->error == ETHER_ERR_NOT_FOUND) {
             /* A restarted broker knows the topic once it has replayed the controller's
              * log, and serves the partition once it has reopened it. */
-            proto_message_free(response);
+            proto_message_free(&fetched->base);
             usleep(50000);
             continue;
         }
@@ -235,7 +197,7 @@ static void expect_partition_content(struct harness *harness, int broker_id, con
                 offset++;
             }
         }
-        proto_message_free(response);
+        proto_message_free(&fetched->base);
     }
     close(fd);
     CHECK(harness, offset == expected);
@@ -436,8 +398,8 @@ static void test_malformed_input_gets_named_errors_and_the_broker_keeps_serving(
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_batch(&batch, 0, 3);
     batch.data[batch.length - 1] ^= 0x01; /* breaks the CRC */
-    CHECK(harness, send_batch(fd, "strict", 0, &batch, ETHER__ACKS__ACKS_ALL, NULL, NULL) ==
-                       ETHER_ERR_CORRUPT);
+    CHECK(harness, harness_produce_batch(fd, "strict", 0, &batch, ETHER__ACKS__ACKS_ALL, NULL,
+                                         NULL) == ETHER_ERR_CORRUPT);
     ether_buf_free(&batch);
 
     struct ether_buf big = ETHER_BUF_INIT;
@@ -451,8 +413,8 @@ static void test_malformed_input_gets_named_errors_and_the_broker_keeps_serving(
                                             .base_sequence = -1,
                                             .records_bytes_uncompressed = (uint32_t)records.length};
     CHECK(harness, proto_batch_write(&big, &big_header, records.data, records.length) == ETHER_OK);
-    CHECK(harness, send_batch(fd, "strict", 0, &big, ETHER__ACKS__ACKS_ALL, NULL, NULL) ==
-                       ETHER_ERR_TOO_LARGE);
+    CHECK(harness, harness_produce_batch(fd, "strict", 0, &big, ETHER__ACKS__ACKS_ALL, NULL,
+                                         NULL) == ETHER_ERR_TOO_LARGE);
     ether_buf_free(&big);
     ether_buf_free(&records);
     free(big_value);
@@ -684,7 +646,7 @@ static int produce_idempotent(int fd, const char *topic, uint64_t first, uint32_
 {
     struct ether_buf batch = ETHER_BUF_INIT;
     harness_build_producer_batch(&batch, first, count, producer_id, epoch, sequence);
-    int rc = send_batch(fd, topic, 0, &batch, ETHER__ACKS__ACKS_ALL, base_offset, NULL);
+    int rc = harness_produce_batch(fd, topic, 0, &batch, ETHER__ACKS__ACKS_ALL, base_offset, NULL);
     ether_buf_free(&batch);
     return rc;
 }

@@ -142,26 +142,9 @@ static int produce(struct harness *harness, uint32_t partition, uint64_t first, 
         }
         struct ether_buf batch = ETHER_BUF_INIT;
         harness_build_batch(&batch, first, count);
-        Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
-        part.partition = partition;
-        part.batch.data = batch.data;
-        part.batch.len = batch.length;
-        Ether__ProducePartition *parts[1] = {&part};
-        Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
-        request.topic = (char *)(uintptr_t)TOPIC;
-        request.acks = ETHER__ACKS__ACKS_ALL;
-        request.n_partitions = 1;
-        request.partitions = parts;
-        ProtobufCMessage *response = NULL;
-        rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+        rc = harness_produce_batch(fd, TOPIC, partition, &batch, ETHER__ACKS__ACKS_ALL, NULL, NULL);
         harness_close(fd);
         ether_buf_free(&batch);
-        if (rc == ETHER_OK) {
-            Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
-            rc = produced->n_partitions == 1 ? (int)produced->partitions[0]->error
-                                             : ETHER_ERR_CORRUPT;
-            proto_message_free(response);
-        }
         if (rc == ETHER_OK) {
             return rc;
         }
@@ -182,21 +165,10 @@ static uint64_t fetch_all(struct harness *harness, int broker_id, uint32_t parti
     uint64_t offset = 0;
     uint64_t deadline = harness_now_ms() + WAIT_MS;
     while (offset < expected && harness_now_ms() < deadline) {
-        Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
-        wanted.partition = partition;
-        wanted.offset = offset;
-        wanted.max_bytes = 256 * 1024;
-        Ether__FetchPartition *wanted_list[1] = {&wanted};
-        Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
-        request.topic = (char *)(uintptr_t)TOPIC;
-        request.n_partitions = 1;
-        request.partitions = wanted_list;
-        request.max_wait_ms = 200;
-        ProtobufCMessage *response = NULL;
-        if (harness_call(fd, PROTO_API_FETCH, &request.base, &response) != ETHER_OK) {
+        Ether__FetchResponse *fetched = NULL;
+        if (harness_fetch_partition(fd, TOPIC, partition, offset, 200, &fetched) != ETHER_OK) {
             break;
         }
-        Ether__FetchResponse *fetched = (Ether__FetchResponse *)response;
         Ether__FetchPartitionResult *result =
             fetched->n_partitions == 1 ? fetched->partitions[0] : NULL;
         for (size_t b = 0; result != NULL && result->error == ETHER_OK && b < result->n_batches;
@@ -223,7 +195,7 @@ static uint64_t fetch_all(struct harness *harness, int broker_id, uint32_t parti
                 offset++;
             }
         }
-        proto_message_free(response);
+        proto_message_free(&fetched->base);
         if (offset < expected) {
             sleep_ms(50);
         }

@@ -778,3 +778,55 @@ bool harness_metric_value(const char *response, const char *series, uint64_t *va
     *value = strtoull(line + strlen(needle), NULL, 10);
     return true;
 }
+
+int harness_produce_batch(int fd, const char *topic, uint32_t partition,
+                          const struct ether_buf *batch, Ether__Acks acks, uint64_t *base_offset,
+                          uint32_t *leader_hint)
+{
+    Ether__ProducePartition part = ETHER__PRODUCE_PARTITION__INIT;
+    part.partition = partition;
+    part.batch.data = batch->data;
+    part.batch.len = batch->length;
+    Ether__ProducePartition *parts[1] = {&part};
+    Ether__ProduceRequest request = ETHER__PRODUCE_REQUEST__INIT;
+    request.topic = (char *)(uintptr_t)topic;
+    request.acks = acks;
+    request.n_partitions = 1;
+    request.partitions = parts;
+    ProtobufCMessage *response = NULL;
+    int rc = harness_call(fd, PROTO_API_PRODUCE, &request.base, &response);
+    if (rc != ETHER_OK) {
+        return rc;
+    }
+    Ether__ProduceResponse *produced = (Ether__ProduceResponse *)response;
+    rc = produced->n_partitions == 1 ? (int)produced->partitions[0]->error : ETHER_ERR_CORRUPT;
+    if (produced->n_partitions == 1) {
+        if (base_offset != NULL) {
+            *base_offset = produced->partitions[0]->base_offset;
+        }
+        if (leader_hint != NULL) {
+            *leader_hint = produced->partitions[0]->leader_hint_id;
+        }
+    }
+    proto_message_free(response);
+    return rc;
+}
+
+int harness_fetch_partition(int fd, const char *topic, uint32_t partition, uint64_t offset,
+                            uint32_t max_wait_ms, Ether__FetchResponse **response)
+{
+    Ether__FetchPartition wanted = ETHER__FETCH_PARTITION__INIT;
+    wanted.partition = partition;
+    wanted.offset = offset;
+    wanted.max_bytes = 256 * 1024;
+    Ether__FetchPartition *wanted_list[1] = {&wanted};
+    Ether__FetchRequest request = ETHER__FETCH_REQUEST__INIT;
+    request.topic = (char *)(uintptr_t)topic;
+    request.n_partitions = 1;
+    request.partitions = wanted_list;
+    request.max_wait_ms = max_wait_ms;
+    ProtobufCMessage *body = NULL;
+    int rc = harness_call(fd, PROTO_API_FETCH, &request.base, &body);
+    *response = rc == ETHER_OK ? (Ether__FetchResponse *)body : NULL;
+    return rc;
+}

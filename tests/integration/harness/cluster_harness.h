@@ -123,6 +123,20 @@ void harness_build_producer_batch(struct ether_buf *batch, uint64_t first, uint3
                                   int64_t producer_id, int16_t producer_epoch,
                                   int32_t base_sequence);
 
+/*
+ * Produces `batch` to one partition over `fd` and waits for the answer: the partition's
+ * error, or the call's (an ErrorResponse's code, ETHER_ERR_CLOSED, ...). base_offset and
+ * leader_hint (NULL: not wanted) get the partition's answer.
+ */
+int harness_produce_batch(int fd, const char *topic, uint32_t partition,
+                          const struct ether_buf *batch, Ether__Acks acks, uint64_t *base_offset,
+                          uint32_t *leader_hint);
+
+/* Fetches one partition from `offset` over `fd`, waiting up to max_wait_ms for data; the
+ * call's result, with *response (free with proto_message_free) when it is ETHER_OK. */
+int harness_fetch_partition(int fd, const char *topic, uint32_t partition, uint64_t offset,
+                            uint32_t max_wait_ms, Ether__FetchResponse **response);
+
 /* Sends `request` to whichever broker is the controller leader (retrying while electing). */
 int harness_call_controller(struct harness *harness, uint16_t api_key,
                             const ProtobufCMessage *request, ProtobufCMessage **response);
