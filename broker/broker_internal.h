@@ -126,6 +126,7 @@ struct broker_metrics {
 struct principal_rule;
 
 struct broker_security {
+    bool login_required; /* tls-client-auth=requested: a certificate or a SCRAM login first */
     struct principal_rule *principal_rule; /* NULL: a certificate's CN is its principal */
     char *super_users_text;                /* the super-users option, cut at the commas */
     const char **super_users;              /* pointers into super_users_text */

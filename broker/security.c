@@ -106,6 +106,9 @@ int broker_security_open(struct broker *broker, char *errbuf, size_t errbuf_size
 {
     struct broker_security *security = &broker->security;
     memset(security, 0, sizeof *security);
+    security->login_required =
+        broker_config_tls_enabled(broker->config) &&
+        broker_config_client_auth(broker->config) == BROKER_CLIENT_AUTH_REQUESTED;
     const char *rule = broker->config->tls_principal_rule;
     if (rule != NULL && rule[0] != '\0') {
         char problem[160];
@@ -502,8 +505,7 @@ static void refuse_unauthenticated(struct broker *broker, uint64_t connection_id
 bool broker_security_admit(struct broker *broker, uint64_t connection_id,
                            const struct proto_frame_header *header, ProtobufCMessage *request)
 {
-    bool login_required = broker_config_tls_enabled(broker->config) &&
-                          broker_config_client_auth(broker->config) == BROKER_CLIENT_AUTH_REQUESTED;
+    bool login_required = broker->security.login_required;
     if (!login_required && !broker->config->authorization) {
         return true; /* the common case stays free of lookups */
     }
