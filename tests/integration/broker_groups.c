@@ -65,7 +65,13 @@ static int teardown_cluster(void **state)
     return unclean == 0 ? 0 : -1;
 }
 
-/* The coordinator's broker id for `group`, asking every running broker; 0 if none knows. */
+static int64_t fetch_offset(int fd, const char *group, uint32_t partition);
+
+/*
+ * The coordinator's broker id for `group`, asking every running broker, once it serves the
+ * group (a new leader answers COORDINATOR_LOADING until it has applied its log); 0 if none
+ * does in time.
+ */
 static int find_coordinator(struct harness *harness, const char *group)
 {
     uint64_t deadline = harness_now_ms() + WAIT_MS;
@@ -92,7 +98,15 @@ static int find_coordinator(struct harness *harness, const char *group)
                                   : 0;
             proto_message_free(body);
             if (coordinator != 0 && harness->pids[coordinator] != 0) {
-                return coordinator;
+                int coordinator_fd = harness_connect(harness_port(harness, coordinator));
+                bool serving =
+                    coordinator_fd >= 0 && fetch_offset(coordinator_fd, group, 0) != INT64_MIN;
+                if (coordinator_fd >= 0) {
+                    close(coordinator_fd);
+                }
+                if (serving) {
+                    return coordinator;
+                }
             }
         }
         usleep(100 * 1000);
